@@ -1,0 +1,238 @@
+"""The `qa-scoring` command line: a thin layer that parses options, calls stage functions and prints.
+
+Only this module imports click. Library code raises `errors.QAError` subclasses; `main` turns them
+into one `Error: <message>` line on stderr and the exit status the class carries (1 run time,
+2 bad input or usage). `--json` prints one summary object on stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa_scoring import __version__, store
+from qa_scoring.config import Settings, load_settings
+from qa_scoring.errors import QAError, scrub_secrets
+
+log = logging.getLogger("qa_scoring")
+
+
+# --- plumbing ---------------------------------------------------------------------------------
+
+class _ScrubFilter(logging.Filter):
+    """Keep the API token out of every log line, whatever the message carries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub_secrets(record.getMessage())
+        record.args = ()
+        return True
+
+
+def _setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(_ScrubFilter())
+    root = logging.getLogger("qa_scoring")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+class _QAException(click.ClickException):
+    """A QAError as click sees it: printed as `Error: <message>`, exit status from the class."""
+
+    def __init__(self, err: QAError):
+        super().__init__(scrub_secrets(str(err).splitlines()[0] if str(err) else type(err).__name__))
+        self.exit_code = err.exit_code
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QAError as err:
+            raise _QAException(err) from None
+
+
+@dataclass
+class App:
+    """What every command needs: settings, the database path, options of the group."""
+
+    config_file: str | None
+    db_option: str | None
+    verbose: int
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Settings with `overrides` ("section.key": value; None = not given) applied last."""
+        if db := self.db_option:
+            overrides = {"database.path": db, **overrides}
+        return load_settings(self.config_file, overrides=overrides)
+
+    def open_db(self, settings: Settings | None = None, read_only: bool = False):
+        return store.connect((settings or self.settings()).db_path, read_only=read_only)
+
+    @contextmanager
+    def recorded(self, con, command: str) -> Iterator[dict]:
+        """Record the command in `runs`: 'running' now, then 'success' or 'failed' with the error line.
+
+        The body fills the yielded dict: run_id is set; put counts under "counts" and optionally
+        rule_pack_hash / model_id / metrics.
+        """
+        run_id = store.start_run(con, command)
+        info: dict[str, Any] = {"run_id": run_id, "counts": {}}
+        try:
+            yield info
+        except BaseException as err:
+            message = scrub_secrets(str(err).splitlines()[0] if str(err) else type(err).__name__)
+            store.finish_run(con, run_id, "failed", counts=info.get("counts"), error=message)
+            raise
+        store.finish_run(con, run_id, "success", counts=info.get("counts"),
+                         rule_pack_hash=info.get("rule_pack_hash"), model_id=info.get("model_id"),
+                         metrics=info.get("metrics"))
+
+
+pass_app = click.make_pass_decorator(App)
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print one JSON summary object on stdout (logs stay on stderr).")
+
+
+def emit(summary: dict, as_json: bool, text: str) -> None:
+    """Print a command's result: one JSON object with --json, else a human line."""
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, default=str, sort_keys=True))
+    else:
+        click.echo(text)
+
+
+# --- the group --------------------------------------------------------------------------------
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db", metavar="PATH", default=None,
+              help="DuckDB file (default: $QA_SCORING_DB, else qa_scoring.duckdb here).")
+@click.option("--config", "config_file", metavar="FILE", default=None,
+              help="Settings file (default: ./qa-scoring.toml when it exists).")
+@click.option("-v", "--verbose", count=True, help="More detail in the log on stderr.")
+@click.version_option(__version__, prog_name="qa-scoring")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, config_file: str | None, verbose: int) -> None:
+    """Audit the quality of contact-center chats and emails from Wolkvox, agent by agent.
+
+    Fetches the chat_4 report into DuckDB, scores every interaction with the YAML rules in
+    rules/, learns dissatisfaction from survey answers, and writes HTML audit reports.
+
+    \b
+    Example:
+        qa-scoring demo                      # the whole job on the bundled sample
+        qa-scoring import data/sample/*.json
+        qa-scoring --db qa.duckdb runs --last 5
+    """
+    _setup_logging(verbose)
+    ctx.obj = App(config_file=config_file, db_option=db, verbose=verbose)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="qa-scoring")
+
+
+# --- import / rebuild / runs (ingest.py, store.py) --------------------------------------------
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--operation", default=None, metavar="NAME",
+              help="Wolkvox server the files came from (default: the configured server).")
+@json_option
+@pass_app
+def import_cmd(app: App, files: tuple[Path, ...], operation: str | None, as_json: bool) -> None:
+    """Load chat_4 data files (API-shaped JSON, a bare JSON list, or CSV) into the database.
+
+    All files land in one transaction: a file that cannot be read changes nothing. Rows that
+    cannot be used (bad date, missing agent...) go to the quarantine table with the reason.
+    Importing the same file again changes nothing.
+
+    \b
+    Example:
+        qa-scoring import data/sample/chat_4_sample.json
+        qa-scoring --db qa.duckdb import --json export-nov.csv
+    """
+    from qa_scoring.ingest import import_files
+
+    settings = app.settings()
+    con = app.open_db(settings)
+    with app.recorded(con, "import") as info:
+        summary = import_files(con, list(files), operation=operation or settings.wolkvox.server or "default",
+                               tz=settings.wolkvox.timezone, run_id=info["run_id"])
+        info["counts"] = {k: v for k, v in summary.to_dict().items() if k != "per_file"}
+    emit(summary.to_dict(), as_json, summary.text())
+
+
+@cli.command("rebuild")
+@json_option
+@pass_app
+def rebuild_cmd(app: App, as_json: bool) -> None:
+    """Re-derive interactions and quarantine from the stored raw pages, without calling the API.
+
+    Use it after upgrading qa-scoring or to recover from a damaged interactions table. Then
+    run `score --full` and `predict` to refresh what depends on interactions.
+
+    \b
+    Example:
+        qa-scoring rebuild && qa-scoring score --full
+    """
+    con = app.open_db()
+    with app.recorded(con, "rebuild") as info:
+        summary = store.rebuild_interactions(con)
+        info["counts"] = summary.to_dict()
+    emit(summary.to_dict(), as_json,
+         f"pages {summary.pages}, rows {summary.rows:,}, interactions {summary.interactions:,}, "
+         f"quarantined {summary.quarantined:,}")
+
+
+@cli.command("runs")
+@click.option("--last", default=20, show_default=True, type=click.IntRange(min=1), help="How many runs.")
+@json_option
+@pass_app
+def runs_cmd(app: App, last: int, as_json: bool) -> None:
+    """Show the run log: what ran, when, with which rule pack and model, and how it ended.
+
+    \b
+    Example:
+        qa-scoring runs --last 5
+    """
+    con = app.open_db(read_only=True)
+    runs = store.list_runs(con, last)
+    if as_json:
+        click.echo(json.dumps(runs, default=str, ensure_ascii=False))
+        return
+    for r in runs:
+        line = (f"{r['run_id']:>5}  {r['started_at']!s:<19}  {r['command']:<8} {r['status']:<8} "
+                f"{r['ended_at'] or '-'!s:<19}  pack {(r['rule_pack_hash'] or '-')[:12]:<12} "
+                f"model {(r['model_id'] or '-')[:12]}")
+        if r["error"]:
+            line += f"  error: {r['error']}"
+        click.echo(line)
+
+
+# --- fetch / sandbox (wolkvox.py, sandbox.py) -------------------------------------------------
+
+
+# --- rules check / score (rules.py) -----------------------------------------------------------
+
+
+# --- train / predict (classify.py) ------------------------------------------------------------
+
+
+# --- report (report.py) -----------------------------------------------------------------------
+
+
+# --- run / demo / export (pipeline.py, export.py) ---------------------------------------------

@@ -1,0 +1,253 @@
+"""Settings: defaults → qa-scoring.toml → environment → command-line flags, validated in one place.
+
+Each section of the TOML file is a frozen dataclass below; a key that is not a field of its section is
+an error (with a "did you mean" when a field is close), and so is a value of the wrong type or out of
+range. The API token is deliberately *not* a setting: it is read from the environment only when a
+command needs it (see `wolkvox.read_token`), so it can never be printed with the settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa_scoring.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "qa-scoring.toml"
+DEFAULT_DB_NAME = "qa_scoring.duckdb"
+
+
+def _check(cond: bool, message: str) -> str | None:
+    return None if cond else message
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    # Environment: QA_SCORING_DB. Flag: --db.
+    path: str = DEFAULT_DB_NAME
+
+
+@dataclass(frozen=True)
+class WolkvoxSettings:
+    # Environment: WOLKVOX_SERVER, WOLKVOX_BASE_URL. The token is never a setting.
+    server: str = ""
+    base_url: str = ""  # overrides https://wv{server}.wolkvox.com (e.g. the sandbox)
+    timezone: str = "America/Bogota"  # the operation's wall-clock zone; the API speaks naive local time
+    lookback_days: float = 3.0  # re-fetch this much before the watermark (late surveys, late closes)
+    backfill_start: str = ""  # first fetch with no watermark starts here (default: 30 days ago)
+    min_interval: float = 300.0  # seconds between two calls on one token (vendor advice)
+    row_cap: int = 60000  # the API's silent per-call row limit
+    truncation_margin: int = 1000  # a window with >= row_cap - margin rows is treated as truncated
+    max_window_days: int = 31
+    min_window_seconds: int = 60  # never split a window below this
+    connect_timeout: float = 15.0
+    read_timeout: float = 90.0
+    max_attempts: int = 4  # per window, transient failures included (every call spends quota)
+    include_attachments: bool = False
+    attach_array: str = "no"
+    lock_dir: str = ""  # where the per-token lock file lives (default: the system temp folder)
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = []
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            out.append(("timezone", f"unknown time zone {self.timezone!r}"))
+        for key in ("lookback_days", "min_interval"):
+            if getattr(self, key) < 0:
+                out.append((key, "must be >= 0"))
+        for key in ("row_cap", "max_window_days", "min_window_seconds", "max_attempts"):
+            if getattr(self, key) < 1:
+                out.append((key, "must be >= 1"))
+        if not 0 <= self.truncation_margin < self.row_cap:
+            out.append(("truncation_margin", "must be >= 0 and below row_cap"))
+        if self.max_window_days > 31:
+            out.append(("max_window_days", "the API refuses windows over 31 days"))
+        for key in ("connect_timeout", "read_timeout"):
+            if getattr(self, key) <= 0:
+                out.append((key, "must be > 0"))
+        if self.attach_array not in ("yes", "no"):
+            out.append(("attach_array", "must be 'yes' or 'no'"))
+        return out
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    dir: str = ""  # rule pack folder (default: the bundled rules/)
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    min_labels: int = 200  # refuse to train with fewer surveyed interactions
+    min_per_class: int = 30  # ... or fewer of either class
+    test_fraction: float = 0.2  # newest share of surveyed interactions held out
+    # How evaluation_survey maps to satisfied / dissatisfied. "auto" understands 1-5, 1-10/0-10 and
+    # the usual Spanish and English words; see classify.py and the model report.
+    scale: str = "auto"
+    satisfied_words: tuple[str, ...] = ()  # extra text answers counted as satisfied
+    dissatisfied_words: tuple[str, ...] = ()  # extra text answers counted as dissatisfied
+    batch_size: int = 20000  # prediction streams in chunks of this many rows
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = []
+        if self.min_labels < 2:
+            out.append(("min_labels", "must be >= 2"))
+        if self.min_per_class < 1:
+            out.append(("min_per_class", "must be >= 1"))
+        if not 0 < self.test_fraction < 1:
+            out.append(("test_fraction", "must be between 0 and 1"))
+        if self.scale not in ("auto", "1-5", "1-10", "0-10"):
+            out.append(("scale", "must be one of auto, 1-5, 1-10, 0-10"))
+        if self.batch_size < 1:
+            out.append(("batch_size", "must be >= 1"))
+        return out
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    out: str = "reports"
+    lang: str = "es"
+
+    def problems(self) -> list[tuple[str, str]]:
+        return [("lang", "must be 'es' or 'en'")] if self.lang not in ("es", "en") else []
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    train: str = "auto"  # auto: when the model is missing or stale; always; never
+    model_max_age_days: float = 7.0
+    report_days: int = 0  # 0: the month to date (and the last complete day); N: the last N days
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = []
+        if self.train not in ("auto", "always", "never"):
+            out.append(("train", "must be auto, always or never"))
+        if self.report_days < 0:
+            out.append(("report_days", "must be >= 0"))
+        return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    wolkvox: WolkvoxSettings = field(default_factory=WolkvoxSettings)
+    rules: RulesSettings = field(default_factory=RulesSettings)
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    source: str = "defaults"  # where the file part came from, for messages
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.database.path)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "source"}
+# Environment variables that set one key (documented in the README).
+ENVIRONMENT = {
+    "QA_SCORING_DB": ("database", "path"),
+    "WOLKVOX_SERVER": ("wolkvox", "server"),
+    "WOLKVOX_BASE_URL": ("wolkvox", "base_url"),
+}
+
+
+def _section_class(name: str) -> type:
+    return {f.name: f.default_factory for f in dataclasses.fields(Settings) if f.name != "source"}[name]
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Check `value` against the type of the field's default; strings from the environment are parsed."""
+    kind = type(default)
+    if isinstance(value, str) and kind is not str and kind is not tuple:
+        text = value.strip()
+        try:
+            if kind is bool:
+                if text.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if text.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(text)
+            return kind(text)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _apply(sections: dict[str, dict[str, Any]], section: str, key: str, value: Any, where: str) -> None:
+    cls = _section_class(section)
+    names = [f.name for f in dataclasses.fields(cls)]
+    if key not in names:
+        raise ConfigError(f"{where}: unknown key '{section}.{key}'{_did_you_mean(key, names)}")
+    default = getattr(cls(), key)
+    sections.setdefault(section, {})[key] = _coerce(value, default, where)
+
+
+def load_settings(
+    config_file: str | os.PathLike | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build validated settings: defaults → TOML file → environment → `overrides` ("section.key": value)."""
+    environ = os.environ if environ is None else environ
+    sections: dict[str, dict[str, Any]] = {}
+    source = "defaults"
+
+    path = Path(config_file) if config_file else Path(DEFAULT_CONFIG_NAME)
+    if config_file or path.is_file():
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"Couldn't read config file {path}: no such file") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+            raise ConfigError(f"Couldn't read config file {path}: {err}") from None
+        for section, table in data.items():
+            if section not in SECTIONS:
+                raise ConfigError(
+                    f"{path}: unknown section [{section}]{_did_you_mean(section, list(SECTIONS))}"
+                )
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [{section}] must be a table")
+            for key, value in table.items():
+                _apply(sections, section, key, value, f"{path}: {section}.{key}")
+
+    for var, (section, key) in ENVIRONMENT.items():
+        if environ.get(var):
+            _apply(sections, section, key, environ[var], f"environment {var}")
+
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, key = dotted.split(".", 1)
+        _apply(sections, section, key, value, f"option for {dotted}")
+
+    built = {name: _section_class(name)(**sections.get(name, {})) for name in SECTIONS}
+    for name, obj in built.items():
+        for key, message in getattr(obj, "problems", lambda: [])():
+            raise ConfigError(f"{source}: {name}.{key}: {message}")
+    return Settings(**built, source=source)

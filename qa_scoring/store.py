@@ -1,0 +1,456 @@
+"""The DuckDB store: schema and migrations, raw landing, typed interactions, quarantine, run log.
+
+Data flows one way: a payload lands verbatim in `raw_pages`; `derive_page` turns its rows into typed
+`interactions` (bad rows → `quarantine` with the reason) in the same transaction. Because the raw
+pages are kept, `rebuild_interactions` can re-derive everything without calling the API.
+
+`interaction_id` (the natural key, documented in the README): sha256 of
+  operation · lower(trim(channel)) · trim(case_id) · created_at (parsed, so format variants agree)
+truncated to 32 hex characters. Those are the fields of a row that do not change when Wolkvox
+re-sends it with a later status, close date, survey or comment. `case_id` alone is not promised to be
+unique per row, and the same case id on two channels or servers is two interactions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from qa_scoring import __version__
+from qa_scoring.errors import InputError, LockedError, RunTimeError
+from qa_scoring.parse import FIELDS, ParsedPage, column_name, parse_payload
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+TEXT_COLUMNS = tuple(column_name(f) for f in FIELDS)
+
+# Forward-only migrations: MIGRATIONS[i] brings the schema from version i to i + 1.
+MIGRATIONS: list[str] = [
+    f"""
+    CREATE TABLE raw_pages (
+        page_id      VARCHAR PRIMARY KEY,  -- sha256 of (operation, kind, window, payload sha256)
+        seq          BIGINT NOT NULL,      -- landing order; rebuild replays pages in this order
+        kind         VARCHAR NOT NULL,     -- 'import' or 'api'
+        source       VARCHAR NOT NULL,     -- file path or 'chat_4' request (never the token)
+        operation    VARCHAR NOT NULL,
+        timezone     VARCHAR NOT NULL,     -- the zone of the naive local times in this payload
+        window_start TIMESTAMP,            -- API window (local time), NULL for imports
+        window_end   TIMESTAMP,
+        format       VARCHAR NOT NULL,     -- json | ndjson | csv
+        sha256       VARCHAR NOT NULL,     -- of the verbatim payload
+        bytes        BIGINT NOT NULL,
+        row_count    BIGINT NOT NULL,
+        fetched_at   TIMESTAMP NOT NULL,   -- UTC
+        run_id       BIGINT,
+        payload_zlib BLOB NOT NULL         -- the verbatim payload, zlib-compressed (lossless)
+    );
+    CREATE SEQUENCE raw_pages_seq;
+    CREATE TABLE interactions (
+        interaction_id    VARCHAR PRIMARY KEY,
+        operation         VARCHAR NOT NULL,
+        {", ".join(f"{c} VARCHAR" for c in TEXT_COLUMNS)},
+        extra             VARCHAR,          -- unknown extra fields of the row, as JSON
+        created_at        TIMESTAMP NOT NULL, -- naive local time of the operation (see timezone)
+        closed_at         TIMESTAMP,
+        handle_seconds    BIGINT,           -- closed_at - created_at; negative = impossible timestamps
+        survey_raw        VARCHAR,          -- evaluation_survey with blanks as NULL
+        survey_score      DOUBLE,           -- the survey as a number when it is one ('4,5' → 4.5)
+        timezone          VARCHAR NOT NULL,
+        content_hash      VARCHAR NOT NULL, -- md5 of every source field: tells updates from repeats
+        page_id           VARCHAR NOT NULL, -- the raw page that last provided this row
+        position          BIGINT NOT NULL,  -- its position in that page
+        first_seen        TIMESTAMP NOT NULL, -- fetched_at of the first page with this interaction
+        last_seen         TIMESTAMP NOT NULL, -- fetched_at of the latest page with it
+        changed_at        TIMESTAMP NOT NULL  -- fetched_at of the page that last changed its content
+    );
+    CREATE TABLE quarantine (
+        page_id   VARCHAR NOT NULL,
+        position  BIGINT NOT NULL,
+        source    VARCHAR NOT NULL,
+        reason    VARCHAR NOT NULL,
+        raw_row   VARCHAR,                  -- the row's fields as JSON (verbatim in raw_pages)
+        PRIMARY KEY (page_id, position)
+    );
+    CREATE TABLE runs (
+        run_id         BIGINT PRIMARY KEY,
+        command        VARCHAR NOT NULL,
+        started_at     TIMESTAMP NOT NULL,  -- UTC
+        ended_at       TIMESTAMP,
+        status         VARCHAR NOT NULL,    -- running | success | failed (contract)
+        counts         JSON,
+        rule_pack_hash VARCHAR,
+        model_id       VARCHAR,
+        metrics        JSON,
+        versions       JSON,
+        error          VARCHAR,
+        pid            INTEGER
+    );
+    CREATE SEQUENCE runs_seq;
+    CREATE TABLE watermarks (
+        operation  VARCHAR NOT NULL,
+        report     VARCHAR NOT NULL,        -- 'chat_4'
+        watermark  TIMESTAMP NOT NULL,      -- local time up to which every window has committed
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (operation, report)
+    );
+    CREATE TABLE rule_results (
+        interaction_id VARCHAR NOT NULL,
+        rule_id        VARCHAR NOT NULL,
+        applicable     BOOLEAN NOT NULL,
+        passed         BOOLEAN,             -- NULL when not applicable
+        evidence       VARCHAR,             -- the matched text or the out-of-bounds value
+        evidence_field VARCHAR,             -- which column the evidence was found in
+        evidence_start INTEGER,             -- character offsets of the match in that column
+        evidence_end   INTEGER,
+        rule_pack_hash VARCHAR NOT NULL,
+        run_id         BIGINT
+    );
+    CREATE TABLE interaction_scores (
+        interaction_id   VARCHAR PRIMARY KEY,
+        score            DOUBLE,            -- 0-100; NULL when no rule applies
+        critical_failed  BOOLEAN NOT NULL,
+        rules_applicable INTEGER NOT NULL,
+        rules_failed     INTEGER NOT NULL,
+        content_hash     VARCHAR NOT NULL,  -- of the interaction when scored (incremental scoring)
+        rule_pack_hash   VARCHAR NOT NULL,
+        run_id           BIGINT
+    );
+    CREATE TABLE models (
+        model_id    VARCHAR PRIMARY KEY,
+        created_at  TIMESTAMP NOT NULL,
+        run_id      BIGINT,
+        spec        JSON NOT NULL,          -- the whole model as data (no pickles)
+        metrics     JSON,
+        versions    JSON,
+        is_current  BOOLEAN NOT NULL
+    );
+    CREATE TABLE predictions (
+        interaction_id VARCHAR PRIMARY KEY,
+        risk           DOUBLE NOT NULL,     -- calibrated probability of a dissatisfied customer
+        top_terms      JSON,                -- the words that pushed the risk up, strongest first
+        model_id       VARCHAR NOT NULL,
+        run_id         BIGINT
+    );
+    -- The API's blank conventions, in one place for every stage.
+    CREATE MACRO qa_blank(s) AS s IS NULL OR trim(s) IN ('', '-');
+    """,
+]
+
+DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M", "%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f"]
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> tuple | None:
+    """First row of a query, consuming the whole result.
+
+    DuckDB 2.0 refuses new work on a connection whose previous result was not read to the end, so
+    `execute(...).fetchone()` on a multi-row (or even one-row) result is a trap: use this instead.
+    """
+    rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    return rows[0] if rows else None
+
+
+def utc_now() -> datetime:
+    """Naive UTC timestamp for bookkeeping columns."""
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def versions() -> dict[str, str]:
+    """Versions that matter to reproduce a result."""
+    import sklearn
+
+    return {"qa_scoring": __version__, "duckdb": duckdb.__version__, "sklearn": sklearn.__version__,
+            "python": platform.python_version()}
+
+
+def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating and migrating when needed) the database; a held lock is a clear one-line error."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise InputError(f"{path}: no such database (run 'qa-scoring import' or 'fetch' first)")
+    if path.parent and not path.parent.exists():
+        raise InputError(f"{path}: folder {path.parent} does not exist")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as err:
+        text = str(err)
+        match = re.search(r"PID (\d+)", text)
+        if "lock" in text.lower():
+            who = f" (pid {match.group(1)})" if match else ""
+            raise LockedError(f"{path} is in use by another process{who}") from None
+        raise RunTimeError(f"{path}: {text.splitlines()[0]}") from None
+    except duckdb.Error as err:
+        raise InputError(f"{path}: not a qa-scoring database ({str(err).splitlines()[0]})") from None
+    if not read_only:
+        migrate(con)
+    return con
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = fetch_one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'")[0]
+    if not exists:
+        return 0
+    row = fetch_one(con, "SELECT max(version) FROM schema_version")
+    return row[0] or 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply pending forward migrations, each in its own transaction."""
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise InputError(f"database schema version {current} is newer than this qa-scoring ({SCHEMA_VERSION}); upgrade qa-scoring")
+    for version in range(current, SCHEMA_VERSION):
+        with atomic(con):
+            if version == 0:
+                con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
+            con.execute(MIGRATIONS[version])
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version + 1, utc_now()])
+        log.debug("migrated schema to version %d", version + 1)
+
+
+@contextmanager
+def atomic(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: everything inside commits together or not at all (a crash keeps the old state)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+# --- landing and deriving ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LandSummary:
+    """What landing one payload did."""
+
+    source: str
+    rows: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    duplicates_merged: int = 0
+    skipped: bool = False  # the identical payload had landed before: nothing to do
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _blank(expr: str) -> str:
+    return f"CASE WHEN qa_blank({expr}) THEN NULL ELSE trim({expr}) END"
+
+
+def _parse_ts(expr: str) -> str:
+    formats = ", ".join(f"'{f}'" for f in DATE_FORMATS)
+    return f"try_strptime({_blank(expr)}, [{formats}])"
+
+
+def _staging_sql() -> str:
+    """Typed, keyed, reasoned rows of the staged page (`staged_raw`, an Arrow table)."""
+    raw_json = "json_object(" + ", ".join(f"'{f}', {column_name(f)}" for f in FIELDS) + ")"
+    content = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce({c}, chr(30))" for c in TEXT_COLUMNS) + ", coalesce(extra, chr(30))))"
+    body = f"""
+    WITH typed AS (
+        SELECT *,
+            {_parse_ts('date_creation')} AS created_at,
+            {_parse_ts('close_date')} AS closed_at,
+            {_blank('evaluation_survey')} AS survey_raw
+        FROM staged_raw
+    )
+    SELECT *,
+        left(sha256(concat_ws(chr(31), $operation, lower(trim(channel)), trim(case_id),
+             strftime(created_at, '%Y-%m-%d %H:%M:%S'))), 32) AS interaction_id,
+        date_diff('second', created_at, closed_at) AS handle_seconds,
+        try_cast(replace(survey_raw, ',', '.') AS DOUBLE) AS survey_score,
+        {content} AS content_hash,
+        CASE
+            WHEN shape_error IS NOT NULL THEN shape_error
+            WHEN qa_blank(case_id) THEN 'missing case_id'
+            WHEN qa_blank(agent_name) THEN 'missing agent_name'
+            WHEN qa_blank(date_creation) OR trim(date_creation) LIKE '0000-00-00%'
+                THEN 'missing date_creation'
+            WHEN created_at IS NULL THEN 'bad date_creation ' || to_json(date_creation)::VARCHAR
+            WHEN closed_at IS NULL AND NOT qa_blank(close_date) AND trim(close_date) NOT LIKE '0000-00-00%'
+                THEN 'bad close_date ' || to_json(close_date)::VARCHAR
+        END AS reason
+    FROM typed
+    """
+    # The row as JSON is only needed for quarantined rows: building it for every row costs time.
+    return f"""SELECT *, CASE WHEN reason IS NOT NULL THEN {raw_json}::VARCHAR END AS raw_row
+    FROM ({body})"""
+
+
+def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, operation: str,
+                tz: str, fetched_at: datetime, parsed: ParsedPage) -> LandSummary:
+    """Type, key and upsert one page's rows into interactions (bad rows → quarantine). Set-based.
+
+    Must run inside the caller's transaction. The latest landed version of an interaction wins;
+    first_seen is kept, changed_at moves only when the content changed.
+    """
+    staged_raw = parsed.rows  # noqa: F841 — read by DuckDB's replacement scan below
+    con.register("staged_raw", staged_raw)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(), {"operation": operation})
+    finally:
+        con.unregister("staged_raw")
+    con.execute(
+        "INSERT INTO quarantine SELECT $page_id, position, $source, reason, raw_row FROM staged "
+        "WHERE reason IS NOT NULL",
+        {"page_id": page_id, "source": source},
+    )
+    # Within one page the same interaction may appear twice (a status change): the last one wins.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE incoming AS
+        SELECT s.*, i.first_seen AS old_first_seen, i.changed_at AS old_changed_at,
+               i.content_hash AS old_hash
+        FROM (SELECT * FROM staged WHERE reason IS NULL
+              QUALIFY row_number() OVER (PARTITION BY interaction_id ORDER BY position DESC) = 1) s
+        LEFT JOIN interactions i USING (interaction_id)
+    """)
+    total, quarantined = fetch_one(con, "SELECT count(*), count(reason) FROM staged")
+    new, updated, unchanged, kept = fetch_one(con, """
+        SELECT count(*) FILTER (old_hash IS NULL), count(*) FILTER (old_hash <> content_hash),
+               count(*) FILTER (old_hash = content_hash), count(*) FROM incoming
+    """)
+    con.execute("DELETE FROM interactions WHERE interaction_id IN (SELECT interaction_id FROM incoming WHERE old_hash IS NOT NULL)")
+    columns = ", ".join(TEXT_COLUMNS)
+    con.execute(f"""
+        INSERT INTO interactions BY NAME
+        SELECT interaction_id, $operation AS operation, {columns}, extra, created_at, closed_at,
+               handle_seconds, survey_raw, survey_score, $tz AS timezone, content_hash,
+               $page_id AS page_id, position,
+               coalesce(old_first_seen, $at) AS first_seen, $at AS last_seen,
+               CASE WHEN old_hash = content_hash THEN old_changed_at ELSE $at END AS changed_at
+        FROM incoming
+    """, {"operation": operation, "tz": tz, "page_id": page_id, "at": fetched_at})
+    con.execute("DROP TABLE staged")
+    con.execute("DROP TABLE incoming")
+    return LandSummary(source=source, rows=total, new=new, updated=updated, unchanged=unchanged,
+                       quarantined=quarantined, duplicates_merged=total - quarantined - kept)
+
+
+def page_key(operation: str, kind: str, window: tuple[datetime, datetime] | None, sha: str) -> str:
+    import hashlib
+
+    window_text = "" if window is None else f"{window[0]:%Y%m%d%H%M%S}-{window[1]:%Y%m%d%H%M%S}"
+    return hashlib.sha256("\x1f".join([operation, kind, window_text, sha]).encode()).hexdigest()
+
+
+def land_page(con: duckdb.DuckDBPyConnection, parsed: ParsedPage, *, source: str, kind: str,
+              operation: str, tz: str, window: tuple[datetime, datetime] | None = None,
+              run_id: int | None = None, fetched_at: datetime | None = None,
+              transaction: bool = True) -> LandSummary:
+    """Store one payload verbatim and derive its interactions, in one transaction.
+
+    A payload identical to one already landed (same operation, kind, window and bytes) is skipped,
+    so importing the same file twice changes nothing. With `transaction=False` the caller owns the
+    transaction (import lands all its files in one).
+    """
+    page_id = page_key(operation, kind, window, parsed.sha256)
+    fetched_at = fetched_at or utc_now()
+    with (atomic(con) if transaction else nullcontext()):
+        if fetch_one(con, "SELECT 1 FROM raw_pages WHERE page_id = ?", [page_id]):
+            return LandSummary(source=source, rows=parsed.rows.num_rows, skipped=True)
+        con.execute(
+            "INSERT INTO raw_pages VALUES (?, nextval('raw_pages_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [page_id, kind, source, operation, tz, window[0] if window else None,
+             window[1] if window else None, parsed.format, parsed.sha256, len(parsed.payload),
+             parsed.rows.num_rows, fetched_at, run_id, zlib.compress(parsed.payload, 1)],
+        )
+        return derive_page(con, page_id, source, operation, tz, fetched_at, parsed)
+
+
+@dataclass(frozen=True)
+class RebuildSummary:
+    pages: int
+    rows: int
+    interactions: int
+    quarantined: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def rebuild_interactions(con: duckdb.DuckDBPyConnection) -> RebuildSummary:
+    """Re-derive interactions and quarantine from raw_pages, in landing order, in one transaction."""
+    pages = con.execute(
+        "SELECT page_id, source, operation, timezone, fetched_at, format FROM raw_pages ORDER BY seq"
+    ).fetchall()
+    rows = 0
+    with atomic(con):
+        con.execute("DELETE FROM interactions")
+        con.execute("DELETE FROM quarantine")
+        for page_id, source, operation, tz, fetched_at, fmt in pages:
+            blob = fetch_one(con, "SELECT payload_zlib FROM raw_pages WHERE page_id = ?", [page_id])[0]
+            parsed = parse_payload(zlib.decompress(blob), source, "csv" if fmt == "csv" else "json")
+            rows += derive_page(con, page_id, source, operation, tz, fetched_at, parsed).rows
+    n, q = fetch_one(con, "SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM quarantine)")
+    return RebuildSummary(pages=len(pages), rows=rows, interactions=n, quarantined=q)
+
+
+# --- run log ----------------------------------------------------------------------------------
+
+def start_run(con: duckdb.DuckDBPyConnection, command: str) -> int:
+    """Record that a command started; returns its run_id."""
+    run_id = fetch_one(con, "SELECT nextval('runs_seq')")[0]
+    con.execute(
+        "INSERT INTO runs (run_id, command, started_at, status, versions, pid) VALUES (?, ?, ?, 'running', ?, ?)",
+        [run_id, command, utc_now(), json.dumps(versions()), os.getpid()],
+    )
+    return run_id
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: int, status: str, *, counts: dict | None = None,
+               error: str | None = None, rule_pack_hash: str | None = None, model_id: str | None = None,
+               metrics: dict | None = None) -> None:
+    """Close a run record as success or failed, with what it did."""
+    con.execute(
+        """UPDATE runs SET ended_at = ?, status = ?, counts = ?, error = ?,
+               rule_pack_hash = coalesce(?, rule_pack_hash), model_id = coalesce(?, model_id),
+               metrics = coalesce(?, metrics)
+           WHERE run_id = ?""",
+        [utc_now(), status, json.dumps(counts or {}, default=str), error, rule_pack_hash, model_id,
+         json.dumps(metrics, default=str) if metrics is not None else None, run_id],
+    )
+
+
+def list_runs(con: duckdb.DuckDBPyConnection, last: int = 20) -> list[dict]:
+    """The newest `last` runs, newest first."""
+    cur = con.execute(
+        "SELECT run_id, command, started_at, ended_at, status, counts, rule_pack_hash, model_id, error "
+        "FROM runs ORDER BY run_id DESC LIMIT ?", [last])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+# --- watermarks -------------------------------------------------------------------------------
+
+def get_watermark(con: duckdb.DuckDBPyConnection, operation: str, report: str = "chat_4") -> datetime | None:
+    row = fetch_one(con, "SELECT watermark FROM watermarks WHERE operation = ? AND report = ?", [operation, report])
+    return row[0] if row else None
+
+
+def set_watermark(con: duckdb.DuckDBPyConnection, operation: str, watermark: datetime,
+                  report: str = "chat_4") -> None:
+    """Move the watermark forward (never back); call inside the window's transaction."""
+    con.execute(
+        """INSERT INTO watermarks VALUES (?, ?, ?, ?)
+           ON CONFLICT (operation, report) DO UPDATE
+           SET watermark = greatest(watermarks.watermark, excluded.watermark), updated_at = excluded.updated_at""",
+        [operation, report, watermark, utc_now()],
+    )
