@@ -87,15 +87,25 @@ NIGHT_AGENT = Agent("Soporte N2 / Turno noche", "Soporte N2", 0.0, .10, .60, .55
 # Planted phrases. Rules must catch these; the README lists them. {n} = agent's first name.
 # --------------------------------------------------------------------------------------------
 GREETINGS_ES = ("Hola", "Buenos días", "Buenas tardes", "Buenas noches", "Hola, buen día",
-                "Cordial saludo")
+                "Cordial saludo")  # all of them (the README lists these)
 GREETINGS_EN = ("Hello, good morning", "Hello", "Hi", "Good afternoon", "Good evening")
+# By part of day: morning (< 12 h), afternoon (12-18 h), evening (>= 19 h).
+GREET_ES_BY_PART = (("Buenos días", "Buenos días", "Hola, buen día", "Hola", "Cordial saludo"),
+                    ("Buenas tardes", "Buenas tardes", "Hola", "Cordial saludo"),
+                    ("Buenas noches", "Buenas noches", "Hola"))
+GREET_EN_BY_PART = (("Hello, good morning", "Hello", "Hi"), ("Good afternoon", "Hello", "Hi"),
+                    ("Good evening", "Hello", "Hi"))
+CUST_GREET_ES_BY_PART = (("Buenos días", "Hola", "buenas", "Hola buen día", "buen dia"),
+                         ("Buenas tardes", "Hola", "buenas", "Muy buenas tardes"),
+                         ("Buenas noches", "Hola", "buenas"))
 INTRO_ES = ("le habla {n}", "mi nombre es {n}", "le saluda {n}", "soy {n}, asesor(a) de servicio al cliente")
 INTRO_EN = ("my name is {n}", "this is {n}", "I'm {n} from customer service")
 EMPATHY_ES = ("Lamento los inconvenientes presentados.", "Entiendo su molestia.",
-              "Con gusto le ayudo.", "Comprendo su situación y le pido disculpas.",
-              "Con mucho gusto reviso su caso.", "Lamento mucho lo sucedido.")
+              "Comprendo su situación y le pido disculpas.", "Lamento mucho lo sucedido.")
+COURTESY_ES = ("Con gusto le ayudo.", "Con mucho gusto reviso su caso.", "Con gusto le colaboro.")
 EMPATHY_EN = ("I'm sorry for the inconvenience.", "I understand your frustration.",
-              "Happy to help.", "I apologize for the trouble.")
+              "I apologize for the trouble.")
+COURTESY_EN = ("Happy to help.", "Glad to help you with that.")
 CLOSINGS_ES = ("¿Hay algo más en lo que pueda ayudarle?", "Que tenga un excelente día.",
                "Fue un gusto atenderle, que tenga un feliz día.", "Quedamos atentos a cualquier inquietud.",
                "¿Le puedo colaborar en algo más?", "Gracias por comunicarse con TeleAndina.")
@@ -243,9 +253,14 @@ UNRESOLVED_EN = {
     "VENTA": ("We have no coverage at your address.",),
     "GENERAL": ("I don't understand your request.",),
 }
-COMMENTS_OK = ("Se brinda información solicitada.", "Se valida y se aplica ajuste en factura.",
-               "Se realiza reinicio remoto, cliente confirma navegación.", "Venta registrada, pendiente instalación.",
-               "Se envía clave temporal al correo registrado.", "Gestión exitosa.")
+COMMENTS_OK = {
+    "CONSULTA": ("Se brinda información solicitada.", "Se informa estado del pedido.", "Gestión exitosa."),
+    "SOPORTE": ("Se realiza reinicio remoto, cliente confirma navegación.",
+                "Se envía clave temporal al correo registrado.", "Se agenda visita técnica."),
+    "RECLAMO": ("Se valida y se aplica ajuste en factura.", "Se genera nota crédito.", "Gestión exitosa."),
+    "VENTA": ("Venta registrada, pendiente instalación.", "Se envía cotización al correo.", "Gestión exitosa."),
+    "GENERAL": ("Se brinda información solicitada.", "Gestión exitosa."),
+}
 COMMENTS_BAD = ("Se escala a N2, caso {pedido}.", "Se radica PQR.", "Cliente no acepta la solución.",
                 "Cliente molesto, solicita hablar con supervisor.", "Cliente insiste en la devolución.",
                 "Pendiente respuesta del área de facturación.")
@@ -272,13 +287,26 @@ HOUR_W = (0.12, 0.08, 0.06, 0.06, 0.08, 0.15, 0.35, 0.7, 1.1, 1.25, 1.25, 1.15, 
 WEEKDAY_W = (1.0, 1.0, 1.0, 1.0, 0.95, 0.65, 0.35)  # Mon..Sun
 HOLIDAYS = {"2026-10-12", "2026-11-02", "2026-11-16", "2026-12-08", "2026-12-25", "2027-01-01"}
 
-NO_ACCENTS = str.maketrans("áéíóúÁÉÍÓÚñÑ¿¡", "aeiouAEIOUnN  ")
+MONTHS_ES = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
+             "octubre", "noviembre", "diciembre")
+NO_ACCENTS = (("á", "a"), ("é", "e"), ("í", "i"), ("ó", "o"), ("ú", "u"), ("Á", "A"), ("É", "E"), ("Í", "I"),
+              ("Ó", "O"), ("Ú", "U"), ("ñ", "n"), ("Ñ", "N"), ("¿", ""), ("¡", ""))
+
+
+def strip_accents(text: str) -> str:
+    """Write like a customer who types without accents or opening marks (str.replace: 10x translate)."""
+    for a, b in NO_ACCENTS:
+        if a in text:
+            text = text.replace(a, b)
+    return text
 HTML_ENTITIES = (("á", "&aacute;"), ("é", "&eacute;"), ("í", "&iacute;"), ("ó", "&oacute;"),
                  ("ú", "&uacute;"), ("ñ", "&ntilde;"))
 LONG_PASTE = ("Términos y condiciones: el usuario acepta que la prestación del servicio está sujeta a "
               "disponibilidad técnica y cobertura; los valores incluyen IVA; la cláusula de permanencia "
               "aplica según el contrato firmado. ")
 
+TRUTH_KEYS = ("agent", "lang", "topic", "angry", "negated", "greet", "close", "intro", "empathy", "curt",
+              "caps", "pci", "insult", "late", "empty", "resolved", "satisfied", "surveyed")
 MALFORMED_KINDS = ("bad_date", "text_date", "no_agent_blank", "no_agent_dash", "no_case_id",
                    "zero_date", "no_case_id_space", "bad_date")
 # Anomalies per 3,000 rows (scaled to n, at least one each when anomalies are on).
@@ -351,30 +379,57 @@ class _Gen:
 
     def __init__(self, seed: int):
         self.rng = Random(seed)
-        self.r = self.rng.random
+        self.r = r = self.rng.random
+        # pick(seq): one element of seq, uniform, one random() draw (a closure: cheaper than a method).
+        self.pick = lambda seq: seq[int(r() * len(seq))]
         self.case_seq = 4_800_000
+        self.prefixes: dict[int, str] = {}
 
-    def pick(self, seq):
-        return seq[int(self.r() * len(seq))]
+        self.today = dt.date(2026, 10, 15)
+
 
     def fill(self, text: str) -> str:
+        """Fill the {slot} placeholders present in text (only those: this is the hot path)."""
         if "{" not in text:
             return text
         r = self.r
-        return text.format(
-            pedido=f"PED-{int(r() * 900000) + 100000}",
-            cuenta=f"{int(r() * 90000000) + 10000000}",
-            plan=self.pick(PLANS),
-            monto=f"${int(r() * 180) * 1000 + 39000:,}".replace(",", "."),
-            dias=int(r() * 20) + 3,
-            fecha=f"{int(r() * 27) + 1} de {self.pick(('octubre', 'noviembre'))}",
-            n="", card=self.pick(CARDS), exp=f"{int(r() * 12) + 1:02d}/{int(r() * 5) + 27}",
-            cvv=f"{int(r() * 900) + 100}",
-        )
+        if "{pedido}" in text:
+            text = text.replace("{pedido}", f"PED-{int(r() * 900000) + 100000}")
+        if "{cuenta}" in text:
+            text = text.replace("{cuenta}", str(int(r() * 90000000) + 10000000))
+        if "{plan}" in text:
+            text = text.replace("{plan}", PLANS[int(r() * len(PLANS))])
+        if "{monto}" in text:
+            text = text.replace("{monto}", f"${int(r() * 180) * 1000 + 39000:,}".replace(",", "."))
+        if "{dias}" in text:
+            text = text.replace("{dias}", str(int(r() * 20) + 3))
+        if "{fecha}" in text:
+            d = self.today + dt.timedelta(days=int(r() * 10) + 1)
+            text = text.replace("{fecha}", f"{d.day} de {MONTHS_ES[d.month - 1]}")
+        if "{card}" in text:
+            text = text.replace("{card}", CARDS[int(r() * len(CARDS))])
+        if "{exp}" in text:
+            text = text.replace("{exp}", f"{int(r() * 12) + 1:02d}/{int(r() * 5) + 27}")
+        if "{cvv}" in text:
+            text = text.replace("{cvv}", str(int(r() * 900) + 100))
+        return text
 
     # ---- one interaction -----------------------------------------------------------------
-    def interaction(self, created: dt.datetime, night: bool, last_day: bool) -> tuple[dict, dict]:
+    def stamp(self, ordinal: int, secs: int) -> str:
+        """Format day `ordinal` + `secs` seconds as the API does (cached date prefixes: hot path)."""
+        ordinal += secs // 86400
+        secs %= 86400
+        prefix = self.prefixes.get(ordinal)
+        if prefix is None:
+            prefix = self.prefixes[ordinal] = dt.date.fromordinal(ordinal).isoformat() + " "
+        return f"{prefix}{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+
+    def interaction(self, day: dt.date, sec: int, last_day: bool) -> tuple[dict, tuple]:
+        """Draw one interaction created `sec` seconds into `day`: the API row and its truth flags."""
         r, pick = self.r, self.pick
+        self.today = day
+        hour = sec // 3600
+        night = hour < 7 or hour >= 21
         if night and r() < 0.35:
             agent = NIGHT_AGENT
         else:
@@ -411,10 +466,11 @@ class _Gen:
 
         cust_first, cust_last = pick(FIRST_NAMES), pick(LAST_NAMES)
         cust_name = f"{cust_first} {cust_last}"
-        body = self._body(topic, en, email, angry, negated, late and chat, cust_name)
+        part = 0 if hour < 12 else (1 if hour < 19 else 2)
+        body = self._body(topic, en, email, angry, negated, late and chat, cust_name, part)
         answer = "" if empty else self._answer(agent, topic, en, email, chat, greet, close, intro,
                                                empathy, curt, caps, pci, insult, resolved, angry,
-                                               late, cust_first)
+                                               late, cust_first, part)
 
         # Timing.
         if late:
@@ -425,10 +481,11 @@ class _Gen:
             secs = int(r() * 40 * 60) + 120
         else:
             secs = int(r() * 3 * 3600) + 300
-        close_date = "" if status == "open" else _fmt(created + dt.timedelta(seconds=secs))
+        ordinal = day.toordinal()
+        close_date = "" if status == "open" else self.stamp(ordinal, sec + secs)
 
         # Satisfaction (latent) and the survey.
-        logit = 2.5
+        logit = 2.2
         logit -= 1.5 if angry else 0.0
         logit += 0.3 if negated else 0.0
         logit -= 1.9 if curt else 0.0
@@ -442,7 +499,7 @@ class _Gen:
         logit += 0.7 if resolved else -1.0
         p_sat = 1.0 / (1.0 + math.exp(-logit))
         satisfied = r() < p_sat
-        surveyed = status != "open" and r() < (0.27 if satisfied else 0.36)
+        surveyed = status != "open" and r() < (0.28 if satisfied else 0.34)
         survey = self._survey(satisfied) if surveyed else pick(BLANKS)
 
         # Typification.
@@ -466,7 +523,7 @@ class _Gen:
         elif cm < 0.25:
             comments = pick(BLANKS)
         else:
-            comments = self.fill(pick(COMMENTS_OK if resolved else COMMENTS_BAD))
+            comments = self.fill(pick(COMMENTS_OK[topic] if resolved else COMMENTS_BAD))
             if angry and r() < 0.3:
                 comments += " Cliente molesto."
 
@@ -487,14 +544,12 @@ class _Gen:
         row = {
             "channel": channel, "agent_name": agent.name, "skill_id": skill, "case_id": case_id,
             "subject": subject, "from": frm, "to": to, "body": body, "answer": answer if answer else pick(BLANKS),
-            "date_creation": _fmt(created), "close_date": close_date, "evaluation_survey": survey,
+            "date_creation": self.stamp(ordinal, sec), "close_date": close_date, "evaluation_survey": survey,
             "cod_act": cod_act, "cod_description": cod_desc, "comments": comments,
             "attachments": attachments, "status": status,
         }
-        truth = {"agent": agent.name, "lang": "en" if en else "es", "topic": topic, "angry": angry,
-                 "negated": negated, "greet": greet, "close": close, "intro": intro, "empathy": empathy,
-                 "curt": curt, "caps": caps, "pci": pci, "insult": insult, "late": late, "empty": empty,
-                 "resolved": resolved, "satisfied": satisfied, "surveyed": surveyed, "anomaly": ""}
+        truth = (agent.name, "en" if en else "es", topic, angry, negated, greet, close, intro, empathy,
+                 curt, caps, pci, insult, late, empty, resolved, satisfied, surveyed)  # TRUTH_KEYS
         return row, truth
 
     def _survey(self, satisfied: bool) -> str:
@@ -514,7 +569,7 @@ class _Gen:
     def _addresses(self, channel, first, last, topic, angry, en):
         r, pick = self.r, self.pick
         if channel == "Email":
-            user = f"{first}.{last}".lower().translate(NO_ACCENTS).replace(" ", "")
+            user = strip_accents(f"{first}.{last}".lower()).replace(" ", "")
             if r() < 0.5:
                 user += str(int(r() * 99))
             frm = f"{user}@{pick(EMAIL_DOMAINS)}"
@@ -541,12 +596,12 @@ class _Gen:
             return f"1784{int(r() * 9e13) + 10**13}", "teleandina_co", name
         return f"{int(r() * 9e17) + 10**17}", "@TeleAndinaCo", name
 
-    def _body(self, topic, en, email, angry, negated, late_chat, cust_name) -> str:
+    def _body(self, topic, en, email, angry, negated, late_chat, cust_name, part) -> str:
         r, pick, fill = self.r, self.pick, self.fill
         parts = []
         if en:
             if r() < 0.7:
-                parts.append(pick(("Hi", "Hello", "Good morning", "Hey")))
+                parts.append(pick(("Hi", "Hello", ("Good morning", "Good afternoon", "Good evening")[part], "Hey")))
             parts.append(fill(pick(REQ_EN[topic])))
             if angry:
                 parts.append(pick(ANGRY_EN))
@@ -560,14 +615,15 @@ class _Gen:
                 parts.append("Thanks" + (" " + pick(HAPPY_EMOJI) if not angry else ""))
         else:
             if r() < 0.75:
-                parts.append(pick(("Hola", "Buenas tardes", "Buenos días", "buenas", "Hola buen día",
-                                   "Buenas noches", "Muy buenas tardes")))
+                parts.append(pick(CUST_GREET_ES_BY_PART[part]))
             if r() < 0.4 and topic != "GENERAL":
                 parts.append(f"Mi nombre es {cust_name}." if r() < 0.5 else
                              f"Soy titular de la cuenta {int(r() * 90000000) + 10000000}.")
-            parts.append(fill(pick(REQ_ES[topic])))
+            reqs = REQ_ES[topic]
+            i = int(r() * len(reqs))
+            parts.append(fill(reqs[i]))
             if topic != "GENERAL" and r() < 0.35:
-                parts.append(fill(pick(REQ_ES[topic])))
+                parts.append(fill(reqs[(i + 1 + int(r() * (len(reqs) - 1))) % len(reqs)]))
             if angry:
                 parts.append(pick(ANGRY_ES))
                 if r() < 0.45:
@@ -591,7 +647,7 @@ class _Gen:
             text = sep.join(parts)
         style = r()
         if not en and style < 0.30:
-            text = text.translate(NO_ACCENTS)          # customers who write without accents
+            text = strip_accents(text)                  # customers who write without accents
         if style > (0.85 if angry else 0.97):
             text = text.upper()                         # ALL CAPS customers (more when angry)
         elif 0.30 <= style < 0.45 and not email:
@@ -618,12 +674,12 @@ class _Gen:
         return text
 
     def _answer(self, agent, topic, en, email, chat, greet, close, intro, empathy, curt, caps, pci,
-                insult, resolved, angry, late, cust_first) -> str:
+                insult, resolved, angry, late, cust_first, part) -> str:
         r, pick, fill = self.r, self.pick, self.fill
         turns = []
         opener = []
         if greet:
-            g = pick(GREETINGS_EN if en else GREETINGS_ES)
+            g = pick((GREET_EN_BY_PART if en else GREET_ES_BY_PART)[part])
             if r() < 0.3:
                 g += f" {cust_first}"
             opener.append(g + ",")
@@ -645,7 +701,9 @@ class _Gen:
             turns.append(" ".join(c))
         else:
             if empathy:
-                turns.append(pick(EMPATHY_EN if en else EMPATHY_ES))
+                sorry = angry or topic == "RECLAMO" or late or not resolved
+                turns.append(pick((EMPATHY_EN if en else EMPATHY_ES) if sorry or r() < 0.2
+                                  else (COURTESY_EN if en else COURTESY_ES)))
             src = (RESOLVED_EN if en else RESOLVED_ES) if resolved else (UNRESOLVED_EN if en else UNRESOLVED_ES)
             turns.append(fill(pick(src[topic])))
             if not en and r() < 0.4:
@@ -716,10 +774,9 @@ def _later_status(row: dict, gen: _Gen) -> dict:
     return new
 
 
-def generate_with_truth(n: int = DEFAULT_ROWS, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED,
-                        start: str | dt.date = DEFAULT_START, anomalies: bool = True
-                        ) -> Iterator[tuple[dict, dict]]:
-    """Yield (row, truth) pairs: the API row and the hidden behaviour flags that produced it."""
+def _stream(n: int, days: int, seed: int, start: str | dt.date, anomalies: bool
+            ) -> Iterator[tuple[dict, tuple, str]]:
+    """Yield (row, truth tuple, anomaly kind) for n rows, day by day, in creation order per day."""
     if isinstance(start, str):
         start = dt.date.fromisoformat(start)
     gen = _Gen(seed)
@@ -729,7 +786,6 @@ def generate_with_truth(n: int = DEFAULT_ROWS, days: int = DEFAULT_DAYS, seed: i
     pos = n_malformed = 0
     for d, k in enumerate(counts):
         day = start + dt.timedelta(days=d)
-        base = dt.datetime(day.year, day.month, day.day)
         secs = sorted(bisect.bisect_left(HOUR_CUM, gen.r()) * 3600 + int(gen.r() * 3600) for _ in range(k))
         last_day = d == days - 1
         for s in secs:
@@ -737,15 +793,14 @@ def generate_with_truth(n: int = DEFAULT_ROWS, days: int = DEFAULT_DAYS, seed: i
             pos += 1
             if kind == "dup_exact" and recent:
                 row, truth = recent[int(gen.r() * len(recent))]
-                yield dict(row), dict(truth, anomaly="dup_exact")
+                yield dict(row), truth, kind
                 continue
             if kind == "dup_status" and recent:
                 opens = [x for x in recent if x[0]["status"] == "open"]
                 row, truth = opens[-1] if opens else recent[int(gen.r() * len(recent))]
-                yield _later_status(row, gen), dict(truth, anomaly="dup_status")
+                yield _later_status(row, gen), truth, kind
                 continue
-            created = base + dt.timedelta(seconds=s)
-            row, truth = gen.interaction(created, night=(s < 7 * 3600 or s >= 21 * 3600), last_day=last_day)
+            row, truth = gen.interaction(day, s, last_day)
             if kind == "hostile":
                 gen.make_hostile(row)
             elif kind == "long":
@@ -753,23 +808,32 @@ def generate_with_truth(n: int = DEFAULT_ROWS, days: int = DEFAULT_DAYS, seed: i
             elif kind == "malformed":
                 gen.make_malformed(row, MALFORMED_KINDS[n_malformed % len(MALFORMED_KINDS)])
                 n_malformed += 1
-            if kind in ("hostile", "long", "malformed"):
-                truth["anomaly"] = kind
-            else:
+            if not kind:
                 recent.append((row, truth))
-            yield row, truth
+            yield row, truth, kind
 
 
 def generate_rows(n: int = DEFAULT_ROWS, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED,
                   start: str | dt.date = DEFAULT_START, anomalies: bool = True) -> Iterator[dict]:
     """Yield n chat_4 rows (dicts of 17 string fields, API order), streaming day by day."""
-    for row, _truth in generate_with_truth(n, days, seed, start, anomalies):
+    for row, _truth, _kind in _stream(n, days, seed, start, anomalies):
         yield row
+
+
+def generate_with_truth(n: int = DEFAULT_ROWS, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED,
+                        start: str | dt.date = DEFAULT_START, anomalies: bool = True
+                        ) -> Iterator[tuple[dict, dict]]:
+    """Yield (row, truth): the row and the hidden flags that produced it (TRUTH_KEYS + anomaly)."""
+    for row, truth, kind in _stream(n, days, seed, start, anomalies):
+        yield row, dict(zip(TRUTH_KEYS, truth), anomaly=kind)
 
 
 # --------------------------------------------------------------------------------------------
 # Writers
 # --------------------------------------------------------------------------------------------
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(row, ensure_ascii=False), faster
 
 
 def _chunks(rows: Iterator[dict], size: int = CHUNK_ROWS) -> Iterator[list[dict]]:
@@ -785,12 +849,12 @@ def _chunks(rows: Iterator[dict], size: int = CHUNK_ROWS) -> Iterator[list[dict]
 
 def write_json(rows: Iterator[dict], n: int, path: str) -> None:
     """Stream rows into a Wolkvox envelope file, one row per line (UTF-8, no ASCII escaping)."""
-    dumps = json.dumps
+    dumps = _ENCODE
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(f'{{"code": "200", "error": null, "msg": "{n} records were found", "data": [\n')
         first = True
         for chunk in _chunks(rows):
-            text = ",\n".join(dumps(row, ensure_ascii=False) for row in chunk)
+            text = ",\n".join(map(dumps, chunk))
             f.write(text if first else ",\n" + text)
             first = False
         f.write("\n]}\n")
@@ -798,10 +862,9 @@ def write_json(rows: Iterator[dict], n: int, path: str) -> None:
 
 def write_ndjson(rows: Iterator[dict], path: str) -> None:
     """Stream rows as newline-delimited JSON (no envelope), one row per line."""
-    dumps = json.dumps
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for chunk in _chunks(rows):
-            f.write("\n".join(dumps(row, ensure_ascii=False) for row in chunk))
+            f.write("\n".join(map(_ENCODE, chunk)))
             f.write("\n")
 
 

@@ -166,10 +166,10 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _coerce(value: Any, default: Any, where: str) -> Any:
+def _coerce(value: Any, default: Any, where: str, from_text: bool) -> Any:
     """Check `value` against the type of the field's default; strings from the environment are parsed."""
     kind = type(default)
-    if isinstance(value, str) and kind is not str and kind is not tuple:
+    if from_text and isinstance(value, str) and kind is not str and kind is not tuple:
         text = value.strip()
         try:
             if kind is bool:
@@ -198,13 +198,14 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     return value
 
 
-def _apply(sections: dict[str, dict[str, Any]], section: str, key: str, value: Any, where: str) -> None:
+def _apply(sections: dict[str, dict[str, Any]], section: str, key: str, value: Any, where: str,
+           from_text: bool = False) -> None:
     cls = _section_class(section)
     names = [f.name for f in dataclasses.fields(cls)]
     if key not in names:
         raise ConfigError(f"{where}: unknown key '{section}.{key}'{_did_you_mean(key, names)}")
     default = getattr(cls(), key)
-    sections.setdefault(section, {})[key] = _coerce(value, default, where)
+    sections.setdefault(section, {})[key] = _coerce(value, default, where, from_text)
 
 
 def load_settings(
@@ -238,13 +239,13 @@ def load_settings(
 
     for var, (section, key) in ENVIRONMENT.items():
         if environ.get(var):
-            _apply(sections, section, key, environ[var], f"environment {var}")
+            _apply(sections, section, key, environ[var], f"environment {var}", from_text=True)
 
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
         section, key = dotted.split(".", 1)
-        _apply(sections, section, key, value, f"option for {dotted}")
+        _apply(sections, section, key, value, f"option for {dotted}", from_text=True)
 
     built = {name: _section_class(name)(**sections.get(name, {})) for name in SECTIONS}
     for name, obj in built.items():

@@ -190,6 +190,8 @@ def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPy
         if "lock" in text.lower():
             who = f" (pid {match.group(1)})" if match else ""
             raise LockedError(f"{path} is in use by another process{who}") from None
+        if "not a valid DuckDB database" in text:
+            raise InputError(f"{path}: not a qa-scoring database (not a DuckDB file)") from None
         raise RunTimeError(f"{path}: {text.splitlines()[0]}") from None
     except duckdb.Error as err:
         raise InputError(f"{path}: not a qa-scoring database ({str(err).splitlines()[0]})") from None
