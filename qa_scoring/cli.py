@@ -236,3 +236,91 @@ def runs_cmd(app: App, last: int, as_json: bool) -> None:
 
 
 # --- run / demo / export (pipeline.py, export.py) ---------------------------------------------
+
+@cli.command("run")
+@click.option("--since", default=None, metavar="T", help="Fetch from T instead of the watermark.")
+@click.option("--until", default=None, metavar="T", help="Fetch up to T instead of now.")
+@click.option("--out", default=None, metavar="DIR", help="Reports root (default: report.out).")
+@click.option("--wait", is_flag=True, help="Wait for another run on this database instead of failing.")
+@json_option
+@pass_app
+def run_cmd(app: App, since: str | None, until: str | None, out: str | None, wait: bool, as_json: bool) -> None:
+    """The nightly job: fetch → score → train (when due) → predict → report.
+
+    Needs WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE) and WOLKVOX_SERVER. Writes one line per stage on
+    stderr; reports go to <out>/day-YYYY-MM-DD/ and <out>/month-YYYY-MM/. A second run on the
+    same database exits 1 at once unless --wait.
+
+    \b
+    Example:
+        WOLKVOX_SERVER=0042 WOLKVOX_TOKEN_FILE=/etc/qa/token qa-scoring run --json
+    """
+    from qa_scoring import pipeline, wolkvox
+
+    settings = app.settings()
+    token = wolkvox.read_token()
+    start = wolkvox.parse_time(since, "--since") if since else None
+    end = wolkvox.parse_time(until, "--until") if until else None
+    with pipeline.run_lock(settings.db_path, wait=wait):
+        con = app.open_db(settings)
+        with app.recorded(con, "run") as info:
+            summary = pipeline.run_job(con, settings, token, run_info=info, since=start, until=end,
+                                       out_dir=Path(out) if out else None)
+    emit(summary.to_dict(), as_json, summary.text())
+
+
+@cli.command("demo")
+@click.option("--out", default="reports", show_default=True, metavar="DIR", help="Where the reports go.")
+@json_option
+@pass_app
+def demo_cmd(app: App, out: str, as_json: bool) -> None:
+    """Run the whole nightly job on the bundled sample, with no credentials and no network.
+
+    Starts the project's sandbox API on 127.0.0.1 (a free port) serving the bundled sample,
+    runs fetch → score → train → predict → report against it through the real HTTP client,
+    prints where index.html is and stops the sandbox. Running it again updates.
+
+    \b
+    Example:
+        qa-scoring demo && xdg-open reports/index.html
+    """
+    from qa_scoring import pipeline, sandbox
+    from qa_scoring.resources import sample_files
+
+    settings = app.settings()
+    files = sample_files()
+    since, until = pipeline.sample_range(files)
+    token = "demo-token"
+    with sandbox.start_sandbox(files, token=token) as server:
+        demo = pipeline.demo_settings(settings, server.base_url)
+        with pipeline.run_lock(demo.db_path):
+            con = app.open_db(demo)
+            with app.recorded(con, "demo") as info:
+                summary = pipeline.run_job(con, demo, token, run_info=info, since=since, until=until,
+                                           out_dir=Path(out), periods=[pipeline.Period("", None, None)])
+    emit(summary.to_dict(), as_json, f"{summary.text()}\nopen {Path(summary.reports[0]).resolve()}")
+
+
+@cli.command("export")
+@click.option("--what", required=True, type=click.Choice(["scores", "rule_results", "predictions"]),
+              help="What to export.")
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "parquet"]), help="File format.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output file.")
+@click.option("--bom", is_flag=True, help="Start the CSV with a UTF-8 byte order mark (for Excel).")
+@json_option
+@pass_app
+def export_cmd(app: App, what: str, fmt: str, out: Path, bom: bool, as_json: bool) -> None:
+    """Export scores, rule results or predictions for BI tools (Power BI, Excel).
+
+    CSV cells that start with = + - @ are neutralised with a leading apostrophe (formula
+    injection). The file is written whole or not at all.
+
+    \b
+    Example:
+        qa-scoring export --what scores --format csv --bom --out scores.csv
+    """
+    from qa_scoring.export import export
+
+    con = app.open_db(read_only=True)
+    summary = export(con, what, fmt, out, bom=bom)
+    emit(summary.to_dict(), as_json, summary.text())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
@@ -52,9 +53,21 @@ class WolkvoxSettings:
     include_attachments: bool = False
     attach_array: str = "no"
     lock_dir: str = ""  # where the per-token lock file lives (default: the system temp folder)
+    retry_backoff: float = 2.0  # base of the exponential backoff (with jitter) between retries, seconds
+    maintenance_wait: float = 60.0  # first wait after a "temporarily disabled" 403; doubles each time
 
     def problems(self) -> list[tuple[str, str]]:
         out = []
+        if self.server and not re.fullmatch(r"[A-Za-z0-9-]{1,32}", self.server):
+            out.append(("server", f"expected the server number (letters, digits, '-'), got {self.server!r}"))
+        if self.base_url and not re.match(r"https?://[^/\s]+", self.base_url):
+            out.append(("base_url", f"expected an http:// or https:// URL, got {self.base_url!r}"))
+        if self.backfill_start and not re.fullmatch(
+                r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?|\d{14}", self.backfill_start.strip()):
+            out.append(("backfill_start", "expected YYYY-MM-DD, 'YYYY-MM-DD HH:MM:SS' or YYYYmmddHHiiss"))
+        for key in ("retry_backoff", "maintenance_wait"):
+            if getattr(self, key) < 0:
+                out.append((key, "must be >= 0"))
         try:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

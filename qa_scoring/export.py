@@ -1,0 +1,113 @@
+"""Exports for BI tools (Power BI, Excel): scores, rule results or predictions as CSV or Parquet.
+
+Written by DuckDB's COPY (set-based, streams), to a temporary file renamed into place. In CSV, text
+cells starting with = + - @ (or a tab / carriage return) get a leading apostrophe so a spreadsheet
+never runs them as formulas (CSV injection); numbers are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+from qa_scoring import store
+from qa_scoring.errors import InputError
+
+QUERIES = {
+    "scores": """
+        SELECT s.interaction_id, i.operation, i.agent_name, i.channel, i.skill_id, i.case_id,
+               i.created_at, i.closed_at, i.cod_act, i.survey_raw, i.survey_score,
+               s.score, s.critical_failed, s.rules_applicable, s.rules_failed, s.rule_pack_hash,
+               p.risk, p.model_id
+        FROM interaction_scores s
+        JOIN interactions i USING (interaction_id)
+        LEFT JOIN predictions p USING (interaction_id)
+        ORDER BY i.created_at, s.interaction_id
+    """,
+    "rule_results": """
+        SELECT r.interaction_id, i.agent_name, i.channel, i.created_at, r.rule_id, r.applicable,
+               r.passed, r.evidence, r.evidence_field, r.rule_pack_hash
+        FROM rule_results r JOIN interactions i USING (interaction_id)
+        ORDER BY i.created_at, r.interaction_id, r.rule_id
+    """,
+    "predictions": """
+        SELECT p.interaction_id, i.agent_name, i.channel, i.created_at, p.risk,
+               p.top_terms::VARCHAR AS top_terms, p.model_id
+        FROM predictions p JOIN interactions i USING (interaction_id)
+        ORDER BY i.created_at, p.interaction_id
+    """,
+}
+FORMATS = ("csv", "parquet")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    what: str
+    format: str
+    out: str
+    rows: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        return f"{self.rows:,} rows of {self.what} written to {self.out}"
+
+
+def _neutralised(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """Wrap every text column of `query` so formula-looking cells become inert text."""
+    columns = con.execute(f"DESCRIBE {query}").fetchall()
+    starts = ", ".join(f"'{c}'" for c in _FORMULA_START).replace("'\t'", "chr(9)").replace("'\r'", "chr(13)")
+    parts = []
+    for name, kind, *_ in columns:
+        quoted = '"' + name.replace('"', '""') + '"'
+        if kind == "VARCHAR":
+            parts.append(f"CASE WHEN left({quoted}, 1) IN ({starts}) THEN '''' || {quoted} ELSE {quoted} END AS {quoted}")
+        else:
+            parts.append(quoted)
+    return f"SELECT {', '.join(parts)} FROM ({query})"
+
+
+def export(con: duckdb.DuckDBPyConnection, what: str, fmt: str, out: Path, *, bom: bool = False) -> ExportSummary:
+    """Write one export file atomically and return how many rows it holds."""
+    if what not in QUERIES:
+        raise InputError(f"--what: unknown export {what!r} (choose {', '.join(QUERIES)})")
+    if fmt not in FORMATS:
+        raise InputError(f"--format: unknown format {fmt!r} (choose csv or parquet)")
+    out = Path(out)
+    if not out.parent.exists():
+        raise InputError(f"--out: folder {out.parent} does not exist")
+    query = QUERIES[what]
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        if fmt == "csv":
+            sql = _neutralised(con, query)
+            con.execute(f"COPY ({sql}) TO '{_sql_path(tmp)}' (FORMAT csv, HEADER true)")
+            if bom:
+                _prepend_bom(tmp)
+        else:
+            con.execute(f"COPY ({query}) TO '{_sql_path(tmp)}' (FORMAT parquet)")
+        rows = store.fetch_one(con, f"SELECT count(*) FROM ({query})")[0]
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportSummary(what=what, format=fmt, out=str(out), rows=rows)
+
+
+def _sql_path(path: Path) -> str:
+    """A file path as a SQL string literal body (COPY takes no parameter for its target)."""
+    return str(path).replace("'", "''")
+
+
+def _prepend_bom(path: Path) -> None:
+    """Excel needs a UTF-8 byte order mark to read accents right; stream-copy to add it."""
+    with_bom = path.with_name(path.name + ".bom")
+    with open(path, "rb") as src, open(with_bom, "wb") as dst:
+        dst.write(b"\xef\xbb\xbf")
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(with_bom, path)

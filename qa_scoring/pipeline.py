@@ -1,0 +1,214 @@
+"""The nightly job: fetch → score → train (when due) → predict → report, and the offline demo.
+
+Each stage commits on its own (one transaction per window / stage), so a failure leaves the previous
+state and the next run picks up where the data is. A lock per database keeps two runs apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import filelock
+
+from qa_scoring import store
+from qa_scoring.config import Settings
+from qa_scoring.errors import LockedError, ModelError
+
+log = logging.getLogger(__name__)
+
+
+# --- one run at a time per database -----------------------------------------------------------
+
+def _lock_paths(db_path: Path) -> tuple[Path, Path]:
+    db_path = Path(db_path).resolve()
+    return db_path.with_name(db_path.name + ".run.lock"), db_path.with_name(db_path.name + ".run.json")
+
+
+@contextmanager
+def run_lock(db_path: Path, wait: bool = False) -> Iterator[None]:
+    """Hold the database's run lock; a second run fails at once (or waits with `wait`).
+
+    The lock is an OS file lock (filelock), released by the kernel when the holder dies, so a lock
+    left by a killed process never blocks the next run. Who holds it is written beside it.
+    """
+    lock_path, info_path = _lock_paths(db_path)
+    lock = filelock.FileLock(str(lock_path), timeout=-1 if wait else 0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        holder = ""
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            holder = f" (pid {info['pid']}, started {info['started']})"
+        except (OSError, ValueError, KeyError):
+            pass
+        raise LockedError(f"another qa-scoring run holds {db_path}{holder}") from None
+    try:
+        info_path.write_text(json.dumps({"pid": os.getpid(),
+                                         "started": datetime.now().strftime("%Y-%m-%d %H:%M:%S")}),
+                             encoding="utf-8")
+        yield
+    finally:
+        try:
+            info_path.unlink()
+        except OSError:
+            pass
+        lock.release()
+
+
+# --- periods ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    name: str  # folder name under the reports root
+    since: date | None
+    until: date | None
+
+
+def report_periods(settings: Settings, today: date) -> list[Period]:
+    """The nightly report periods: the last complete day and the month to date (or the last N days)."""
+    yesterday = today - timedelta(days=1)
+    if settings.run.report_days:
+        start = today - timedelta(days=settings.run.report_days)
+        return [Period(f"last-{settings.run.report_days}-days", start, yesterday)]
+    month_start = yesterday.replace(day=1)
+    return [Period(f"day-{yesterday:%Y-%m-%d}", yesterday, yesterday),
+            Period(f"month-{yesterday:%Y-%m}", month_start, yesterday)]
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+@dataclass
+class RunSummary:
+    stages: dict[str, dict] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    reports: list[str] = field(default_factory=list)
+    model_id: str | None = None
+    rule_pack_hash: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def text(self) -> str:
+        lines = [f"{name}: {self.seconds.get(name, 0):.1f} s" for name in self.stages]
+        lines += [f"report: {path}" for path in self.reports]
+        return "\n".join(lines)
+
+
+def _stage(summary: RunSummary, name: str, fn: Callable[[], Any]) -> Any:
+    """Run one stage, log one line with its counts and seconds, remember its summary."""
+    started = time.monotonic()
+    result = fn()
+    elapsed = time.monotonic() - started
+    summary.seconds[name] = round(elapsed, 2)
+    if result is None:
+        summary.stages[name] = {"skipped": True}
+        log.info("%s: skipped (%.1f s)", name, elapsed)
+        return None
+    if isinstance(result, str):  # a reason for skipping
+        summary.stages[name] = {"skipped": True, "reason": result}
+        log.info("%s: skipped, %s", name, result)
+        return None
+    summary.stages[name] = result.to_dict()
+    log.info("%s: %s (%.1f s)", name, result.text(), elapsed)
+    return result
+
+
+def _train_is_due(con, settings: Settings) -> str | None:
+    """None when the model should be (re)trained now, else the reason not to."""
+    from qa_scoring import classify
+
+    if settings.run.train == "never":
+        return "run.train = never"
+    if settings.run.train == "always":
+        return None
+    model = classify.current_model(con)
+    if model is None:
+        return None
+    age = store.utc_now() - model.created_at
+    if age > timedelta(days=settings.run.model_max_age_days):
+        return None
+    return f"current model {model.model_id[:12]} is {age.days} days old"
+
+
+def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
+            since: datetime | None = None, until: datetime | None = None,
+            out_dir: Path | None = None, periods: list[Period] | None = None,
+            today: date | None = None) -> RunSummary:
+    """The nightly job on an open database. `token=None` skips fetching (data came by import)."""
+    from qa_scoring import classify, report, rules, wolkvox
+    from qa_scoring.resources import rules_dir
+
+    summary = RunSummary()
+    run_id = run_info["run_id"]
+    if token is not None:
+        _stage(summary, "fetch", lambda: wolkvox.fetch_interactions(
+            con, settings, token, since=since, until=until, run_id=run_id))
+
+    pack = rules.load_rule_pack(Path(settings.rules.dir) if settings.rules.dir else rules_dir())
+    summary.rule_pack_hash = run_info["rule_pack_hash"] = pack.hash
+    _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id))
+
+    def train() -> Any:
+        reason = _train_is_due(con, settings)
+        if reason:
+            return reason
+        try:
+            return classify.train_model(con, settings, run_id=run_id)
+        except ModelError as err:
+            if settings.run.train == "always":
+                raise
+            return f"not enough labels yet ({err})"
+
+    trained = _stage(summary, "train", train)
+    if trained is not None:
+        run_info["metrics"] = {k: trained.to_dict().get(k) for k in ("roc_auc", "pr_auc", "brier", "n_train", "n_test")}
+    model = classify.current_model(con)
+    summary.model_id = run_info["model_id"] = model.model_id if model else None
+    _stage(summary, "predict", lambda: classify.predict_interactions(con, settings, run_id=run_id)
+           if model else "no model yet")
+
+    out_root = Path(out_dir or settings.report.out)
+    tz_today = today or datetime.now(ZoneInfo(settings.wolkvox.timezone)).date()
+    for period in periods if periods is not None else report_periods(settings, tz_today):
+        target = out_root / period.name if period.name else out_root
+        result = _stage(summary, f"report {period.name or 'all'}", lambda: report.render_reports(
+            con, settings, out_dir=target, since=period.since, until=period.until,
+            lang=settings.report.lang, run_id=run_id))
+        summary.reports.append(str(Path(result.to_dict().get("index", target / "index.html"))))
+    run_info["counts"] = summary.stages
+    return summary
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+def sample_range(files: list[Path]) -> tuple[datetime, datetime]:
+    """First and last parseable timestamps in the sample, so the demo fetches all of it."""
+    stamps = []
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for row in doc["data"] if isinstance(doc, dict) else doc:
+            for key in ("date_creation", "close_date"):
+                try:
+                    stamps.append(datetime.strptime(str(row.get(key, "")).strip(), "%Y-%m-%d %H:%M:%S"))
+                except ValueError:
+                    pass
+    return min(stamps).replace(hour=0, minute=0, second=0), max(stamps).replace(hour=23, minute=59, second=59)
+
+
+def demo_settings(settings: Settings, base_url: str) -> Settings:
+    """The user's settings pointed at the local sandbox, without pacing (it is our own server)."""
+    wolkvox = dataclasses.replace(settings.wolkvox, base_url=base_url, server=settings.wolkvox.server or "demo",
+                                  min_interval=0.0)
+    return dataclasses.replace(settings, wolkvox=wolkvox)

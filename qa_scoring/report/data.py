@@ -1,0 +1,531 @@
+"""Report data: set-based SQL over the period's rows → small frozen dataclasses the templates format.
+
+DuckDB does all the aggregation (per agent, per agent × skill × channel, per agent × rule, per day);
+Python only sees aggregates plus the handful of conversations the agent pages show. Every ORDER BY
+ends with a unique key, so the same database gives the same report.
+
+The period's rows are materialised once into a temporary table `_rpt_base` (one narrow row per
+interaction: agent, skill, channel, day, score, critical, risk, survey label), dropped at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import duckdb
+
+from qa_scoring.errors import InputError
+from qa_scoring.report import stats
+from qa_scoring.store import fetch_one
+
+log = logging.getLogger(__name__)
+
+# Survey label on the contract 1-5 scale (DESIGN.md: 4-5 satisfied, 1-3 dissatisfied) — used when
+# classify.py does not provide its own SQL mapping. TRUE = dissatisfied, NULL = no usable answer.
+DEFAULT_LABEL_SQL = ("CASE WHEN i.survey_score >= 4 AND i.survey_score <= 5 THEN FALSE "
+                     "WHEN i.survey_score >= 1 AND i.survey_score < 4 THEN TRUE END")
+DEFAULT_LABEL_TEXT = "1-5: 4-5 = satisfied, 1-3 = dissatisfied"
+
+
+@dataclass(frozen=True)
+class Period:
+    since: date
+    until: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.since).days + 1
+
+
+@dataclass(frozen=True)
+class Rate:
+    """k of n with its Wilson 95% interval (share None when n is 0)."""
+
+    k: int
+    n: int
+    share: float | None
+    low: float | None
+    high: float | None
+
+    @classmethod
+    def of(cls, k: int, n: int) -> Rate:
+        interval = stats.wilson(k, n)
+        return cls(k, n, k / n if n else None, *(interval or (None, None)))
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    score: float | None
+    n: int
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    name: str
+    file: str  # relative file name of the agent page (set by the renderer's naming function)
+    n: int
+    scored: int
+    score: float | None
+    score_low: float | None
+    score_high: float | None
+    expected: float | None  # rest of the team on this agent's skill × channel mix
+    diff: float | None  # own score − expected, on the comparable queues
+    shrunk: float | None  # diff pulled toward 0 by sample size: the ranking key
+    critical: int
+    satisfied: Rate  # k = satisfied
+    risk: float | None
+    small: bool
+    days: tuple[DayPoint, ...]
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    skill: str
+    channel: str
+    n: int
+    score: float | None
+    team_n: int
+    team_score: float | None
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    rule_id: str
+    title: str
+    description: str
+    severity: str
+    weight: float | None
+
+
+@dataclass(frozen=True)
+class AgentRuleRow:
+    rule: RuleInfo
+    applicable: int
+    passed: Rate
+    team_rate: float | None  # rest of the team, same skill × channel mix
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    mark: bool = False
+    label: str = ""  # rule titles that matched here (the <mark> title)
+    gap: bool = False  # an elided stretch of a long text
+
+
+@dataclass(frozen=True)
+class TextField:
+    key: str  # body | answer | comments | subject
+    segments: tuple[Segment, ...]
+    length: int
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class FailedRule:
+    rule: RuleInfo
+    evidence: str | None
+    field: str | None
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    interaction_id: str
+    case_id: str
+    created_at: datetime
+    skill: str
+    channel: str
+    score: float | None
+    critical: bool
+    risk: float | None
+    survey_raw: str | None
+    dissatisfied: bool | None
+    reasons: tuple[str, ...]  # catalogue keys
+    fields: tuple[TextField, ...]
+    failed: tuple[FailedRule, ...]
+    top_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    rule: RuleInfo
+    total: int
+    applicable: int
+    passed: Rate
+    dissat_failed: Rate
+    dissat_passed: Rate
+    verdict: str  # catalogue key
+    ratio: float | None
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    no_answer: int
+    bad_times: int
+    not_scored: int
+    no_prediction: int
+    survey_unreadable: int
+    quarantine: tuple[QuarantineRow, ...]
+    quarantined: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class Team:
+    n: int
+    agents: int
+    scored: int
+    score: float | None
+    score_low: float | None
+    score_high: float | None
+    critical: int
+    surveyed: Rate  # k = with a survey answer, n = interactions
+    satisfied: Rate
+    risk: float | None
+    days: tuple[DayPoint, ...]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    period: Period
+    team: Team
+    agents: tuple[AgentRow, ...]
+    rules: tuple[RuleRow, ...]
+    quality: DataQuality
+    rule_pack_hashes: tuple[str, ...]
+    model_ids: tuple[str, ...]
+    min_sample: int
+    label_text: str
+    # per agent name: queues, rules and review items (only agents of the table)
+    queues: dict[str, tuple[QueueRow, ...]] = field(default_factory=dict)
+    agent_rules: dict[str, tuple[AgentRuleRow, ...]] = field(default_factory=dict)
+    reviews: dict[str, tuple[ReviewItem, ...]] = field(default_factory=dict)
+
+
+# --- the period and the base table ------------------------------------------------------------
+
+def resolve_period(con: duckdb.DuckDBPyConnection, since: date | None, until: date | None) -> Period:
+    """The requested period; missing ends default to the data's first / last day."""
+    if since is not None and until is not None and since > until:
+        raise InputError(f"report period: --since {since} is after --until {until}")
+    if since is None or until is None:
+        first, last = fetch_one(con, "SELECT min(created_at)::DATE, max(created_at)::DATE FROM interactions")
+        if first is None:
+            raise InputError("report: the database has no interactions yet (run 'qa-scoring import' or 'fetch' first)")
+        since = since or first
+        until = until or max(last, since)
+    return Period(since, until)
+
+
+def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str) -> None:
+    """Materialise the period's narrow per-interaction rows into the temp table `_rpt_base`."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _rpt_base AS
+        SELECT i.interaction_id,
+               i.agent_name AS agent,
+               CASE WHEN qa_blank(i.skill_id) THEN '–' ELSE trim(i.skill_id) END AS skill,
+               CASE WHEN qa_blank(i.channel) THEN '–' ELSE lower(trim(i.channel)) END AS channel,
+               i.created_at::DATE AS day,
+               s.score, coalesce(s.critical_failed, FALSE) AS critical, s.rule_pack_hash,
+               s.interaction_id IS NOT NULL AS has_score,
+               p.risk, p.model_id,
+               i.survey_raw IS NOT NULL AS surveyed,
+               ({label_sql}) AS dissatisfied,
+               qa_blank(i.answer) AS no_answer,
+               coalesce(i.handle_seconds < 0, FALSE) AS bad_time
+        FROM interactions i
+        LEFT JOIN interaction_scores s USING (interaction_id)
+        LEFT JOIN predictions p USING (interaction_id)
+        WHERE i.created_at >= $since AND i.created_at < $until
+    """, {"since": datetime.combine(period.since, datetime.min.time()),
+          "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time())})
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("_rpt_base", "_rpt_rule_cells", "_rpt_review"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+# --- team and agents --------------------------------------------------------------------------
+
+def _team(con, min_days: list[tuple]) -> tuple[Team, float]:
+    row = fetch_one(con, """
+        SELECT count(*), count(DISTINCT agent), count(score), avg(score), coalesce(var_samp(score), 0),
+               count(*) FILTER (critical), count(*) FILTER (surveyed), count(dissatisfied),
+               count(*) FILTER (dissatisfied = FALSE), avg(risk)
+        FROM _rpt_base""")
+    n, agents, scored, score, var, critical, surveyed, labeled, satisfied, risk = row
+    interval = stats.mean_interval(score, var, scored, var) or (None, None)
+    days = tuple(DayPoint(d, s, c) for d, s, c in min_days)
+    return Team(n, agents, scored, score, *interval, critical, Rate.of(surveyed, n),
+                Rate.of(satisfied, labeled), risk, days), var
+
+
+_AGENTS_SQL = """
+WITH cell AS (SELECT skill, channel, count(score) AS n, sum(score) AS s FROM _rpt_base GROUP BY ALL),
+ac AS (SELECT agent, skill, channel, count(score) AS n, sum(score) AS s FROM _rpt_base GROUP BY ALL),
+mix AS (
+    -- leave-one-out: the rest of the team on each of this agent's queues, weighted by own volume
+    SELECT ac.agent,
+           sum(ac.n * (cell.s - ac.s) / (cell.n - ac.n)) FILTER (cell.n > ac.n AND ac.n > 0)
+             / nullif(sum(ac.n) FILTER (cell.n > ac.n AND ac.n > 0), 0) AS expected,
+           sum(ac.s) FILTER (cell.n > ac.n AND ac.n > 0)
+             / nullif(sum(ac.n) FILTER (cell.n > ac.n AND ac.n > 0), 0) AS own_comparable
+    FROM ac JOIN cell USING (skill, channel) GROUP BY ac.agent
+)
+SELECT b.agent, count(*), count(score), avg(score), var_samp(score), count(*) FILTER (critical),
+       count(dissatisfied), count(*) FILTER (dissatisfied = FALSE), avg(risk),
+       any_value(mix.expected), any_value(mix.own_comparable)
+FROM _rpt_base b LEFT JOIN mix USING (agent)
+GROUP BY b.agent
+"""
+
+
+def _agents(con, team_var: float, min_sample: int, file_of) -> tuple[AgentRow, ...]:
+    rows = con.execute(_AGENTS_SQL).fetchall()
+    series: dict[str, list[DayPoint]] = {}
+    for agent, day, score, n in con.execute(
+            "SELECT agent, day, avg(score), count(*) FROM _rpt_base GROUP BY ALL ORDER BY agent, day").fetchall():
+        series.setdefault(agent, []).append(DayPoint(day, score, n))
+    diffs = [(r[10] - r[9]) if r[9] is not None and r[10] is not None else None for r in rows]
+    # within-agent variance: pooled over agents (the team's variance is a fine, stable proxy)
+    k = stats.shrinkage_constant(diffs, [r[2] for r in rows], team_var)
+    out = []
+    for r, diff in zip(rows, diffs):
+        agent, n, scored, score, var, critical, labeled, satisfied, risk, expected, _own = r
+        interval = stats.mean_interval(score, var, scored, team_var) or (None, None)
+        out.append(AgentRow(
+            name=agent, file=file_of(agent), n=n, scored=scored, score=score, score_low=interval[0],
+            score_high=interval[1], expected=expected, diff=diff, shrunk=stats.shrink(diff, scored, k),
+            critical=critical, satisfied=Rate.of(satisfied, labeled), risk=risk,
+            small=scored < min_sample, days=tuple(series.get(agent, ())),
+        ))
+    # worst first; agents without a comparable score last; ties by name (deterministic)
+    out.sort(key=lambda a: (a.shrunk is None, a.shrunk if a.shrunk is not None else 0.0,
+                            -(a.critical / a.n if a.n else 0), a.name))
+    return tuple(out)
+
+
+def _queues(con) -> dict[str, tuple[QueueRow, ...]]:
+    rows = con.execute("""
+        WITH cell AS (SELECT skill, channel, count(score) AS n, sum(score) AS s FROM _rpt_base GROUP BY ALL),
+        ac AS (SELECT agent, skill, channel, count(*) AS rows, count(score) AS n, sum(score) AS s
+               FROM _rpt_base GROUP BY ALL)
+        SELECT ac.agent, ac.skill, ac.channel, ac.rows, ac.s / nullif(ac.n, 0),
+               cell.n - ac.n, (cell.s - ac.s) / nullif(cell.n - ac.n, 0)
+        FROM ac JOIN cell USING (skill, channel)
+        ORDER BY ac.agent, ac.rows DESC, ac.skill, ac.channel
+    """).fetchall()
+    out: dict[str, list[QueueRow]] = {}
+    for agent, skill, channel, n, score, team_n, team_score in rows:
+        out.setdefault(agent, []).append(QueueRow(skill, channel, n, score, team_n, team_score))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+def _rule_cells(con) -> None:
+    """Per agent × queue × rule counts (applicable, passed, survey label split) in one pass."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _rpt_rule_cells AS
+        SELECT b.agent, b.skill, b.channel, r.rule_id,
+               count(*) AS total,
+               count(*) FILTER (r.applicable) AS app,
+               count(*) FILTER (r.applicable AND r.passed) AS pass,
+               count(*) FILTER (r.applicable AND NOT r.passed AND b.dissatisfied IS NOT NULL) AS fail_lab,
+               count(*) FILTER (r.applicable AND NOT r.passed AND b.dissatisfied) AS fail_dis,
+               count(*) FILTER (r.applicable AND r.passed AND b.dissatisfied IS NOT NULL) AS pass_lab,
+               count(*) FILTER (r.applicable AND r.passed AND b.dissatisfied) AS pass_dis
+        FROM rule_results r JOIN _rpt_base b
+          ON r.interaction_id = b.interaction_id AND r.rule_pack_hash = b.rule_pack_hash
+        GROUP BY ALL
+    """)
+
+
+def _verdict(failed: Rate, passed: Rate, min_n: int = 5) -> tuple[str, float | None]:
+    """Plain-words relation of failing a rule with dissatisfaction (Wilson intervals must separate)."""
+    if failed.n == 0 and passed.n > 0:
+        return "verdict_never_fails", None
+    if (failed.n < min_n or passed.n < min_n or failed.share is None or passed.share is None
+            or stats.intervals_overlap((failed.low, failed.high), (passed.low, passed.high))):
+        return "verdict_none", None
+    if failed.share >= passed.share:
+        return "verdict_more", failed.share / passed.share if passed.share > 0 else None
+    return "verdict_fewer", passed.share / failed.share if failed.share > 0 else None
+
+
+def _rules(con, info) -> tuple[RuleRow, ...]:
+    rows = con.execute("""
+        SELECT rule_id, sum(total), sum(app), sum(pass), sum(fail_lab), sum(fail_dis), sum(pass_lab),
+               sum(pass_dis)
+        FROM _rpt_rule_cells GROUP BY rule_id ORDER BY rule_id""").fetchall()
+    out = []
+    for rule_id, total, app, passed, fail_lab, fail_dis, pass_lab, pass_dis in rows:
+        failed_rate, passed_rate = Rate.of(int(fail_dis), int(fail_lab)), Rate.of(int(pass_dis), int(pass_lab))
+        verdict, ratio = _verdict(failed_rate, passed_rate)
+        out.append(RuleRow(info(rule_id), int(total), int(app), Rate.of(int(passed), int(app)),
+                           failed_rate, passed_rate, verdict, ratio))
+    # the rules that matter most first: largest measured gap, then lowest pass rate
+    out.sort(key=lambda r: (r.verdict != "verdict_more", -(r.ratio or 0),
+                            r.passed.share if r.passed.share is not None else 2, r.rule.rule_id))
+    return tuple(out)
+
+
+def _agent_rules(con, info) -> dict[str, tuple[AgentRuleRow, ...]]:
+    rows = con.execute("""
+        WITH team AS (SELECT skill, channel, rule_id, sum(app) AS app, sum(pass) AS pass
+                      FROM _rpt_rule_cells GROUP BY ALL)
+        SELECT c.agent, c.rule_id, sum(c.app), sum(c.pass),
+               sum(c.app * (t.pass - c.pass) / (t.app - c.app)) FILTER (t.app > c.app AND c.app > 0)
+                 / nullif(sum(c.app) FILTER (t.app > c.app AND c.app > 0), 0)
+        FROM _rpt_rule_cells c JOIN team t USING (skill, channel, rule_id)
+        GROUP BY c.agent, c.rule_id
+        HAVING sum(c.app) > 0
+        ORDER BY c.agent, c.rule_id""").fetchall()
+    out: dict[str, list[AgentRuleRow]] = {}
+    for agent, rule_id, app, passed, team_rate in rows:
+        out.setdefault(agent, []).append(AgentRuleRow(info(rule_id), int(app), Rate.of(int(passed), int(app)), team_rate))
+    for agent, items in out.items():  # weakest first, relative to the team
+        items.sort(key=lambda r: ((r.passed.share or 0) - (r.team_rate if r.team_rate is not None else (r.passed.share or 0)),
+                                  r.rule.rule_id))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+# --- data quality -----------------------------------------------------------------------------
+
+def _quality(con) -> DataQuality:
+    no_answer, bad_times, not_scored, no_prediction, unreadable = fetch_one(con, """
+        SELECT count(*) FILTER (no_answer), count(*) FILTER (bad_time), count(*) FILTER (NOT has_score),
+               count(*) FILTER (risk IS NULL), count(*) FILTER (surveyed AND dissatisfied IS NULL)
+        FROM _rpt_base""")
+    # Reasons may quote the bad value (user text): group by the reason's words before the value.
+    reasons = con.execute("""
+        SELECT regexp_extract(reason, '^[a-z_ ]*[a-z_]', 0) AS kind, count(*)
+        FROM quarantine GROUP BY kind ORDER BY count(*) DESC, kind""").fetchall()
+    received, quarantined, kept = fetch_one(con, """
+        SELECT (SELECT coalesce(sum(row_count), 0) FROM raw_pages), (SELECT count(*) FROM quarantine),
+               (SELECT count(*) FROM interactions)""")
+    return DataQuality(no_answer, bad_times, not_scored, no_prediction, unreadable,
+                       tuple(QuarantineRow(r or "?", c) for r, c in reasons), quarantined,
+                       max(0, int(received) - quarantined - kept))
+
+
+# --- review these first -----------------------------------------------------------------------
+
+def _review(con, per_agent: int, low_score: float, high_risk: float) -> None:
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _rpt_review AS
+        SELECT *,
+               coalesce(score < $low, FALSE) AS low_flag,
+               coalesce(risk >= $high AND NOT surveyed, FALSE) AS risk_flag,
+               coalesce((score >= 90 AND (risk >= $high OR dissatisfied))
+                        OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE)), FALSE) AS disagree_flag
+        FROM _rpt_base
+        WHERE critical OR score < $low OR (risk >= $high AND NOT surveyed)
+           OR (score >= 90 AND (risk >= $high OR dissatisfied))
+           OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE))
+        QUALIFY row_number() OVER (
+            PARTITION BY agent
+            ORDER BY 3 * critical::INT
+                     + 2 * CASE WHEN risk >= $high AND NOT surveyed THEN risk ELSE 0 END
+                     + 1.5 * coalesce((score >= 90 AND (risk >= $high OR dissatisfied))
+                                      OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE)), FALSE)::INT
+                     + (100 - coalesce(score, 100)) / 100 + coalesce(dissatisfied, FALSE)::INT DESC,
+                     interaction_id) <= $k
+    """, {"low": low_score, "high": high_risk, "k": per_agent})
+
+
+def _terms(value) -> tuple[str, ...]:
+    """predictions.top_terms JSON: a list of strings, of [term, weight] pairs or of {term: ...} objects."""
+    if value is None:
+        return ()
+    try:
+        items = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return ()
+    out = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            item = item.get("term", item.get("word"))
+        elif isinstance(item, list | tuple):
+            item = item[0] if item else None
+        if item is not None:
+            out.append(str(item))
+    return tuple(out[:10])
+
+
+def _reviews(con, info, segment_text) -> dict[str, tuple[ReviewItem, ...]]:
+    texts = con.execute("""
+        SELECT r.agent, r.interaction_id, i.case_id, i.created_at, r.skill, r.channel, r.score, r.critical,
+               r.risk, i.survey_raw, r.dissatisfied, r.low_flag, r.risk_flag, r.disagree_flag,
+               i.subject, i.body, i.answer, i.comments, p.top_terms, r.rule_pack_hash
+        FROM _rpt_review r JOIN interactions i USING (interaction_id)
+        LEFT JOIN predictions p USING (interaction_id)
+        ORDER BY r.agent, r.critical DESC, r.score NULLS LAST, r.risk DESC NULLS LAST, r.interaction_id
+    """).fetchall()
+    failed: dict[str, list[tuple]] = {}
+    for iid, rule_id, evidence, field_name, start, end in con.execute("""
+            SELECT rr.interaction_id, rr.rule_id, rr.evidence, rr.evidence_field, rr.evidence_start, rr.evidence_end
+            FROM rule_results rr JOIN _rpt_review r
+              ON rr.interaction_id = r.interaction_id AND rr.rule_pack_hash = r.rule_pack_hash
+            WHERE rr.applicable AND NOT rr.passed
+            ORDER BY rr.interaction_id, rr.rule_id, rr.evidence_start NULLS LAST""").fetchall():
+        failed.setdefault(iid, []).append((rule_id, evidence, field_name, start, end))
+    out: dict[str, list[ReviewItem]] = {}
+    for row in texts:
+        (agent, iid, case_id, created, skill, channel, score, critical, risk, survey_raw, dissatisfied,
+         low, risky, disagree, subject, body, answer, comments, top_terms, _hash) = row
+        fails = failed.get(iid, [])
+        spans: dict[str, list[tuple[int, int, str]]] = {}
+        for rule_id, _evidence, field_name, start, end in fails:
+            if field_name and start is not None and end is not None:
+                spans.setdefault(field_name, []).append((start, end, info(rule_id).title))
+        fields = tuple(segment_text(key, text, spans.get(key, []))
+                       for key, text in (("subject", subject), ("body", body), ("answer", answer),
+                                         ("comments", comments)))
+        reasons = tuple(key for key, on in (("reason_critical", critical), ("reason_low_score", low),
+                                             ("reason_high_risk", risky), ("reason_disagree", disagree),
+                                             ("reason_dissatisfied", dissatisfied is True)) if on)
+        out.setdefault(agent, []).append(ReviewItem(
+            iid, case_id or "", created, skill, channel, score, bool(critical), risk, survey_raw, dissatisfied,
+            reasons, fields, tuple(FailedRule(info(r), e, f) for r, e, f, _s, _e in fails), _terms(top_terms)))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+# --- everything -------------------------------------------------------------------------------
+
+def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_of, segment_text,
+            label_sql: str = DEFAULT_LABEL_SQL, label_text: str = DEFAULT_LABEL_TEXT,
+            min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
+            high_risk: float = 0.5) -> ReportData:
+    """All data of one report, from the tables, for `period`."""
+    build_base(con, period, label_sql)
+    try:
+        team_days = con.execute(
+            "SELECT day, avg(score), count(*) FROM _rpt_base GROUP BY day ORDER BY day").fetchall()
+        team, team_var = _team(con, team_days)
+        agents = _agents(con, team_var, min_sample, file_of)
+        _rule_cells(con)
+        _review(con, review_per_agent, low_score, high_risk)
+        hashes = tuple(h for (h,) in con.execute(
+            "SELECT DISTINCT rule_pack_hash FROM _rpt_base WHERE rule_pack_hash IS NOT NULL ORDER BY 1").fetchall())
+        models = tuple(m for (m,) in con.execute(
+            "SELECT DISTINCT model_id FROM _rpt_base WHERE model_id IS NOT NULL ORDER BY 1").fetchall())
+        return ReportData(
+            period=period, team=team, agents=agents, rules=_rules(con, rule_info), quality=_quality(con),
+            rule_pack_hashes=hashes, model_ids=models, min_sample=min_sample, label_text=label_text,
+            queues=_queues(con), agent_rules=_agent_rules(con, rule_info),
+            reviews=_reviews(con, rule_info, segment_text),
+        )
+    finally:
+        drop_temp(con)

@@ -1,0 +1,67 @@
+"""Small, honest statistics for the reports: Wilson intervals, mean intervals, empirical-Bayes shrinkage.
+
+These run on per-agent or per-rule aggregates (hundreds of numbers), never on rows: the rows are
+aggregated in DuckDB first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for a proportion; None when n is 0."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(mean: float | None, var: float | None, n: int, prior_var: float,
+                  prior_weight: float = 2.0, lo: float = 0.0, hi: float = 100.0) -> tuple[float, float] | None:
+    """95% interval for a mean score, with the variance blended toward the team's.
+
+    With few rows the sample variance is itself unreliable (4 identical scores give 0): blending it
+    with `prior_weight` pseudo-observations of the team variance keeps small samples visibly wide.
+    """
+    if mean is None or n <= 0:
+        return None
+    own = (var or 0.0) * max(n - 1, 0)
+    blended = (own + prior_weight * prior_var) / (max(n - 1, 0) + prior_weight)
+    half = Z95 * math.sqrt(blended / n)
+    return max(lo, mean - half), min(hi, mean + half)
+
+
+def shrinkage_constant(diffs: Sequence[float], ns: Sequence[int], within_var: float) -> float:
+    """k in shrunk = diff · n / (n + k): within-agent variance over between-agent variance.
+
+    Method of moments: the spread of the agents' differences minus what sampling noise alone would
+    give. When the agents do not differ more than noise, k is large and everyone shrinks to 0.
+    """
+    pairs = [(d, n) for d, n in zip(diffs, ns) if d is not None and n > 0]
+    if len(pairs) < 2 or within_var <= 0:
+        return 0.0 if within_var <= 0 else 1e9
+    mean = sum(d for d, _ in pairs) / len(pairs)
+    spread = sum((d - mean) ** 2 for d, _ in pairs) / (len(pairs) - 1)
+    noise = sum(within_var / n for _, n in pairs) / len(pairs)
+    between = max(spread - noise, within_var * 1e-4)
+    return within_var / between
+
+
+def shrink(diff: float | None, n: int, k: float) -> float | None:
+    """Pull a difference toward 0 (the team) by how little data supports it."""
+    if diff is None or n <= 0:
+        return None
+    return diff * n / (n + k)
+
+
+def intervals_overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
+    if a is None or b is None:
+        return True
+    return a[0] <= b[1] and b[0] <= a[1]

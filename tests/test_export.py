@@ -1,0 +1,82 @@
+"""Exports: CSV with formula injection neutralised and an optional BOM, Parquet, atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import duckdb
+import pytest
+
+from qa_scoring import store
+from qa_scoring.cli import cli
+from test_store import load, row, write_json
+
+
+@pytest.fixture
+def scored_db(db_path, tmp_path):
+    con = store.connect(db_path)
+    load(con, write_json(tmp_path / "a.json", [
+        row(case_id="1", agent_name="=HYPERLINK(\"http://evil\")"),
+        row(case_id="2", agent_name="+cmd|' /C calc'!A0", cod_act="-2+3"),
+        row(case_id="3", agent_name="Ana Núñez 😀", cod_act="@SUM(1)"),
+    ]))
+    con.execute("""INSERT INTO interaction_scores
+        SELECT interaction_id, CASE case_id WHEN '1' THEN -0.0 ELSE 87.5 END, case_id = '2', 4, 1, content_hash, 'hash', 1
+        FROM interactions""")
+    con.execute("""INSERT INTO predictions
+        SELECT interaction_id, 0.25, '["malo"]', 'm1', 1 FROM interactions""")
+    con.close()
+    return db_path
+
+
+def test_csv_export_neutralises_formulas(runner, scored_db, tmp_path):
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(cli, ["--db", str(scored_db), "export", "--what", "scores", "--format", "csv",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    by_case = {r["case_id"]: r for r in rows}
+    assert by_case["1"]["agent_name"] == "'=HYPERLINK(\"http://evil\")"
+    assert by_case["2"]["agent_name"].startswith("'+cmd")
+    assert by_case["2"]["cod_act"] == "'-2+3"
+    assert by_case["3"]["cod_act"] == "'@SUM(1)"
+    assert by_case["3"]["agent_name"] == "Ana Núñez 😀"
+    assert by_case["2"]["score"] == "87.5"  # numbers untouched
+    assert not out.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_csv_bom_for_excel(runner, scored_db, tmp_path):
+    out = tmp_path / "s.csv"
+    result = runner.invoke(cli, ["--db", str(scored_db), "export", "--what", "predictions", "--format", "csv",
+                                 "--bom", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 3
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfinteraction_id,")
+
+
+def test_parquet_export_round_trips(runner, scored_db, tmp_path):
+    out = tmp_path / "rr.parquet"
+    result = runner.invoke(cli, ["--db", str(scored_db), "export", "--what", "scores", "--format", "parquet",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    got = duckdb.sql(f"SELECT agent_name, score FROM '{out}' ORDER BY case_id").fetchall()
+    assert got[0][0] == '=HYPERLINK("http://evil")'  # parquet keeps data as it is: no spreadsheet parses it
+    assert len(got) == 3
+
+
+def test_export_to_missing_folder_is_exit_2_and_writes_nothing(runner, scored_db, tmp_path):
+    out = tmp_path / "nope" / "s.csv"
+    result = runner.invoke(cli, ["--db", str(scored_db), "export", "--what", "scores", "--format", "csv",
+                                 "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: --out: folder {out.parent} does not exist"
+    assert not out.parent.exists()
+
+
+def test_export_without_database_is_exit_2(runner, tmp_path):
+    result = runner.invoke(cli, ["--db", str(tmp_path / "none.duckdb"), "export", "--what", "scores",
+                                 "--format", "csv", "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2
+    assert "no such database" in result.stderr

@@ -1,0 +1,88 @@
+"""The nightly job's plumbing: one run per database, stale locks, report periods."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from qa_scoring.cli import cli
+from qa_scoring.config import load_settings
+from qa_scoring.errors import LockedError
+from qa_scoring.pipeline import report_periods, run_lock
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from qa_scoring.pipeline import run_lock
+with run_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def hold_lock(db_path):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_second_run_exits_1_naming_the_holder(runner, db_path, monkeypatch):
+    monkeypatch.setenv("WOLKVOX_TOKEN", "tok-lock-test")
+    monkeypatch.setenv("WOLKVOX_SERVER", "0042")
+    holder = hold_lock(db_path)
+    try:
+        result = runner.invoke(cli, ["--db", str(db_path), "run"])
+        assert result.exit_code == 1
+        line = result.stderr.strip().splitlines()[-1]
+        assert re.fullmatch(
+            rf"Error: another qa-scoring run holds {re.escape(str(db_path.resolve()))} "
+            rf"\(pid {holder.pid}, started \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\)", line), line
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock_of_a_killed_process_does_not_block(db_path):
+    holder = hold_lock(db_path)
+    with pytest.raises(LockedError):
+        with run_lock(db_path):
+            pass
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    with run_lock(db_path):  # the kernel released the dead process's lock
+        pass
+
+
+def test_wait_waits_for_the_holder(db_path):
+    holder = hold_lock(db_path)
+    import threading
+
+    threading.Timer(0.5, holder.kill).start()
+    with run_lock(db_path, wait=True):
+        pass
+    holder.wait()
+
+
+def test_report_periods_default_day_and_month(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    periods = report_periods(load_settings(environ={}), date(2026, 11, 25))
+    assert [(p.name, p.since, p.until) for p in periods] == [
+        ("day-2026-11-24", date(2026, 11, 24), date(2026, 11, 24)),
+        ("month-2026-11", date(2026, 11, 1), date(2026, 11, 24)),
+    ]
+    # On the first of the month the month to date is the whole previous month.
+    periods = report_periods(load_settings(environ={}), date(2026, 12, 1))
+    assert periods[1].name == "month-2026-11" and periods[1].since == date(2026, 11, 1)
+
+
+def test_report_periods_last_n_days(tmp_path):
+    cfg = tmp_path / "q.toml"
+    cfg.write_text("[run]\nreport_days = 7\n")
+    (period,) = report_periods(load_settings(cfg, environ={}), date(2026, 11, 25))
+    assert (period.name, period.since, period.until) == ("last-7-days", date(2026, 11, 18), date(2026, 11, 24))
