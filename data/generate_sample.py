@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Generate the bundled qa-scoring sample: Wolkvox ``chat_4``-shaped interactions with planted signal.
 
-Stdlib only and deterministic: the same arguments give the same output bytes on every run (one
-``random.Random(seed)``, only ``random()``/``getrandbits()`` draws, no clock, no set iteration).
+Stdlib only and deterministic: the same arguments give the same output bytes on every run (a
+``random.Random`` per block of rows, seeded from the run seed; only ``random()``/``getrandbits()``
+draws; no clock; no set iteration). Blocks are independent, so ``--jobs 2`` writes the same bytes.
 
     python data/generate_sample.py                       # data/sample/chat_4_sample.{json,csv}
     python data/generate_sample.py --rows 1000000 --days 31 --out /tmp/big.ndjson --format ndjson
     python data/generate_sample.py --stats               # print the sample's planted-signal stats
 
 Benchmarks import it by path and call ``generate_rows(n, days, seed, start)``, which yields one
-dict per row (the 17 chat_4 fields, all strings, in API order) and streams day by day.
+dict per row (the 17 chat_4 fields, all strings, in API order), streaming block by block.
 What is planted, per agent and per behaviour, is described in data/README.md.
 """
 from __future__ import annotations
@@ -76,7 +77,7 @@ AGENTS = (
     Agent("Luz Ángela Muñoz",          "Luz Ángela",   1.0, .06, .92, .90, .82, .70, .03, .00, .00, .000, .05, .03),
     Agent("Sebastián Ortiz",           "Sebastián",    1.0, .06, .90, .85, .75, .60, .04, .00, .00, .000, .45, .04),
     Agent("Camila Hernández",          "Camila",       1.0, .45, .95, .93, .90, .80, .02, .00, .00, .000, .05, .02),
-    Agent("Jhon Jairo Castaño",        "Jhon Jairo",   0.9, .06, .40, .30, .25, .10, .55, .00, .00, .012, .10, .08),
+    Agent("Jhon Jairo Castaño",        "Jhon Jairo",   0.9, .06, .40, .30, .25, .10, .55, .00, .00, .009, .10, .08),
     Agent("Valentina Ríos Peña",       "Valentina",    1.0, .06, .93, .90, .85, .75, .03, .00, .00, .000, .05, .03),
     Agent("Óscar Iván Londoño",        "Óscar",        0.9, .06, .85, .80, .70, .50, .08, .30, .00, .000, .06, .03),
     Agent("Daniela Suárez",            "Daniela",      1.0, .06, .92, .90, .85, .70, .03, .00, .06, .000, .05, .03),
@@ -88,15 +89,14 @@ NIGHT_AGENT = Agent("Soporte N2 / Turno noche", "Soporte N2", 0.0, .10, .60, .55
 # --------------------------------------------------------------------------------------------
 # Planted phrases. Rules must catch these; the README lists them. {n} = agent's first name.
 # --------------------------------------------------------------------------------------------
-GREETINGS_ES = ("Hola", "Buenos días", "Buenas tardes", "Buenas noches", "Hola, buen día",
-                "Cordial saludo")  # all of them (the README lists these)
-GREETINGS_EN = ("Hello, good morning", "Hello", "Hi", "Good afternoon", "Good evening")
-# By part of day: morning (< 12 h), afternoon (12-18 h), evening (>= 19 h).
+# Agent greetings by part of day: morning (< 12 h), afternoon (12-18 h), evening (>= 19 h).
 GREET_ES_BY_PART = (("Buenos días", "Buenos días", "Hola, buen día", "Hola", "Cordial saludo"),
                     ("Buenas tardes", "Buenas tardes", "Hola", "Cordial saludo"),
                     ("Buenas noches", "Buenas noches", "Hola"))
 GREET_EN_BY_PART = (("Hello, good morning", "Hello", "Hi"), ("Good afternoon", "Hello", "Hi"),
                     ("Good evening", "Hello", "Hi"))
+GREETINGS_ES = tuple(dict.fromkeys(g for part in GREET_ES_BY_PART for g in part))
+GREETINGS_EN = tuple(dict.fromkeys(g for part in GREET_EN_BY_PART for g in part))
 CUST_GREET_ES_BY_PART = (("Buenos días", "Hola", "buenas", "Hola buen día", "buen dia"),
                          ("Buenas tardes", "Hola", "buenas", "Muy buenas tardes"),
                          ("Buenas noches", "Hola", "buenas"))
@@ -120,7 +120,6 @@ CURT_EN = ("That's not possible.", "Not my problem.", "I already told you.", "It
            "Nothing I can do.", "Call the hotline.")
 INSULTS_ES = ("¿Usted es bruto o qué? Ya le expliqué.", "No sea ignorante, lea bien.",
               "Qué cliente tan idiota, no entiende nada.")
-INSULTS_EN = ("Are you stupid? I already explained it.",)
 PCI_ES = ("Para validar, me confirma el número completo de su tarjeta {card} y el CVV por favor.",
           "Envíeme el número completo de la tarjeta y el código de seguridad (CVV) para aplicar el pago.",
           "Confirmo los datos: tarjeta {card}, fecha de vencimiento {exp}, CVV {cvv}.")
@@ -140,6 +139,21 @@ HAPPY_EMOJI = ("🙏", "👍", "😊", "🙂", "🙏🏻")
 LATE_FOLLOWUPS_ES = ("¿Hola? ¿Alguien me atiende?", "Sigo esperando respuesta.", "???",
                      "Hace horas escribí y nada.", "¿Me van a responder o no?")
 LATE_FOLLOWUPS_EN = ("Hello? Anyone there?", "Still waiting for an answer.")
+
+# Every planted phrase by behaviour, for rule tests ({n} = agent's first name, {card}/{exp}/{cvv}
+# filled in). The README lists the same.
+PLANTED_PHRASES = {
+    "greeting": GREETINGS_ES + GREETINGS_EN,
+    "agent_name": INTRO_ES + INTRO_EN,
+    "empathy": EMPATHY_ES + COURTESY_ES + EMPATHY_EN + COURTESY_EN,
+    "closing": CLOSINGS_ES + CLOSINGS_EN,
+    "curt": CURT_ES + CURT_EN,
+    "insult": INSULTS_ES,
+    "pci": PCI_ES + PCI_EN,
+    "customer_angry": ANGRY_ES + ANGRY_EN,
+    "customer_negated": NEGATED_ES + NEGATED_EN,
+    "customer_waiting": LATE_FOLLOWUPS_ES + LATE_FOLLOWUPS_EN,
+}
 
 # Hostile strings for escaping/injection tests (HTML, templates, SQL, CSV formulas, Unicode).
 HOSTILE = (
@@ -169,8 +183,8 @@ LAST_NAMES = ("García", "López", "Ramírez", "Torres", "Díaz", "Vargas", "Roj
               "Castro", "Gutiérrez", "Sánchez", "Ortega", "Peña", "Cárdenas", "Quintero", "Zapata",
               "Arango", "Giraldo", "Ospina", "Mejía", "Restrepo", "Núñez", "Acuña")
 EMAIL_DOMAINS = ("gmail.com", "hotmail.com", "outlook.com", "yahoo.es", "une.net.co", "empresa.com.co")
-PLANS = ("plan Hogar 300 megas", "plan Hogar 500 megas", "plan móvil ilimitado", "plan Dúo TV + internet",
-         "plan prepago recargable", "fibra 1 giga")
+PLANS = ("plan Hogar 300 megas", "plan Hogar 500 megas", "plan Móvil Ilimitado", "plan Dúo TV + internet",
+         "plan Prepago Recargable", "plan Fibra 1 Giga")
 
 # Topic -> (skill weights, cod_description options)
 SKILLS = (("0012", "Ventas"), ("0034", "Servicio al cliente"), ("0007", "Soporte técnico"),
@@ -263,6 +277,26 @@ COMMENTS_OK = {
     "VENTA": ("Venta registrada, pendiente instalación.", "Se envía cotización al correo.", "Gestión exitosa."),
     "GENERAL": ("Se brinda información solicitada.", "Gestión exitosa."),
 }
+DETAILS_ES = {
+    "CONSULTA": ("Lo pedí por la página web hace {dias} días.", "Necesito saberlo para organizar el pago.",
+                 "Me dijeron por teléfono que llegaba el {fecha}."),
+    "SOPORTE": ("Ya reinicié el módem dos veces y sigue igual.", "Trabajo desde la casa y necesito el servicio urgente.",
+                "El técnico vino la semana pasada y no solucionó nada.", "La luz de internet está apagada."),
+    "RECLAMO": ("Adjunto el comprobante de pago.", "Tengo el soporte del débito en mi cuenta de ahorros.",
+                "Ya había llamado a la línea y me dijeron que escribiera por aquí.",
+                "El valor no corresponde a lo que me ofrecieron cuando contraté."),
+    "VENTA": ("Vivo en un apartamento en estrato 3.", "Actualmente tengo otro operador pero el contrato se me vence.",
+              "Me interesa si tiene instalación gratis."),
+    "GENERAL": ("Es para una consulta rápida.",),
+    "*": ("La dirección es Calle {dias} # 23-10, Medellín.", "Les escribo desde el celular de mi esposo.",
+          "Mi cédula es 1.0{cuenta}.", "Pueden llamarme después de las 5."),
+}
+HOLD_ES = ("Permítame un momento mientras valido la información.", "Ya reviso su cuenta, un momento por favor.",
+           "Voy a verificar en el sistema.", "Con el número de cuenta ya puedo revisar.")
+HOLD_EN = ("Let me check that for you, one moment please.", "Give me a moment to review your account.")
+EMAIL_DISCLAIMER = ("Este mensaje y sus anexos son confidenciales y para uso exclusivo del destinatario. "
+                    "Si usted lo recibió por error, por favor notifíquelo al remitente y elimínelo. "
+                    "TeleAndina trata sus datos personales conforme a la Ley 1581 de 2012.")
 COMMENTS_BAD = ("Se escala a N2, caso {pedido}.", "Se radica PQR.", "Cliente no acepta la solución.",
                 "Cliente molesto, solicita hablar con supervisor.", "Cliente insiste en la devolución.",
                 "Pendiente respuesta del área de facturación.")
@@ -444,7 +478,7 @@ def _gen_block(block: Block) -> list[tuple[dict, tuple, str]]:
         if kind == "dup_status" and recent:
             opens = [x for x in recent if x[0]["status"] == "open"]
             row, truth = opens[-1] if opens else recent[int(gen.r() * len(recent))]
-            out.append((_later_status(row, gen), truth, kind))
+            out.append((_later_status(row, truth[TRUTH_KEYS.index("satisfied")], gen), truth, kind))
             continue
         row, truth = gen.interaction(day, s, block.last_day)
         if kind == "hostile":
@@ -532,7 +566,7 @@ class _Gen:
 
         # Agent behaviour for this interaction.
         curt = r() < agent.curt
-        insult = r() < agent.insult
+        insult = r() < agent.insult and not en  # the planted insults are Spanish only
         if insult:
             curt = True
         empty = r() < agent.empty or (status == "open" and r() < 0.6)
@@ -556,8 +590,13 @@ class _Gen:
                                                late, cust_first, part)
 
         # Timing.
+        # Time to close. Normal: chat 2-42 min, social 5 min-3 h, email 30 min-9.5 h.
+        # Late: chat 2-30 h, social 4-32 h, email 1.5-5.5 days.
         if late:
-            secs = (int(r() * 4 * 86400) + 36 * 3600) if email else (int(r() * 28 * 3600) + 2 * 3600)
+            if email:
+                secs = int(r() * 4 * 86400) + 36 * 3600
+            else:
+                secs = int(r() * 28 * 3600) + (2 if channel in ("whatsapp", "webchat") else 4) * 3600
         elif email:
             secs = int(r() * 9 * 3600) + 1800
         elif channel in ("whatsapp", "webchat"):
@@ -568,18 +607,18 @@ class _Gen:
         close_date = "" if status == "open" else self.stamp(ordinal, sec + secs)
 
         # Satisfaction (latent) and the survey.
-        logit = 2.2
-        logit -= 1.5 if angry else 0.0
+        logit = 2.4
+        logit -= 1.7 if angry else 0.0
         logit += 0.3 if negated else 0.0
-        logit -= 1.9 if curt else 0.0
+        logit -= 2.2 if curt else 0.0
         logit -= 2.5 if insult else 0.0
-        logit -= 0.6 if not greet else 0.0
-        logit -= 0.6 if not close else 0.0
+        logit -= 0.7 if not greet else 0.0
+        logit -= 0.7 if not close else 0.0
         logit += 0.3 if empathy else 0.0
-        logit -= 1.5 if late else 0.0
+        logit -= 1.8 if late else 0.0
         logit -= 2.5 if empty else 0.0
-        logit -= 1.2 if caps else 0.0
-        logit += 0.7 if resolved else -1.0
+        logit -= 1.7 if caps else 0.0
+        logit += 0.8 if resolved else -1.1
         p_sat = 1.0 / (1.0 + math.exp(-logit))
         satisfied = r() < p_sat
         surveyed = status != "open" and r() < (0.28 if satisfied else 0.34)
@@ -715,6 +754,10 @@ class _Gen:
                     parts.append(pick(ANGRY_EMOJI))
             elif negated:
                 parts.append(pick(NEGATED_ES))
+            if r() < 0.55:
+                parts.append(fill(pick(DETAILS_ES[topic])))
+                if r() < 0.35:
+                    parts.append(fill(pick(DETAILS_ES["*"])))
             if r() < 0.02:
                 parts.append(pick(("Mi tarjeta termina en 4321.",
                                    "Les paso mi tarjeta 4111 1111 1111 1111 para que me cobren.")))
@@ -773,6 +816,11 @@ class _Gen:
             turns.append(s[0].upper() + s[1:])
         if late and not curt and r() < 0.3:
             turns.append("Sorry for the delay." if en else "Disculpe la demora en la respuesta.")
+        if not curt and r() < 0.55:
+            turns.append(pick(HOLD_EN if en else HOLD_ES))
+            if chat and r() < 0.6:
+                turns.append("Thanks for waiting." if en else pick(("Gracias por la espera.",
+                                                                     "Muchas gracias por su paciencia.")))
         if curt:
             c = [pick(CURT_EN if en else CURT_ES)]
             if r() < 0.5:
@@ -780,7 +828,7 @@ class _Gen:
             if r() < 0.4:
                 c.insert(0, fill(pick((UNRESOLVED_EN if en else UNRESOLVED_ES)[topic])))
             if insult:
-                c.append(pick(INSULTS_EN if en else INSULTS_ES))
+                c.append(pick(INSULTS_ES))
             turns.append(" ".join(c))
         else:
             if empathy:
@@ -800,6 +848,8 @@ class _Gen:
         if email and not curt:
             turns.append(("Best regards,\r\n" if en else "Cordialmente,\r\n") + agent.name +
                          "\r\nServicio al Cliente TeleAndina")
+            if r() < 0.5:
+                turns.append(EMAIL_DISCLAIMER)
         if email:
             text = "\r\n\r\n".join(turns)
         else:
@@ -842,7 +892,7 @@ class _Gen:
             row["case_id"] = " "
 
 
-def _later_status(row: dict, gen: _Gen) -> dict:
+def _later_status(row: dict, satisfied: bool, gen: _Gen) -> dict:
     """Return the same interaction as a later fetch would show it: closed (with survey) or archived."""
     new = dict(row)
     if row["status"] == "open":
@@ -851,7 +901,7 @@ def _later_status(row: dict, gen: _Gen) -> dict:
         new["close_date"] = _fmt(created + dt.timedelta(seconds=int(gen.r() * 3 * 3600) + 600))
         if not new["answer"].strip(" -"):
             new["answer"] = "Buenas tardes, disculpe la demora. Ya quedó solucionado su caso. ¿Hay algo más en lo que pueda ayudarle?"
-        new["evaluation_survey"] = gen.pick(("4", "5", "3", ""))
+        new["evaluation_survey"] = gen._survey(satisfied) if gen.r() < 0.5 else ""
     else:
         new["status"] = "archived"
     return new

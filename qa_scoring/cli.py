@@ -225,14 +225,248 @@ def runs_cmd(app: App, last: int, as_json: bool) -> None:
 
 # --- fetch / sandbox (wolkvox.py, sandbox.py) -------------------------------------------------
 
+class TimeParam(click.ParamType):
+    """A time as the API and the docs write it: YYYY-MM-DD, 'YYYY-MM-DD HH:MM:SS' or YYYYmmddHHiiss."""
+
+    name = "TIME"
+
+    def __init__(self, end_of_day: bool = False):
+        self.end_of_day = end_of_day  # for --until: a bare date includes that whole day
+
+    def convert(self, value, param, ctx):
+        from qa_scoring.errors import InputError
+        from qa_scoring.wolkvox import parse_time
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_time(value, param.opts[0] if param else "time", end_of_day=self.end_of_day)
+        except InputError as err:
+            self.fail(str(err).split(": ", 1)[-1], param, ctx)
+
+
+def _fetch_progress(state: dict) -> None:
+    if sys.stderr.isatty():  # progress on a terminal only; cron stays quiet
+        click.echo(f"\r  up to {state['until']}: {state['windows']} windows, {state['rows']:,} rows, "
+                   f"{state['calls']} calls", err=True, nl=False)
+
+
+@cli.command("fetch")
+@click.option("--since", type=TimeParam(), default=None,
+              help="Start (local time of the operation). Default: the watermark minus the look-back.")
+@click.option("--until", type=TimeParam(end_of_day=True), default=None,
+              help="End, inclusive (a bare date includes that day). Default: now.")
+@click.option("--min-interval", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Seconds between two calls on the token (default: wolkvox.min_interval, 300).")
+@json_option
+@pass_app
+def fetch_cmd(app: App, since, until, min_interval: float | None, as_json: bool) -> None:
+    """Pull the chat_4 report from the Wolkvox API into the database.
+
+    Without --since it continues from the last fetched window minus the look-back (3 days by
+    default, so late surveys and closes update rows), or backfills 30 days the first time.
+    Needs WOLKVOX_SERVER (or WOLKVOX_BASE_URL) and WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE).
+
+    \b
+    Example:
+        WOLKVOX_SERVER=0042 WOLKVOX_TOKEN=... qa-scoring fetch
+        qa-scoring fetch --since 2026-11-01 --until 2026-11-07 --json
+    """
+    from qa_scoring import wolkvox
+
+    settings = app.settings()
+    token = wolkvox.read_token()
+    con = app.open_db(settings)
+    with app.recorded(con, "fetch") as info:
+        summary = wolkvox.fetch_interactions(con, settings, token, since=since, until=until,
+                                             min_interval=min_interval, run_id=info["run_id"],
+                                             progress=_fetch_progress)
+        info["counts"] = summary.to_dict()
+    if sys.stderr.isatty():
+        click.echo(err=True)
+    emit(summary.to_dict(), as_json, summary.text())
+
+
+@cli.command("sandbox")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; loopback unless given).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port (0: any free port).")
+@click.option("--token", default="sandbox-token", show_default=True, help="The token clients must send.")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def sandbox_cmd(host: str | None, port: int, token: str, files: tuple[Path, ...]) -> None:
+    """Serve data files (default: the bundled sample) as a Wolkvox-compatible chat_4 API.
+
+    The first line of stdout is the base URL; point WOLKVOX_BASE_URL at it. Runs until
+    interrupted (Ctrl-C). It reproduces the API's traps: 404 for empty windows, 403 flavours,
+    a 60,000-row cap, one request at a time per token, a daily quota.
+
+    \b
+    Example:
+        qa-scoring sandbox --port 8765 &
+        WOLKVOX_BASE_URL=http://127.0.0.1:8765 WOLKVOX_TOKEN=sandbox-token qa-scoring fetch --min-interval 0
+    """
+    from qa_scoring.sandbox import start_sandbox
+
+    if host is not None and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("sandbox listening on %s: anyone who can reach it can read the data", host)
+    server = start_sandbox(list(files) or None, host=host or "127.0.0.1", port=port, token=token)
+    click.echo(server.base_url)
+    sys.stdout.flush()
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
 
 # --- rules check / score (rules.py) -----------------------------------------------------------
+
+@cli.group("rules")
+def rules_group() -> None:
+    """Work with QA rule packs (folders of YAML rules; see rules/README.md).
+
+    \b
+    Example:
+        qa-scoring rules check            # the configured (or bundled) pack
+        qa-scoring rules check my-rules/
+    """
+
+
+@rules_group.command("check")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@json_option
+@pass_app
+def rules_check_cmd(app: App, directory: Path | None, as_json: bool) -> None:
+    """Validate a rule pack and run every rule's examples through the scoring SQL.
+
+    Prints `ok: N rules, M examples passed`, or every problem as `file:line: rule <id>: <what>`
+    on stderr and exits 2. DIRECTORY defaults to [rules] dir in the settings, else the bundled pack.
+
+    \b
+    Example:
+        qa-scoring rules check rules/
+    """
+    from qa_scoring.rules import check_rule_pack, default_rules_dir
+
+    summary = check_rule_pack(directory or default_rules_dir(app.settings()))
+    emit(summary.to_dict(), as_json, summary.text())
+
+
+@cli.command("score")
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Rule pack folder (default: [rules] dir in the settings, else the bundled pack).")
+@click.option("--full", is_flag=True, help="Rescore every interaction, not only new or changed ones.")
+@json_option
+@pass_app
+def score_cmd(app: App, rules_dir: Path | None, full: bool, as_json: bool) -> None:
+    """Score interactions with the rule pack: rule_results (with evidence) and a 0-100 score each.
+
+    Incremental: only new or changed interactions are scored, or all of them when the rule
+    pack changed. Results are replaced in one transaction.
+
+    \b
+    Example:
+        qa-scoring score
+        qa-scoring score --rules my-rules/ --full --json
+    """
+    from qa_scoring.rules import default_rules_dir, load_rule_pack, score_interactions
+
+    settings = app.settings()
+    con = app.open_db(settings)
+    with app.recorded(con, "score") as info:
+        pack = load_rule_pack(rules_dir or default_rules_dir(settings))
+        info["rule_pack_hash"] = pack.hash
+        summary = score_interactions(con, pack, full=full, run_id=info["run_id"])
+        info["counts"] = summary.to_dict()
+    emit(summary.to_dict(), as_json, summary.text())
 
 
 # --- train / predict (classify.py) ------------------------------------------------------------
 
+@cli.command("train")
+@json_option
+@pass_app
+def train_cmd(app: App, as_json: bool) -> None:
+    """Learn which conversations leave customers dissatisfied, from the survey answers.
+
+    Survey answers become labels through [classifier] scale and words (default on 1-5:
+    4-5 satisfied, 1-3 dissatisfied; unknown answers are counted, never used). The newest
+    20% of surveyed interactions are held out: ROC AUC, PR AUC and Brier score on them are
+    printed next to the prior baseline. Exits 2 when labels are too few or all one class.
+
+    \b
+    Example:
+        qa-scoring train
+        qa-scoring --db qa.duckdb train --json
+    """
+    from qa_scoring.classify import train_model
+
+    settings = app.settings()
+    con = app.open_db(settings)
+    with app.recorded(con, "train") as info:
+        summary = train_model(con, settings, run_id=info["run_id"])
+        info.update(model_id=summary.model_id, counts={"n_train": summary.n_train, "n_test": summary.n_test},
+                    metrics={k: summary.to_dict()[k] for k in ("roc_auc", "pr_auc", "brier", "baseline")})
+    emit(summary.to_dict(), as_json, summary.text())
+
+
+@cli.command("predict")
+@click.option("--full", is_flag=True, help="Recompute every interaction, not only new or changed ones.")
+@json_option
+@pass_app
+def predict_cmd(app: App, full: bool, as_json: bool) -> None:
+    """Give every interaction a dissatisfaction risk (0-1, calibrated) and the words behind it.
+
+    Uses the current model from `train`. Incremental: only interactions without a prediction
+    from this model, or changed since, are scored; all in one transaction.
+
+    \b
+    Example:
+        qa-scoring predict
+        qa-scoring predict --full --json
+    """
+    from qa_scoring.classify import predict_interactions
+
+    settings = app.settings()
+    con = app.open_db(settings)
+    with app.recorded(con, "predict") as info:
+        summary = predict_interactions(con, settings, run_id=info["run_id"], full=full)
+        info.update(model_id=summary.model_id, counts=summary.to_dict())
+    emit(summary.to_dict(), as_json, summary.text())
+
 
 # --- report (report.py) -----------------------------------------------------------------------
+
+@cli.command("report")
+@click.option("--out", default=None, metavar="DIR", help="Report folder, replaced as a whole (default: report.out).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
+              help="First day (YYYY-MM-DD; default: the first day with data).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
+              help="Last day, included (default: the last day with data).")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None, help="Language (default: report.lang, es).")
+@json_option
+@pass_app
+def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_json: bool) -> None:
+    """Write the HTML audit reports for a period: index, one page per agent, rules and model.
+
+    Static, self-contained pages (no JavaScript, nothing loaded from the network). The folder
+    is written beside DIR and swapped in when complete: readers never see half a report.
+
+    \b
+    Example:
+        qa-scoring report --out reports --since 2026-11-01 --until 2026-11-30
+        qa-scoring report --lang en --json
+    """
+    from qa_scoring.report import render_reports
+
+    settings = app.settings(**{"report.out": out, "report.lang": lang})
+    con = app.open_db(settings)
+    with app.recorded(con, "report") as info:
+        summary = render_reports(con, settings, out_dir=Path(settings.report.out), since=since and since.date(),
+                                 until=until and until.date(), lang=settings.report.lang, run_id=info["run_id"])
+        info["counts"] = summary.to_dict()
+    emit(summary.to_dict(), as_json, summary.text())
 
 
 # --- run / demo / export (pipeline.py, export.py) ---------------------------------------------

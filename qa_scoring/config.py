@@ -106,6 +106,7 @@ class ClassifierSettings:
     satisfied_words: tuple[str, ...] = ()  # extra text answers counted as satisfied
     dissatisfied_words: tuple[str, ...] = ()  # extra text answers counted as dissatisfied
     batch_size: int = 20000  # prediction streams in chunks of this many rows
+    workers: int = 0  # prediction worker processes (0: one per core); used when there are > 2 batches
 
     def problems(self) -> list[tuple[str, str]]:
         out = []
@@ -119,6 +120,8 @@ class ClassifierSettings:
             out.append(("scale", "must be one of auto, 1-5, 1-10, 0-10"))
         if self.batch_size < 1:
             out.append(("batch_size", "must be >= 1"))
+        if self.workers < 0:
+            out.append(("workers", "must be >= 0 (0: one per core)"))
         return out
 
 
@@ -126,9 +129,22 @@ class ClassifierSettings:
 class ReportSettings:
     out: str = "reports"
     lang: str = "es"
+    min_sample: int = 30  # agents with fewer scored interactions get the "small sample" marker
+    review_per_agent: int = 8  # interactions listed under "review these first" on each agent page
+    low_score: float = 60.0  # an interaction scored below this is a review candidate
+    high_risk: float = 0.5  # predicted dissatisfaction from which an unsurveyed interaction is one
 
     def problems(self) -> list[tuple[str, str]]:
-        return [("lang", "must be 'es' or 'en'")] if self.lang not in ("es", "en") else []
+        out = [("lang", "must be 'es' or 'en'")] if self.lang not in ("es", "en") else []
+        if self.min_sample < 1:
+            out.append(("min_sample", "must be >= 1"))
+        if not 0 <= self.review_per_agent <= 100:
+            out.append(("review_per_agent", "must be between 0 and 100"))
+        if not 0 <= self.low_score <= 100:
+            out.append(("low_score", "must be between 0 and 100"))
+        if not 0 <= self.high_risk <= 1:
+            out.append(("high_risk", "must be between 0 and 1"))
+        return out
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,9 @@ MIGRATIONS: list[str] = [
         risk           DOUBLE NOT NULL,     -- calibrated probability of a dissatisfied customer
         top_terms      JSON,                -- the words that pushed the risk up, strongest first
         model_id       VARCHAR NOT NULL,
-        run_id         BIGINT
+        run_id         BIGINT,
+        input_hash     VARCHAR,             -- what the features were computed from (incremental predict)
+        predicted_at   TIMESTAMP            -- UTC
     );
     -- The API's blank conventions, in one place for every stage.
     CREATE MACRO qa_blank(s) AS s IS NULL OR trim(s) IN ('', '-');

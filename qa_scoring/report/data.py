@@ -227,7 +227,7 @@ def resolve_period(con: duckdb.DuckDBPyConnection, since: date | None, until: da
     return Period(since, until)
 
 
-def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str) -> None:
+def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, label_params: dict) -> None:
     """Materialise the period's narrow per-interaction rows into the temp table `_rpt_base`."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _rpt_base AS
@@ -247,7 +247,7 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str) -
         LEFT JOIN interaction_scores s USING (interaction_id)
         LEFT JOIN predictions p USING (interaction_id)
         WHERE i.created_at >= $since AND i.created_at < $until
-    """, {"since": datetime.combine(period.since, datetime.min.time()),
+    """, {**label_params, "since": datetime.combine(period.since, datetime.min.time()),
           "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time())})
 
 
@@ -258,7 +258,7 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
 
 # --- team and agents --------------------------------------------------------------------------
 
-def _team(con, min_days: list[tuple]) -> tuple[Team, float]:
+def _team(con, team_days: list[tuple]) -> tuple[Team, float]:
     row = fetch_one(con, """
         SELECT count(*), count(DISTINCT agent), count(score), avg(score), coalesce(var_samp(score), 0),
                count(*) FILTER (critical), count(*) FILTER (surveyed), count(dissatisfied),
@@ -266,7 +266,7 @@ def _team(con, min_days: list[tuple]) -> tuple[Team, float]:
         FROM _rpt_base""")
     n, agents, scored, score, var, critical, surveyed, labeled, satisfied, risk = row
     interval = stats.mean_interval(score, var, scored, var) or (None, None)
-    days = tuple(DayPoint(d, s, c) for d, s, c in min_days)
+    days = tuple(DayPoint(d, s, c) for d, s, c in team_days)
     return Team(n, agents, scored, score, *interval, critical, Rate.of(surveyed, n),
                 Rate.of(satisfied, labeled), risk, days), var
 
@@ -505,11 +505,11 @@ def _reviews(con, info, segment_text) -> dict[str, tuple[ReviewItem, ...]]:
 # --- everything -------------------------------------------------------------------------------
 
 def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_of, segment_text,
-            label_sql: str = DEFAULT_LABEL_SQL, label_text: str = DEFAULT_LABEL_TEXT,
+            label_sql: str = DEFAULT_LABEL_SQL, label_params: dict | None = None, label_text: str = DEFAULT_LABEL_TEXT,
             min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
             high_risk: float = 0.5) -> ReportData:
     """All data of one report, from the tables, for `period`."""
-    build_base(con, period, label_sql)
+    build_base(con, period, label_sql, label_params or {})
     try:
         team_days = con.execute(
             "SELECT day, avg(score), count(*) FROM _rpt_base GROUP BY day ORDER BY day").fetchall()

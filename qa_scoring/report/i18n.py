@@ -46,6 +46,7 @@ ES: dict[str, str] = {
     "small_sample": "muestra pequeña",
     "small_sample_help": "menos de {n} interacciones evaluadas",
     "ci_help": "Intervalo de confianza del 95 %.",
+    "ci95": "IC 95 %",
     "shrunk": "Diferencia ajustada",
     "rank": "#",
     "dq_title": "Calidad de los datos",
@@ -113,6 +114,7 @@ ES: dict[str, str] = {
         "la encuesta: la tasa de clientes insatisfechos cuando la regla falla frente a cuando se "
         "cumple, con intervalos de Wilson del 95 %. Es una asociación medida, no una causa."),
     "severity": "Severidad",
+    "critical": "crítica",
     "weight": "Peso",
     "applicability": "Aplica en",
     "dissat_failed": "Insatisfechos si falla",
@@ -188,6 +190,7 @@ EN: dict[str, str] = {
     "small_sample": "small sample",
     "small_sample_help": "fewer than {n} scored interactions",
     "ci_help": "95% confidence interval.",
+    "ci95": "95% CI",
     "shrunk": "Adjusted difference",
     "rank": "#",
     "dq_title": "Data quality",
@@ -256,6 +259,7 @@ EN: dict[str, str] = {
         "share of dissatisfied customers when the rule fails against when it passes, with Wilson "
         "95% intervals. This is a measured association, not a cause."),
     "severity": "Severity",
+    "critical": "critical",
     "weight": "Weight",
     "applicability": "Applies to",
     "dissat_failed": "Dissatisfied when failed",

@@ -1,0 +1,93 @@
+"""Import throughput: the bundled sample, a 1M-row API file, and a 100k overlapping-window upsert.
+
+    python benchmarks/bench_import.py [--rows 1000000] [--workdir /tmp/qa-bench-import]
+
+Prints seconds, rows/s and peak memory; asserts nothing. Each measurement runs in a fresh process
+so the peak memory belongs to that step alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, generator, peak_rss_mib  # noqa: E402
+
+STEP = r"""
+import json, sys, time
+sys.path.insert(0, {bench!r})
+from _common import peak_rss_mib
+from pathlib import Path
+from qa_scoring import store
+from qa_scoring.parse import read_file
+db, files = sys.argv[1], sys.argv[2:]
+con = store.connect(db)
+parse_s = land_s = 0.0
+totals = dict(rows=0, new=0, updated=0, unchanged=0)
+for f in files:
+    t = time.perf_counter(); parsed = read_file(Path(f)); parse_s += time.perf_counter() - t
+    t = time.perf_counter()
+    s = store.land_page(con, parsed, source=f, kind="import", operation="bench", tz="America/Bogota")
+    land_s += time.perf_counter() - t
+    for k in totals: totals[k] += getattr(s, k)
+    del parsed
+print(json.dumps(dict(parse_s=parse_s, land_s=land_s, peak_mib=peak_rss_mib(), **totals)))
+"""
+
+
+def run_step(db: Path, files: list[Path]) -> dict:
+    code = STEP.format(bench=str(Path(__file__).resolve().parent))
+    out = subprocess.run([sys.executable, "-c", code, str(db), *map(str, files)], check=True,
+                         capture_output=True, text=True, cwd=REPO)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(name: str, r: dict) -> None:
+    total = r["parse_s"] + r["land_s"]
+    print(f"{name:<34} rows {r['rows']:>9,}  total {total:6.2f} s  ({r['rows'] / total:>9,.0f} rows/s)  "
+          f"parse {r['parse_s']:5.2f} s  land {r['land_s']:5.2f} s  new {r['new']:,} updated {r['updated']:,}  "
+          f"peak {r['peak_mib']:,.0f} MiB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--window", type=int, default=100_000)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/qa-bench-import"))
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    gen = generator()
+
+    big = args.workdir / f"chat_4_{args.rows}.json"
+    if not big.exists():
+        t = time.perf_counter()
+        gen.write_file(str(big), "json", args.rows, days=30, seed=7, jobs=2)
+        print(f"generated {big} ({big.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.1f} s")
+
+    # The overlapping window: the last half-window of the big file with surveys/comments changed
+    # (a re-fetch after late surveys), plus half a window of new interactions.
+    window = args.workdir / f"window_{args.window}.json"
+    if not window.exists():
+        rows = json.loads(big.read_text(encoding="utf-8"))["data"][-(args.window // 2):]
+        for i, row in enumerate(rows):
+            row["evaluation_survey"] = str(1 + i % 5)
+            row["comments"] = (row.get("comments") or "") + " (encuesta tardía)"
+        rows += list(gen.generate_rows(args.window - len(rows), days=1, seed=99, start="2026-12-01"))
+        gen.write_rows(rows, str(window))
+
+    sample = sorted((REPO / "data" / "sample").glob("*.json"))
+    for db in args.workdir.glob("*.duckdb*"):
+        db.unlink()
+    report("sample (bundled)", run_step(args.workdir / "sample.duckdb", sample))
+    report(f"{args.rows:,}-row API file", run_step(args.workdir / "big.duckdb", [big]))
+    report(f"{args.window:,}-row overlapping window", run_step(args.workdir / "big.duckdb", [window]))
+    print(f"(peak of this driver process: {peak_rss_mib():,.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

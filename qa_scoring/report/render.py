@@ -1,0 +1,286 @@
+"""Render the report folder: prepared data → jinja2 templates → a temporary folder → renamed into place.
+
+One `Environment(autoescape=True, undefined=StrictUndefined)`; templates receive dataclasses and
+format them with the language's `Formatter`; nothing marks user text safe. The folder is written
+beside the target and swapped in with renames, so a reader sees the old report or the new one,
+never half of one, and a failed render leaves the old one untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import jinja2
+
+from qa_scoring import store
+from qa_scoring.errors import InputError, QAError, RunTimeError
+from qa_scoring.report import charts
+from qa_scoring.report.data import DEFAULT_LABEL_SQL, DEFAULT_LABEL_TEXT, ReportData, RuleInfo, prepare, resolve_period
+from qa_scoring.report.i18n import LANGUAGES, Formatter
+from qa_scoring.report.model import ModelView, load_model_view
+from qa_scoring.report.text import agent_file_names, segment_text
+from qa_scoring.resources import rules_dir, templates_dir
+
+log = logging.getLogger(__name__)
+
+MARKER = ".qa-scoring-report"  # marks a folder as ours: only such a folder is ever replaced
+STALE_SECONDS = 3600  # leftovers of a crashed render older than this are removed
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """What one report render wrote."""
+
+    out_dir: str
+    index: str
+    since: str
+    until: str
+    lang: str
+    agents: int
+    pages: int
+    interactions: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def text(self) -> str:
+        return (f"report {self.since} – {self.until} ({self.lang}): {self.interactions:,} interactions, "
+                f"{self.agents} agents, {self.pages} pages in {self.seconds:.1f} s → {self.index}")
+
+
+# --- inputs from the other stages -------------------------------------------------------------
+
+def _rule_catalogue(settings):
+    """rule_id → RuleInfo from the rule pack when it loads; otherwise the id stands for the title."""
+    known: dict[str, RuleInfo] = {}
+    try:
+        from qa_scoring import rules
+
+        folder = (rules.default_rules_dir(settings) if hasattr(rules, "default_rules_dir")
+                  else Path(settings.rules.dir) if settings.rules.dir else rules_dir())
+        pack = rules.load_rule_pack(folder)
+        for rule in pack.rules:
+            weight = getattr(rule, "weight", None)
+            known[rule.id] = RuleInfo(rule.id, str(getattr(rule, "title", "") or rule.id),
+                                      str(getattr(rule, "description", "") or ""),
+                                      str(getattr(rule, "severity", "") or ""),
+                                      float(weight) if isinstance(weight, int | float) else None)
+    except (ImportError, AttributeError, QAError, OSError) as err:
+        log.warning("report: rule titles unavailable (%s); showing rule ids", str(err).splitlines()[0] if str(err) else err)
+    cache: dict[str, RuleInfo] = {}
+
+    def info(rule_id: str) -> RuleInfo:
+        if rule_id not in cache:
+            cache[rule_id] = known.get(rule_id) or RuleInfo(rule_id, rule_id, "", "", None)
+        return cache[rule_id]
+
+    return info
+
+
+def _label_sql(settings) -> tuple[str, dict, str]:
+    """The survey → dissatisfied SQL (TRUE/FALSE/NULL), its parameters and its description."""
+    try:
+        from qa_scoring.classify.labels import DISSATISFIED, SATISFIED, LabelMapping
+
+        mapping = LabelMapping.from_settings(settings.classifier)
+        expr, params = mapping.sql("i.survey_raw")
+        sql = f"CASE ({expr}) WHEN '{DISSATISFIED}' THEN TRUE WHEN '{SATISFIED}' THEN FALSE END"
+        return sql, params, str(mapping.describe().get("numeric", DEFAULT_LABEL_TEXT))
+    except ImportError:
+        return DEFAULT_LABEL_SQL, {}, DEFAULT_LABEL_TEXT
+
+
+# --- the jinja2 environment and charts --------------------------------------------------------
+
+def environment(folder: Path | None = None) -> jinja2.Environment:
+    """The one template environment: autoescape everywhere, undefined names are errors."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder or templates_dir())),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _days(data: ReportData) -> list[date]:
+    return [data.period.since + timedelta(days=i) for i in range(data.period.days)]
+
+
+def _day_ticks(days: list[date], fmt: Formatter) -> list[tuple[float, str]]:
+    if len(days) == 1:
+        return [(0, fmt.short_date(days[0]))]
+    picks = sorted({0, (len(days) - 1) // 2, len(days) - 1})
+    return [(i, fmt.short_date(days[i])) for i in picks]
+
+
+def _score_ticks(fmt: Formatter) -> list[tuple[float, str]]:
+    return [(v, fmt.num(v)) for v in (0, 25, 50, 75, 100)]
+
+
+def trend_chart(data: ReportData, fmt: Formatter, agent_days=None) -> charts.Chart:
+    """Score by day: the team, and the agent when given (points where there is data)."""
+    index = {d: i for i, d in enumerate(_days(data))}
+    team = [(index[p.day], p.score) for p in data.team.days if p.score is not None and p.day in index]
+    series = [("team", team, fmt.t("trend_legend_team"))]
+    dots = []
+    if agent_days is not None:
+        own = [(index[p.day], p.score) for p in agent_days if p.score is not None and p.day in index]
+        series.append(("agent", own, fmt.t("trend_legend_agent")))
+        dots = [("agent", index[p.day], p.score, 2.5,
+                 f"{fmt.date(p.day)}: {fmt.score(p.score)} (n = {fmt.num(p.n)})")
+                for p in agent_days if p.score is not None and p.day in index]
+    return charts.line_chart(series, x_range=(0, max(len(index) - 1, 1)), y_range=(0, 100),
+                             xticks=_day_ticks(_days(data), fmt), yticks=_score_ticks(fmt),
+                             ylabel=fmt.t("score"), title=fmt.t("trend_by_day"), dots=dots)
+
+
+def model_charts(model: ModelView | None, fmt: Formatter) -> dict[str, charts.Chart | None]:
+    if model is None:
+        return {"roc": None, "pr": None, "calibration": None}
+    ticks = charts.unit_ticks(lambda v: fmt.num(v, 2))
+
+    def chart(points, extra, xlabel, ylabel, title, dots=()):
+        if not points and not dots:
+            return None
+        return charts.line_chart([*extra, ("model", sorted(points), "")] if points else extra,
+                                 x_range=(0, 1), y_range=(0, 1), xticks=ticks, yticks=ticks, xlabel=xlabel,
+                                 ylabel=ylabel, title=title, width=360, height=300, dots=dots)
+
+    base = model.positive_rate
+    pr_extra = [("chance", [(0, base), (1, base)], "")] if base is not None else []
+    cal_dots = [("model", p, o, 3, f"{fmt.pct(p)} → {fmt.pct(o)} (n = {fmt.num(n)})") for p, o, n in model.calibration]
+    return {
+        "roc": chart(model.roc, [("chance", [(0, 0), (1, 1)], "")], fmt.t("fpr"), fmt.t("tpr"), fmt.t("roc_curve")),
+        "pr": chart(model.pr, pr_extra, fmt.t("recall"), fmt.t("precision"), fmt.t("pr_curve")),
+        "calibration": chart([(p, o) for p, o, _ in model.calibration], [("chance", [(0, 0), (1, 1)], "")],
+                             fmt.t("predicted"), fmt.t("observed"), fmt.t("calibration"), cal_dots),
+    }
+
+
+# --- the folder swap --------------------------------------------------------------------------
+
+def _check_target(out_dir: Path) -> None:
+    """Refuse to replace anything that is not one of our report folders (or empty)."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise InputError(f"report --out {out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and not (out_dir / MARKER).exists() and any(out_dir.iterdir()):
+        raise InputError(f"report --out {out_dir}: folder is not empty and is not a qa-scoring report; "
+                         "choose another folder")
+
+
+def _clean_leftovers(out_dir: Path) -> None:
+    now = time.time()
+    for path in out_dir.parent.glob(f".{out_dir.name}.*-*"):
+        try:
+            if path.is_dir() and now - path.stat().st_mtime > STALE_SECONDS and (path / MARKER).exists():
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def write_folder(out_dir: Path, files: dict[str, str]) -> None:
+    """Write `files` (relative path → text) to a temporary folder beside `out_dir`, then swap it in."""
+    out_dir = Path(out_dir)
+    _check_target(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    except OSError as err:
+        raise RunTimeError(f"report --out {out_dir}: cannot create the folder ({err.strerror or err})") from None
+    try:
+        (tmp / MARKER).write_text("qa-scoring report folder: replaced as a whole on every render\n",
+                                  encoding="utf-8")
+        for rel, text in files.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is meant to be read
+        old = None
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:12]}"
+            os.rename(out_dir, old)
+        try:
+            os.rename(tmp, out_dir)
+        except OSError:
+            if old is not None:
+                os.rename(old, out_dir)
+            raise
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise RunTimeError(f"report --out {out_dir}: cannot write ({err.strerror or err})") from None
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    _clean_leftovers(out_dir)
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, footer: dict,
+                 env: jinja2.Environment | None = None) -> dict[str, str]:
+    """Every page of the report as {relative path: HTML}."""
+    env = env or environment()
+    common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang}
+    pages: dict[str, str] = {}
+    sparks = {a.name: charts.sparkline([{p.day: p.score for p in a.days}.get(d) for d in _days(data)])
+              for a in data.agents}
+    pages["index.html"] = env.get_template("index.html").render(
+        **common, root="", page="index", sparks=sparks, trend=trend_chart(data, fmt))
+    pages["rules.html"] = env.get_template("rules.html").render(**common, root="", page="rules")
+    pages["model.html"] = env.get_template("model.html").render(
+        **common, root="", page="model", model=model, curves=model_charts(model, fmt))
+    agent_page = env.get_template("agent.html")
+    for a in data.agents:
+        pages[f"agents/{a.file}"] = agent_page.render(
+            **common, root="../", page="agent", agent=a, trend=trend_chart(data, fmt, a.days),
+            queues=data.queues.get(a.name, ()), rules=data.agent_rules.get(a.name, ()),
+            reviews=data.reviews.get(a.name, ()))
+    return pages
+
+
+def render_reports(con, settings, *, out_dir: Path, since: date | None, until: date | None,
+                   lang: str = "es", run_id: int | None = None) -> ReportSummary:
+    """Render index, agent, rules and model pages for a period into `out_dir`, atomically."""
+    started = time.perf_counter()
+    if lang not in LANGUAGES:
+        raise InputError(f"report --lang {lang}: must be one of {', '.join(LANGUAGES)}")
+    out_dir = Path(out_dir)
+    _check_target(out_dir)
+    fmt = Formatter(lang)
+    rule_info = _rule_catalogue(settings)
+    label_sql, label_params, label_text = _label_sql(settings)
+    opts = settings.report
+    with store.atomic(con):  # one consistent snapshot of every table the report reads
+        period = resolve_period(con, since, until)
+        names = [n for (n,) in con.execute(
+            "SELECT DISTINCT agent_name FROM interactions WHERE created_at >= ? AND created_at < ? ORDER BY 1",
+            [period.since, period.until + timedelta(days=1)]).fetchall()]
+        files = agent_file_names(names)
+        data = prepare(con, period, rule_info=rule_info, file_of=files.__getitem__, segment_text=segment_text,
+                       label_sql=label_sql, label_params=label_params, label_text=label_text,
+                       min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,
+                       low_score=opts.low_score, high_risk=opts.high_risk)
+        model = load_model_view(con)
+    model_ids = data.model_ids or ((model.model_id,) if model else ())
+    footer = {
+        "generated": fmt.datetime(store.utc_now()) + " UTC",
+        "window": f"{fmt.date(period.since)} – {fmt.date(period.until)}",
+        "pack": ", ".join(h[:12] for h in data.rule_pack_hashes) or fmt.t("none"),
+        "model": ", ".join(m[:12] for m in model_ids) or fmt.t("none"),
+        "versions": " · ".join(f"{k} {v}" for k, v in store.versions().items()),
+        "run": str(run_id) if run_id is not None else "–",
+    }
+    pages = render_pages(data, model, fmt, footer)
+    write_folder(out_dir, pages)
+    summary = ReportSummary(out_dir=str(out_dir), index=str(out_dir / "index.html"), since=str(period.since),
+                            until=str(period.until), lang=lang, agents=len(data.agents), pages=len(pages),
+                            interactions=data.team.n, seconds=round(time.perf_counter() - started, 3))
+    log.info("%s", summary.text())
+    return summary

@@ -1,0 +1,624 @@
+"""The `fetch` stage: the Wolkvox chat_4 report API → raw_pages + interactions, window by window.
+
+What the API does and why this module is shaped the way it is: see wolkvox-api.md in the project
+notes and the README. In short:
+
+* Windows are naive local wall-clock time of the operation (`settings.wolkvox.timezone`), inclusive
+  to the second, never overlapping, at most 31 days, sized from the row density seen so far so each
+  one stays well under the silent row cap. A response with >= row_cap - truncation_margin rows may be
+  truncated: it is thrown away and the window is split in halves, down to `min_window_seconds`.
+* Every call spends quota, so retries are bounded: at most `max_attempts` HTTP calls per window
+  (urllib3's transport retries included). 403 means five different things: we classify on its text.
+* One request in flight per token, across processes: a `filelock` lock file named by a hash of the
+  token (never the token), taken before any HTTP call, plus a minimum interval between calls whose
+  last-call time is persisted next to the lock file.
+* Each window lands in one transaction together with the watermark: killing the process at any point
+  and running again gives the same interactions as one clean run.
+* The token travels only in the `wolkvox-token` header; every message is passed through
+  `errors.scrub_secrets` and a payload that somehow echoes it is scrubbed before it is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import filelock
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from qa_scoring import parse, store
+from qa_scoring.config import Settings, WolkvoxSettings
+from qa_scoring.errors import (APIError, AuthError, DataFileError, InputError, LockedError, QuotaError,
+                               register_secret, scrub_secrets)
+
+log = logging.getLogger(__name__)
+
+REPORT = "chat_4"
+API_PATH = "/api/v2/reports_manager.php"
+API_TIME = "%Y%m%d%H%M%S"
+SECOND = timedelta(seconds=1)
+FILL = 0.5  # size windows to be half full at the densest rate seen: "well under the row cap"
+DEFAULT_BACKFILL_DAYS = 30
+
+
+# --- token and times --------------------------------------------------------------------------
+
+def read_token(environ=os.environ) -> str:
+    """The API token from WOLKVOX_TOKEN (or the file named by WOLKVOX_TOKEN_FILE), registered as a secret."""
+    token = (environ.get("WOLKVOX_TOKEN") or "").strip()
+    if not token and environ.get("WOLKVOX_TOKEN_FILE"):
+        path = Path(environ["WOLKVOX_TOKEN_FILE"])
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or "not UTF-8 text"
+            raise AuthError(f"WOLKVOX_TOKEN_FILE {path}: {reason}") from None
+        register_secret(token)
+        if not token:
+            raise AuthError(f"WOLKVOX_TOKEN_FILE {path} is empty")
+    if not token:
+        raise AuthError("WOLKVOX_TOKEN is not set (try 'qa-scoring demo' for a dry run)")
+    register_secret(token)
+    if not re.fullmatch(r"[\x21-\x7e]+", token):
+        raise AuthError("WOLKVOX_TOKEN is malformed (spaces or non-ASCII characters)")
+    return token
+
+
+_TIME_FORMATS = (("%Y-%m-%d %H:%M:%S", False), ("%Y-%m-%dT%H:%M:%S", False), ("%Y%m%d%H%M%S", False),
+                 ("%Y-%m-%d", True))
+
+
+def parse_time(text: str, option: str = "--since", *, end_of_day: bool = False) -> datetime:
+    """Parse `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` or `YYYYmmddHHiiss` (naive local time).
+
+    With `end_of_day`, a bare date means the last second of that day (for an inclusive `--until`).
+    """
+    value = str(text).strip()
+    for fmt, date_only in _TIME_FORMATS:
+        try:
+            parsed = datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        if date_only and end_of_day:
+            parsed = parsed.replace(hour=23, minute=59, second=59)
+        return parsed
+    raise InputError(f"{option}: invalid time {value!r} (use YYYY-MM-DD, 'YYYY-MM-DD HH:MM:SS' or YYYYmmddHHiiss)")
+
+
+def local_now(tz: str) -> datetime:
+    """Now as naive wall-clock time of the operation's zone, to the second (what the API speaks)."""
+    return datetime.now(zoneinfo.ZoneInfo(tz)).replace(tzinfo=None, microsecond=0)
+
+
+def base_url(settings: WolkvoxSettings) -> str:
+    """WOLKVOX_BASE_URL / settings.base_url, else https://wv{server}.wolkvox.com."""
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    if not settings.server:
+        raise InputError("WOLKVOX_SERVER is not set (the number in https://wv<server>.wolkvox.com; "
+                         "or set WOLKVOX_BASE_URL)")
+    return f"https://wv{settings.server}.wolkvox.com"
+
+
+def _fmt(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _window_text(start: datetime, end: datetime) -> str:
+    return f"window {_fmt(start)} – {_fmt(end)}"
+
+
+# --- clock and token discipline ---------------------------------------------------------------
+
+class Clock:
+    """Wall time and sleeping, injectable so tests never really sleep."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class TokenGate:
+    """One request in flight per token across processes, and a minimum interval between calls.
+
+    The lock file and the last-call file are named by a hash of the token, never the token.
+    """
+
+    def __init__(self, token: str, lock_dir: str, min_interval: float, clock: Clock, wait_timeout: float):
+        key = hashlib.sha256(("qa-scoring\x1f" + token).encode()).hexdigest()[:20]
+        folder = Path(lock_dir) if lock_dir else Path(tempfile.gettempdir())
+        self.lock_path = folder / f"qa-scoring-wolkvox-{key}.lock"
+        self.last_path = folder / f"qa-scoring-wolkvox-{key}.last"
+        self.min_interval = min_interval
+        self.clock = clock
+        self.wait_timeout = wait_timeout
+        self._lock = filelock.FileLock(str(self.lock_path), timeout=wait_timeout)
+
+    def _last_call(self) -> float:
+        try:
+            return float(self.last_path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0.0
+
+    def _record_call(self) -> None:
+        tmp = self.last_path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(repr(self.clock.time()))
+        os.replace(tmp, self.last_path)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the token: wait for the lock, then for the minimum interval since the last call."""
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise LockedError(f"another qa-scoring process kept the Wolkvox token busy for "
+                              f"{self.wait_timeout:.0f} s (lock {self.lock_path})") from None
+        try:
+            wait = self._last_call() + self.min_interval - self.clock.time()
+            if wait > 0:
+                log.info("pacing: waiting %.0f s before the next call (min interval %.0f s)",
+                         wait, self.min_interval)
+                self.clock.sleep(wait)
+            try:
+                yield
+            finally:
+                self._record_call()
+        finally:
+            self._lock.release()
+
+
+class _CountingRetry(Retry):
+    """urllib3 Retry that sleeps on the injected clock and counts the extra HTTP calls it makes."""
+
+    clock: Clock = Clock()
+    counter: list[int] = [0]
+
+    def increment(self, *args, **kwargs):  # noqa: D401 — urllib3 signature
+        new = super().increment(*args, **kwargs)  # raises when exhausted: no further call then
+        self.counter[0] += 1
+        return new
+
+    def sleep(self, response=None) -> None:
+        wait = None
+        if self.respect_retry_after_header and response is not None:
+            wait = self.get_retry_after(response)
+        if wait is None:
+            wait = self.get_backoff_time()
+        self.clock.sleep(min(wait, self.backoff_max))
+
+
+# --- one call ---------------------------------------------------------------------------------
+
+class _Outcome:
+    OK = "ok"
+    EMPTY = "empty"  # 404 "Validate dates entered": no rows in the window
+    BROKEN = "broken"  # truncated / invalid JSON: retry, then split
+    TIMEOUT = "timeout"  # read timeout after the transport retries: split
+    SERVER = "server"  # 5xx, connection errors, an HTML page: retry, then fail
+    BUSY = "busy"  # 403 simultaneous requests: wait and retry
+    MAINTENANCE = "maintenance"  # 403 anything else: long backoff, then fail
+
+
+@dataclass
+class _Reply:
+    outcome: str
+    detail: str = ""  # one line for logs and errors (never the token)
+    page: parse.ParsedPage | None = None
+    rows: int = 0
+
+
+_QUOTA = re.compile(r"token\s+limit|limit\s+exceeded|quota|cuota|l[ií]mite\s+de\s+consumo", re.I)
+_BUSY = re.compile(r"simultaneous|simult[aá]ne|concurren", re.I)
+_BAD_TOKEN = re.compile(r"validate\s+token|valide\s+el\s+token|invalid|inv[aá]lid|expired|expirad|malformed|token",
+                        re.I)
+_EMPTY = re.compile(r"validate\s+dates|valide\s+las\s+fechas|no\s+records|no\s+se\s+encontraron|sin\s+registros|"
+                    r"\b0\s+records", re.I)
+
+
+def _snippet(body: bytes, limit: int = 160) -> str:
+    """The first bytes of a body as one printable line, for logs and errors (scrubbed by callers)."""
+    text = body[:limit * 2].decode("utf-8", "replace")
+    text = re.sub(r"<[^>]*>", " ", text) if text.lstrip().startswith("<") else text
+    text = " ".join(text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _envelope_text(body: bytes) -> tuple[str | None, str]:
+    """(code, 'error / msg') of a small JSON error body, or (None, first bytes) when it is not JSON."""
+    if len(body) > 1_000_000:
+        return None, _snippet(body)
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        return None, _snippet(body)
+    if not isinstance(doc, dict):
+        return None, _snippet(body)
+    parts = [str(doc.get(k)).strip() for k in ("error", "msg", "message")
+             if doc.get(k) not in (None, "", "null")]
+    code = doc.get("code")
+    return (None if code is None else str(code).strip()), " / ".join(parts) or _snippet(body)
+
+
+class WolkvoxClient:
+    """chat_4 calls for one token: retries, classification, token lock and pacing."""
+
+    def __init__(self, settings: WolkvoxSettings, token: str, *, min_interval: float | None = None,
+                 clock: Clock | None = None):
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.base = base_url(settings)
+        self.url = self.base + API_PATH
+        interval = settings.min_interval if min_interval is None else min_interval
+        # Waiting for another process's turn: its whole window (all attempts) plus pacing.
+        wait = interval + settings.max_attempts * (settings.connect_timeout + settings.read_timeout) + 60
+        self.gate = TokenGate(token, settings.lock_dir, interval, self.clock, wait)
+        self.session = requests.Session()
+        self.session.headers.update({"wolkvox-token": token, "Accept": "application/json",
+                                     "User-Agent": "qa-scoring"})
+        if settings.server:
+            self.session.headers["wolkvox_server"] = settings.server
+        self._retry_class = type("_ClientRetry", (_CountingRetry,), {"clock": self.clock, "counter": [0]})
+        self.adapter = HTTPAdapter(max_retries=self._retry(1))
+        self.session.mount("http://", self.adapter)
+        self.session.mount("https://", self.adapter)
+        self.calls = 0  # every HTTP request sent (each one spends quota)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _retry(self, attempts: int) -> Retry:
+        n = max(attempts - 1, 0)
+        return self._retry_class(
+            total=n, connect=n, read=n, status=n, other=0, redirect=0,
+            status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
+            backoff_factor=self.settings.retry_backoff, backoff_jitter=self.settings.retry_backoff,
+            backoff_max=120, respect_retry_after_header=True, raise_on_status=False)
+
+    def params(self, start: datetime, end: datetime) -> dict[str, str]:
+        return {"api": REPORT, "date_ini": start.strftime(API_TIME), "date_end": end.strftime(API_TIME),
+                "include_attachments": "true" if self.settings.include_attachments else "false",
+                "attach_array": self.settings.attach_array}
+
+    def source(self, start: datetime, end: datetime) -> str:
+        """What raw_pages.source records for a window: the request without the token."""
+        query = "&".join(f"{k}={v}" for k, v in self.params(start, end).items())
+        return scrub_secrets(f"{self.url}?{query}")
+
+    def _send(self, start: datetime, end: datetime, attempts: int) -> tuple[int, bytes] | _Reply:
+        """One logical call (urllib3 may retry it up to `attempts` HTTP requests in all)."""
+        self.adapter.max_retries = self._retry(attempts)
+        counter = self._retry_class.counter
+        before = counter[0]
+        try:
+            with self.gate.turn():
+                try:
+                    response = self.session.get(
+                        self.url, params=self.params(start, end), allow_redirects=False,
+                        timeout=(self.settings.connect_timeout, self.settings.read_timeout))
+                    body = response.content  # read while holding the token: the call is in flight
+                    return response.status_code, body
+                except requests.exceptions.RequestException as err:
+                    return self._transport_failure(err)
+                finally:
+                    self.calls += 1 + counter[0] - before
+        except OSError as err:  # lock folder missing or unwritable
+            raise LockedError(f"cannot take the Wolkvox token lock in {self.gate.lock_path.parent}: "
+                              f"{getattr(err, 'strerror', None) or err}") from None
+
+    @staticmethod
+    def _transport_failure(err: Exception) -> _Reply:
+        reason = err.args[0] if err.args else None
+        reason = getattr(reason, "reason", reason)
+        if isinstance(err, requests.exceptions.ReadTimeout) or isinstance(reason, ReadTimeoutError):
+            return _Reply(_Outcome.TIMEOUT, "read timed out")
+        if isinstance(err, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+            return _Reply(_Outcome.BROKEN, f"body cut short ({type(err).__name__})")
+        text = str(reason or err)
+        text = re.sub(r"<urllib3[^>]*>", "", text)
+        return _Reply(_Outcome.SERVER, f"connection failed ({' '.join(text.split())[:200]})")
+
+    def classify(self, status: int, body: bytes, start: datetime, end: datetime) -> _Reply:
+        """Turn an HTTP status and body into an outcome; raise for the failures that must stop the run."""
+        where = _window_text(start, end)
+        if status == 200:
+            if token_bytes := self._token_bytes(body):
+                body = body.replace(token_bytes, b"***")  # never store a secret the server echoed
+            try:
+                page = parse.parse_payload(body, f"chat_4 {where}", "json")
+                return _Reply(_Outcome.OK, page=page, rows=page.rows.num_rows)
+            except DataFileError as err:
+                code, text = _envelope_text(body)
+                problem = str(err).split(": ", 1)[-1]
+                if code is None:  # not JSON: cut short, or an HTML error page
+                    outcome = _Outcome.SERVER if body.lstrip()[:1] == b"<" else _Outcome.BROKEN
+                    return _Reply(outcome, f"unusable body ({problem}): {_snippet(body, 80)}")
+                if code == "200":  # a complete JSON answer of the wrong shape: retrying cannot help
+                    raise APIError(scrub_secrets(f"Wolkvox API {where}: {problem}"))
+                try:
+                    status = int(code)  # the envelope's own code (e.g. 404 inside a 200)
+                except ValueError:
+                    return _Reply(_Outcome.BROKEN, f"envelope code {code!r}: {text}")
+        code, text = _envelope_text(body)
+        line = f"HTTP {status}: {text}"
+        if status == 404:
+            if _EMPTY.search(text):
+                return _Reply(_Outcome.EMPTY, text)
+            raise APIError(f"Wolkvox API {where}: {line} (is the base URL {self.base} right?)")
+        if status == 401:
+            raise AuthError(f"Wolkvox refused the request ({line}); check WOLKVOX_TOKEN")
+        if status == 403:
+            if _BUSY.search(text):
+                return _Reply(_Outcome.BUSY, line)
+            if _QUOTA.search(text):
+                raise QuotaError(f"Wolkvox daily call quota is spent ({line}); stopped at {where}, "
+                                 f"the next run resumes from there")
+            if _BAD_TOKEN.search(text):
+                raise AuthError(f"Wolkvox rejected the token ({line}); check WOLKVOX_TOKEN")
+            return _Reply(_Outcome.MAINTENANCE, line)
+        if status == 400:
+            raise APIError(f"Wolkvox API refused the request for {where}: {line}")
+        if status >= 500 or status == 200:
+            return _Reply(_Outcome.SERVER, line)
+        raise APIError(f"Wolkvox API {where}: unexpected {line}")
+
+    def _token_bytes(self, body: bytes) -> bytes | None:
+        token = self.session.headers.get("wolkvox-token", "")
+        token_bytes = token.encode() if token else b""
+        return token_bytes if token_bytes and token_bytes in body else None
+
+    def fetch_window(self, start: datetime, end: datetime) -> _Reply:
+        """Fetch one window with bounded retries. Returns OK, EMPTY, or BROKEN/TIMEOUT (caller splits)."""
+        where = _window_text(start, end)
+        budget = self.settings.max_attempts
+        busy = maintenance = 0
+        last: _Reply | None = None
+        while budget > 0:
+            before = self.calls
+            # Transport retries (connection, timeouts, 5xx) are urllib3's; for anything classified
+            # below, one HTTP call per loop turn so waits follow our own rules.
+            sent = self._send(start, end, budget)
+            budget -= self.calls - before
+            reply = sent if isinstance(sent, _Reply) else self.classify(sent[0], sent[1], start, end)
+            if reply.outcome in (_Outcome.OK, _Outcome.EMPTY, _Outcome.TIMEOUT):
+                return reply
+            last = reply
+            log.warning("chat_4 %s: %s (%d of %d calls left)", where, scrub_secrets(reply.detail), budget,
+                        self.settings.max_attempts)
+            if budget <= 0:
+                break
+            if reply.outcome == _Outcome.BUSY:
+                busy += 1
+                self.clock.sleep(self.settings.retry_backoff * 2 ** busy)
+            elif reply.outcome == _Outcome.MAINTENANCE:
+                self.clock.sleep(self.settings.maintenance_wait * 2 ** maintenance)
+                maintenance += 1
+            else:  # BROKEN, or SERVER with budget left (a 200 HTML page: urllib3 did not retry it)
+                self.clock.sleep(self.settings.retry_backoff)
+        assert last is not None
+        if last.outcome == _Outcome.BROKEN:
+            return last
+        what = {"busy": "the token stayed busy (simultaneous requests)",
+                "maintenance": "API consumption stayed disabled"}.get(last.outcome, "the API kept failing")
+        raise APIError(scrub_secrets(f"Wolkvox API {where}: {what} after {self.settings.max_attempts} "
+                                     f"calls; last: {last.detail}"))
+
+
+# --- the fetch stage --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FetchSummary:
+    """What one fetch did."""
+
+    since: str
+    until: str
+    windows: int = 0  # windows landed (after splitting)
+    rows: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    calls: int = 0  # HTTP requests sent (each spends quota), retries included
+    splits: int = 0  # windows split because they were possibly truncated or kept failing
+    empty: int = 0  # windows with no rows (404 "Validate dates entered")
+    seconds: float = 0.0
+    watermark: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        return (f"windows {self.windows}, rows {self.rows:,} (new {self.new:,}, updated {self.updated:,}), "
+                f"quarantined {self.quarantined:,}, {self.seconds:.0f} s")
+
+
+@dataclass
+class _Totals:
+    windows: int = 0
+    rows: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    splits: int = 0
+    empty: int = 0
+    densities: list[float] = field(default_factory=list)  # rows per second of landed windows
+
+
+def fetch_range(con: duckdb.DuckDBPyConnection, settings: WolkvoxSettings, operation: str,
+                since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime, bool]:
+    """(start, end, contiguous): the range to fetch and whether it may advance the watermark."""
+    watermark = store.get_watermark(con, operation, REPORT)
+    end = min(until, now) if until else now
+    if since is None:
+        if watermark is not None:
+            start = watermark + SECOND - timedelta(days=settings.lookback_days)
+        elif settings.backfill_start:
+            start = parse_time(settings.backfill_start, "wolkvox.backfill_start")
+        else:
+            start = (now - timedelta(days=DEFAULT_BACKFILL_DAYS)).replace(hour=0, minute=0, second=0)
+    else:
+        start = since
+        if until is not None and since > until:
+            raise InputError(f"--since {_fmt(since)} is after --until {_fmt(until)}")
+        if since > now:
+            raise InputError(f"--since {_fmt(since)} is in the future (now is {_fmt(now)} {settings.timezone})")
+    # An explicit range only moves the watermark when it continues it (no gap left behind).
+    contiguous = watermark is None or start <= watermark + SECOND
+    return start, end, contiguous
+
+
+def _prior_density(con: duckdb.DuckDBPyConnection, operation: str, start: datetime) -> float:
+    """Rows per second at the busiest hour of the two weeks before `start` already stored (0 if none)."""
+    row = store.fetch_one(con, """
+        SELECT max(c) FROM (
+            SELECT count(*) AS c FROM interactions
+            WHERE operation = ? AND coalesce(closed_at, created_at) BETWEEN ? AND ?
+            GROUP BY date_trunc('hour', coalesce(closed_at, created_at)))
+    """, [operation, start - timedelta(days=14), start])
+    return (row[0] or 0) / 3600 if row else 0.0
+
+
+def _next_end(cursor: datetime, limit: datetime, density: float | None, ws: WolkvoxSettings) -> datetime:
+    """End (inclusive) of the next window from `cursor`: as long as the densest rate seen allows.
+
+    With nothing seen yet (`density` None) the first window is one day: a 31-day probe of a busy
+    operation would come back truncated and cost a cascade of halvings.
+    """
+    longest = ws.max_window_days * 86400
+    if density is None:
+        seconds = min(86400, longest)
+    elif density > 0:
+        seconds = (ws.row_cap - ws.truncation_margin) * FILL / density
+    else:
+        seconds = longest
+    seconds = int(max(ws.min_window_seconds, min(seconds, longest)))
+    raw = cursor + timedelta(seconds=seconds)
+    # Prefer whole days / hours: readable windows (00:00:00–23:59:59), the vendor's examples.
+    for unit in (86400, 3600):
+        if seconds >= unit:
+            midnight = raw.replace(hour=0, minute=0, second=0)
+            snapped = midnight + timedelta(seconds=((raw - midnight).seconds // unit) * unit)
+            if snapped > cursor:
+                raw = snapped
+            break
+    return min(raw - SECOND, limit)
+
+
+def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token: str, *,
+                       since: datetime | None = None, until: datetime | None = None,
+                       min_interval: float | None = None, run_id: int | None = None,
+                       clock: Clock | None = None, now: datetime | None = None,
+                       progress: Callable[[dict], None] | None = None) -> FetchSummary:
+    """Pull chat_4 for [since, until] (default: from the watermark minus the look-back to now).
+
+    Each window lands in raw_pages + interactions in its own transaction together with the watermark.
+    `progress`, when given, is called after every landed window with the running counts.
+    """
+    ws = settings.wolkvox
+    operation = ws.server or "default"
+    register_secret(token)
+    started = time.monotonic()
+    now = now or local_now(ws.timezone)
+    start, end, contiguous = fetch_range(con, ws, operation, since, until, now)
+    totals = _Totals()
+    client = WolkvoxClient(ws, token, min_interval=min_interval, clock=clock)
+    prior = _prior_density(con, operation, start)
+    log.info("fetching chat_4 %s (%s) from %s", _window_text(start, end), ws.timezone, client.base)
+    try:
+        cursor = start
+        while cursor <= end:
+            seen = [prior] if prior else []
+            seen += totals.densities[-24:]
+            density = max(seen) if seen else None
+            window_end = _next_end(cursor, end, density, ws)
+            _fetch_split(con, client, ws, operation, cursor, window_end, totals, run_id, contiguous)
+            cursor = window_end + SECOND
+            if progress:
+                progress({"until": _fmt(window_end), "windows": totals.windows, "rows": totals.rows,
+                          "calls": client.calls})
+    finally:
+        client.close()
+        calls = client.calls
+    watermark = store.get_watermark(con, operation, REPORT)
+    summary = FetchSummary(
+        since=_fmt(start), until=_fmt(end), windows=totals.windows, rows=totals.rows, new=totals.new,
+        updated=totals.updated, unchanged=totals.unchanged, quarantined=totals.quarantined, calls=calls,
+        splits=totals.splits, empty=totals.empty, seconds=round(time.monotonic() - started, 3),
+        watermark=_fmt(watermark) if watermark else None)
+    log.info("fetch done: %s, %d calls, %d splits", summary.text(), calls, totals.splits)
+    return summary
+
+
+def _fetch_split(con, client: WolkvoxClient, ws: WolkvoxSettings, operation: str, start: datetime,
+                 end: datetime, totals: _Totals, run_id: int | None, contiguous: bool) -> None:
+    """Fetch [start, end], splitting in halves (depth first, in time order) while it is unusable."""
+    pending = [(start, end)]
+    while pending:
+        a, b = pending.pop()
+        reply = client.fetch_window(a, b)
+        seconds = (b - a).total_seconds() + 1
+        truncated = reply.outcome == _Outcome.OK and reply.rows >= ws.row_cap - ws.truncation_margin
+        if truncated or reply.outcome in (_Outcome.BROKEN, _Outcome.TIMEOUT):
+            why = (f"{reply.rows:,} rows, possibly truncated at the cap of {ws.row_cap:,}" if truncated
+                   else scrub_secrets(reply.detail))
+            if truncated:
+                totals.densities.append(reply.rows / seconds)
+            if seconds < 2 * ws.min_window_seconds:
+                raise APIError(f"Wolkvox API {_window_text(a, b)}: {why}, and the window cannot be split "
+                               f"below {ws.min_window_seconds} s (wolkvox.min_window_seconds)")
+            middle = a + timedelta(seconds=int(seconds // 2) - 1)
+            log.info("splitting %s: %s", _window_text(a, b), why)
+            totals.splits += 1
+            pending.append((middle + SECOND, b))
+            pending.append((a, middle))
+            continue
+        _land_window(con, client, operation, ws.timezone, a, b, reply, totals, run_id, contiguous)
+        totals.densities.append(reply.rows / seconds)
+
+
+def _land_window(con, client: WolkvoxClient, operation: str, tz: str, start: datetime, end: datetime,
+                 reply: _Reply, totals: _Totals, run_id: int | None, contiguous: bool) -> None:
+    """Land one window's page and move the watermark, in one transaction."""
+    with store.atomic(con):
+        if reply.page is not None:
+            landed = store.land_page(con, reply.page, source=client.source(start, end), kind="api",
+                                     operation=operation, tz=tz, window=(start, end), run_id=run_id,
+                                     transaction=False)
+        else:
+            landed = store.LandSummary(source=client.source(start, end))
+        if contiguous:
+            store.set_watermark(con, operation, end, REPORT)
+    totals.windows += 1
+    totals.rows += landed.rows
+    if reply.outcome == _Outcome.EMPTY:
+        totals.empty += 1
+    if landed.skipped:
+        totals.unchanged += landed.rows
+    else:
+        totals.new += landed.new
+        totals.updated += landed.updated
+        totals.unchanged += landed.unchanged
+        totals.quarantined += landed.quarantined
+    log.debug("%s: %s", _window_text(start, end),
+             "no rows" if reply.page is None else
+             f"{landed.rows:,} rows ({landed.new:,} new, {landed.updated:,} updated, "
+             f"{landed.quarantined:,} quarantined)" + (", identical page already stored" if landed.skipped else ""))

@@ -1,0 +1,603 @@
+"""The report stage: HTML structure, escaping of hostile text, fairness and honesty of the numbers,
+the atomic folder swap, the CLI, and (marked `browser`) a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+from datetime import date, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from qa_scoring import store
+from qa_scoring.cli import cli
+from qa_scoring.config import load_settings
+from qa_scoring.errors import InputError
+from qa_scoring.ingest import import_files
+from qa_scoring.report import render_reports
+from qa_scoring.report import render as render_mod
+from qa_scoring.report.data import Segment
+from qa_scoring.report.i18n import CATALOGUES, Formatter
+from qa_scoring.report.text import agent_file_names, segment_text
+
+HERE = Path(__file__).resolve().parent
+PACK = "pack-test-hash"
+CHROMIUM = "/usr/bin/chromium"
+
+
+# --- fixtures: the derived tables, filled by hand (set-based SQL, like the real stages) ----------
+
+CURT = "(?i)(ya le dije|no se puede|nothing i can do|already told you)"
+
+
+def fill_derived(con, *, model: bool = True, pack: str = PACK) -> None:
+    """rule_results for three rules (with evidence offsets), interaction_scores, predictions, models."""
+    con.execute("""
+        INSERT INTO rule_results (interaction_id, rule_id, applicable, passed, evidence, evidence_field,
+                                  evidence_start, evidence_end, rule_pack_hash, run_id)
+        SELECT interaction_id, 'greeting', TRUE,
+               regexp_matches(coalesce(answer, ''), '(?i)(buen[oa]s|hola|hello|good|hi)'),
+               NULL, NULL, NULL, NULL, $pack, 1 FROM interactions
+        UNION ALL
+        SELECT interaction_id, 'no_curt', TRUE, m IS NULL, m, CASE WHEN m IS NOT NULL THEN 'answer' END,
+               CASE WHEN m IS NOT NULL THEN strpos(answer, m) - 1 END,
+               CASE WHEN m IS NOT NULL THEN strpos(answer, m) - 1 + length(m) END, $pack, 1
+        FROM (SELECT interaction_id, answer, nullif(regexp_extract(coalesce(answer, ''), $curt, 0), '') AS m
+              FROM interactions)
+        UNION ALL
+        SELECT interaction_id, 'email_closing', lower(trim(channel)) = 'email',
+               CASE WHEN lower(trim(channel)) = 'email' THEN regexp_matches(coalesce(answer, ''), '(?i)(saludos|regards)') END,
+               NULL, NULL, NULL, NULL, $pack, 1 FROM interactions
+    """, {"pack": pack, "curt": CURT})
+    con.execute("""
+        INSERT INTO interaction_scores (interaction_id, score, critical_failed, rules_applicable, rules_failed,
+                                        content_hash, rule_pack_hash, run_id)
+        SELECT r.interaction_id,
+               CASE WHEN bool_or(rule_id = 'no_curt' AND applicable AND NOT passed) THEN 0
+                    ELSE 100.0 * count(*) FILTER (applicable AND passed) / count(*) FILTER (applicable) END,
+               bool_or(rule_id = 'no_curt' AND applicable AND NOT passed),
+               count(*) FILTER (applicable), count(*) FILTER (applicable AND NOT passed),
+               any_value(i.content_hash), $pack, 1
+        FROM rule_results r JOIN interactions i USING (interaction_id) GROUP BY r.interaction_id
+    """, {"pack": pack})
+    if not model:
+        return
+    con.execute("""
+        INSERT INTO predictions (interaction_id, risk, top_terms, model_id, run_id)
+        SELECT interaction_id,
+               least(0.97, 0.08 + 0.6 * (s.critical_failed::INT) + (hash(interaction_id) % 100) / 400.0),
+               '["ladrones", "<script>alert(1)</script>", ["factura", 0.3]]', 'model-test', 1
+        FROM interaction_scores s
+    """)
+    spec = {"vocabulary_size": 10}
+    metrics = {"roc_auc": 0.83, "pr_auc": 0.61, "brier": 0.12, "n_train": 800, "n_test": 200,
+               "positive_rate": 0.3, "baseline": {"roc_auc": 0.5, "accuracy": 0.7},
+               "split": {"kind": "newest 20% held out", "test_from": "2026-11-07"},
+               "roc_curve": {"fpr": [0, 0.1, 0.3, 1], "tpr": [0, 0.5, 0.8, 1]},
+               "pr_curve": [[0, 1], [0.5, 0.7], [1, 0.3]],
+               "calibration": [{"mean_predicted": 0.1, "observed": 0.12, "n": 50},
+                               {"mean_predicted": 0.5, "observed": 0.45, "n": 30}],
+               "top_terms": ["ladrones", "<b>bold</b>", "nunca"],
+               "label_mapping": {"numeric": "1-5: 4-5 satisfied", "unknown": "<i>never used</i>"}}
+    con.execute("INSERT INTO models (model_id, created_at, run_id, spec, metrics, versions, is_current) "
+                "VALUES ('model-test', TIMESTAMP '2026-11-20 03:00:00', 1, ?, ?, NULL, TRUE)",
+                [json.dumps(spec), json.dumps(metrics)])
+
+
+def settings_for(**report):
+    return load_settings(environ={}, overrides={f"report.{k}": v for k, v in report.items()})
+
+
+def row(**fields) -> dict:
+    base = {"channel": "whatsapp", "agent_name": "Ana", "skill_id": "PQR", "case_id": "1", "subject": "s",
+            "from": "57300", "to": "57301", "body": "hola", "answer": "Buenos días, listo.",
+            "date_creation": "2026-11-02 10:00:00", "close_date": "2026-11-02 10:05:00",
+            "evaluation_survey": "", "cod_act": "", "cod_description": "", "comments": "",
+            "attachments": "", "status": "close"}
+    base.update(fields)
+    return base
+
+
+def import_rows(con, tmp_path: Path, rows: list[dict], name: str = "rows.json") -> None:
+    path = tmp_path / name
+    path.write_text(json.dumps({"code": "200", "error": None, "msg": "", "data": rows}, ensure_ascii=False),
+                    encoding="utf-8")
+    import_files(con, [path], operation="default", tz="America/Bogota")
+
+
+# --- an HTML checker ------------------------------------------------------------------------------
+
+VOID = {"meta", "br", "link", "img", "hr", "input", "wbr", "source", "area", "base", "col", "embed"}
+ALLOWED_TAGS = {
+    "html", "head", "meta", "title", "style", "body", "header", "nav", "a", "main", "section", "div", "h1", "h2",
+    "h3", "p", "span", "small", "figure", "figcaption", "table", "thead", "tbody", "tr", "th", "td", "br",
+    "svg", "line", "text", "polyline", "circle", "i", "b", "strong", "dl", "dt", "dd", "ul", "li", "article",
+    "mark", "footer", "bdi",
+}
+
+
+class PageCheck(HTMLParser):
+    """Parses one page: tags, links, text, and whether every element is closed in order."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.tags: set[str] = set()
+        self.links: list[str] = []
+        self.urls: list[str] = []
+        self.attrs: list[tuple[str, str]] = []
+        self.text: list[str] = []
+        self.errors: list[str] = []
+        self.styles: list[str] = []
+        self.ids: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        for name, value in attrs:
+            self.attrs.append((name, value or ""))
+            if name in ("href", "src", "xlink:href", "action", "formaction", "srcset", "poster", "data"):
+                self.urls.append(value or "")
+            if name == "href":
+                self.links.append(value or "")
+            if name == "id":
+                self.ids.append(value or "")
+            if name == "style":
+                self.styles.append(value or "")
+        if tag == "style":
+            self._in_style = True
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):  # <line .../> in SVG: opened and closed at once
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self._in_style = False
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> does not close {self.stack[-1:] or 'anything'}")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.styles.append(data)
+        else:
+            self.text.append(data)
+
+    def handle_comment(self, data):
+        self.errors.append(f"comment in output: {data[:40]!r}")
+
+
+def check_page(path: Path) -> PageCheck:
+    page = PageCheck()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert not page.errors, (path.name, page.errors[:3])
+    assert not page.stack, (path.name, page.stack)
+    assert page.tags <= ALLOWED_TAGS, (path.name, page.tags - ALLOWED_TAGS)
+    for name, _value in page.attrs:
+        assert not name.startswith("on"), (path.name, name)
+    for url in page.urls:
+        assert not re.match(r"^\s*([a-z][a-z0-9+.-]*:|//)", url, re.I), (path.name, url)  # local only
+    for css in page.styles:
+        assert "url(" not in css.replace(" ", "").lower() and "@import" not in css, (path.name, css[:80])
+    return page
+
+
+def check_report(out: Path) -> dict[str, PageCheck]:
+    pages = {p.relative_to(out).as_posix(): check_page(p) for p in sorted(out.rglob("*.html"))}
+    assert {"index.html", "rules.html", "model.html"} <= set(pages)
+    for name, page in pages.items():  # every local link resolves to a file of the report
+        for link in page.links:
+            target = (out / name).parent / link.split("#")[0]
+            assert target.resolve().is_file(), (name, link)
+    agent_pages = {n for n in pages if n.startswith("agents/")}
+    linked = {"agents/" + link.split("agents/", 1)[1] for link in pages["index.html"].links if "agents/" in link}
+    assert agent_pages == linked
+    return pages
+
+
+# --- the whole report on the bundled sample ---------------------------------------------------
+
+@pytest.fixture
+def sample_con(sample_db):
+    connection = store.connect(sample_db)
+    fill_derived(connection)
+    yield connection
+    connection.close()
+
+
+def test_sample_report_structure_and_numbers(sample_con, tmp_path):
+    out = tmp_path / "reports"
+    summary = render_reports(sample_con, settings_for(), out_dir=out, since=None, until=None, run_id=7)
+    d = summary.to_dict()
+    assert d["index"] == str(out / "index.html") and d["out_dir"] == str(out)
+    n_agents = store.fetch_one(sample_con, "SELECT count(DISTINCT agent_name) FROM interactions")[0]
+    assert d["agents"] == n_agents and d["pages"] == n_agents + 3
+    assert d["interactions"] == store.fetch_one(sample_con, "SELECT count(*) FROM interactions")[0]
+    pages = check_report(out)
+    index = " ".join(pages["index.html"].text)
+    assert "Agentes, de peor a mejor" in index and "Calidad de los datos" in index
+    assert "contracción bayesiana empírica" in index
+    # footer on every page: run id, rule pack, model
+    for page in pages.values():
+        text = " ".join(page.text)
+        assert "Ejecución" in text and PACK[:12] in text and "model-test" in text
+    # evidence highlighted with <mark> on some agent page, and conversation text present
+    agent_html = "".join(p.read_text(encoding="utf-8") for p in (out / "agents").glob("*.html"))
+    assert re.search(r"<mark title=\"no_curt\">(?i:ya le dije|no se puede|nothing i can do|already told you)</mark>",
+                     agent_html)
+    assert "Revisar primero" in agent_html and "Resto del equipo" in agent_html
+    # rules page with Wilson intervals and verdicts; model page with three SVG curves
+    rules_text = " ".join(pages["rules.html"].text)
+    assert "no_curt" in rules_text and "Insatisfechos si falla" in rules_text
+    assert (out / "model.html").read_text(encoding="utf-8").count("<polyline class=\"line model\"") == 3
+    assert not list(tmp_path.glob(".reports.*"))  # no temporary folder left behind
+
+
+def test_english_and_deterministic(sample_con, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    render_reports(sample_con, settings_for(), out_dir=a, since=date(2026, 10, 20), until=date(2026, 11, 5), lang="en")
+    render_reports(sample_con, settings_for(), out_dir=b, since=date(2026, 10, 20), until=date(2026, 11, 5), lang="en")
+    index = (a / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in index and "Agents, worst first" in index and "Oct 20, 2026" in index
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    stamp = re.compile(r"<dt>Generated</dt><dd>[^<]*</dd>")
+    for rel in files_a:
+        ta, tb = (a / rel).read_text(encoding="utf-8"), (b / rel).read_text(encoding="utf-8")
+        assert stamp.sub("", ta) == stamp.sub("", tb), rel
+
+
+def test_catalogues_match_and_formatting():
+    assert set(CATALOGUES["es"]) == set(CATALOGUES["en"])
+    es, en = Formatter("es"), Formatter("en")
+    assert es.num(1234567.891, 1) == "1.234.567,9" and en.num(1234567.891, 1) == "1,234,567.9"
+    assert es.pct(0.1234) == "12\u00a0%" and en.pct(0.1234) == "12%"
+    assert en.pct(0.0004) == "<1%" and en.pct(0.9996) == ">99%" and en.pct(0.996, 1) == "99.6%"
+    assert en.pct(0.0) == "0%" and en.pct(1.0) == "100%" and en.pct(None) == "–"
+    assert en.score(99.97) == ">99.9" and en.score(100.0) == "100.0" and en.score(0.02) == "<0.1"
+    assert en.signed(-1.25) == "\u22121.2" or en.signed(-1.25) == "\u22121.3"
+    assert es.date(date(2026, 11, 3)) == "3 nov 2026" and en.date(date(2026, 11, 3)) == "Nov 3, 2026"
+
+
+# --- text: highlighting by offsets and file names -----------------------------------------------
+
+def test_segment_text_marks_offsets_and_ignores_bad_ones():
+    text = "🤬 ya le dije <b>no</b>"
+    field = segment_text("answer", text, [(2, 12, "curt"), (9, 12, "other"), (50, 60, "bad"), (5, 3, "bad")])
+    assert [(s.text, s.mark) for s in field.segments] == [("🤬 ", False), ("ya le dije", True), (" <b>no</b>", False)]
+    assert field.segments[1].label == "curt · other"
+    assert "".join(s.text for s in field.segments) == text
+
+
+def test_segment_text_excerpts_long_text_around_matches():
+    text = "a" * 50_000 + "FOUND" + "b" * 50_000
+    field = segment_text("body", text, [(50_000, 50_005, "r")])
+    assert field.truncated and field.length == 100_005
+    shown = "".join(s.text for s in field.segments if not s.gap)
+    assert len(shown) < 2_000 and Segment("FOUND", mark=True, label="r") in field.segments
+    assert sum(s.gap for s in field.segments) == 2
+
+
+def test_agent_file_names_are_safe_and_unique():
+    names = ["../../etc/passwd", ".", "..", "a/b\\c", "CON", "Ana", "ana", "ANA", "José Ñuñez 😀", "😀",
+             "x" * 200, "", " ", "\u202eevil\u202c.exe", "con.html", "a" * 300 + "/b"]
+    files = agent_file_names(names)
+    assert len(set(files.values())) == len(names)
+    for name, file in files.items():
+        assert re.fullmatch(r"[a-z0-9-]{1,40}-[0-9a-f]{10}\.html", file), (name, file)
+    assert files["José Ñuñez 😀"].startswith("jose-nunez-")
+
+
+# --- hostile text through the whole path ----------------------------------------------------------
+
+OWN_VECTORS = [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<svg/onload=alert(1)>",
+    "\"><script>alert(document.domain)</script>", "'><a href=javascript:alert(1)>x</a>", "javascript:alert(1)",
+    "</textarea><script>alert(1)</script>", "</title><script>alert(1)</script>", "</style><script>x()</script>",
+    "<!--", "-->", "<![CDATA[x]]>", "{{7*7}}", "{% raw %}", "${7*7}", "#{7*7}", "<iframe srcdoc='<script>'>",
+    "<a href=\"http://evil.example/\">x</a>", "<link rel=stylesheet href=//evil.example/x.css>",
+    "<style>@import 'http://evil.example/x.css';body{background:url(http://evil.example/)}</style>",
+    "<math><mi xlink:href=\"javascript:alert(1)\">x</mi></math>", "<base href=http://evil.example/>",
+    "<meta http-equiv=refresh content=0;url=http://evil.example/>", "\u202egnp.exe\u202c", "\u200f\u202b", "😀🤬🇨🇴",
+    "&lt;script&gt;", "&#x3C;script&#x3E;", "%3Cscript%3E", "\\u003cscript\\u003e", "\x0b\x0c\u2028\u2029",
+]
+
+
+def hostile_rows() -> list[dict]:
+    blns = json.loads((HERE / "blns.json").read_text(encoding="utf-8"))
+    strings = blns + OWN_VECTORS + ["<b>" + "x" * 100_000 + "</b> ya le dije <script>"]
+    rows = []
+    for i, s in enumerate(strings):
+        # every text field carries the string; the agent name too (a tenth of rows under one agent so
+        # that agents have several interactions)
+        rows.append(row(agent_name=s if i % 10 else "Agente <b>fijo</b>", case_id=s, subject=s, body=s,
+                        answer=s + " ya le dije", comments=s, skill_id=s[:50], channel=s[:30] or "email",
+                        evaluation_survey=s[:20], cod_description=s,
+                        date_creation=f"2026-11-{1 + i % 28:02d} 10:{i % 60:02d}:00"))
+    rows.append(row(agent_name="<script>q()</script>", date_creation="<script>x()</script>"))  # quarantined
+    return rows
+
+
+def visible_text(pages: dict) -> str:
+    return "\n".join("".join(p.text) for p in pages.values())
+
+
+def test_hostile_corpus_is_escaped_everywhere(con, tmp_path):
+    import_rows(con, tmp_path, hostile_rows())
+    fill_derived(con)
+    con.execute("UPDATE predictions SET top_terms = to_json(['<script>t()</script>', '{{7*7}}', '\u202eabc'])")
+    out = tmp_path / "out"
+    render_reports(con, settings_for(review_per_agent=3), out_dir=out, since=None, until=None)
+    pages = check_report(out)  # tags ⊆ allowed set, no on* attributes, local links only, balanced
+    raw = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
+    lowered = raw.lower()
+    assert "<script" not in lowered and "<img" not in lowered and "<iframe" not in lowered
+    assert "javascript:" not in "".join(v.lower() for page in pages.values() for v in page.urls)
+    assert "<!--" not in raw and "]]>" not in raw.replace("]]&gt;", "")
+    # and the text is shown, not mangled: agent names and the jinja-looking string round-trip
+    text = visible_text(pages)
+    assert "{{7*7}}" in text and "<script>alert(1)</script>" in text and "\u202egnp.exe\u202c" in text
+    names = [n for (n,) in con.execute("SELECT DISTINCT agent_name FROM interactions").fetchall()]
+    assert len(names) > 400
+    index = "".join(pages["index.html"].text)
+    for name in names:
+        assert name in index, name
+    assert len(list((out / "agents").glob("*.html"))) == len(names)
+    # the 100k-character message is excerpted but its evidence is still marked
+    assert re.search(r"<mark title=\"no_curt\">ya le dije</mark>", raw)
+
+
+# --- fairness and honesty -----------------------------------------------------------------------
+
+def _scored_rows(specs: list[tuple[str, str, float, int]]) -> list[tuple]:
+    """(agent, skill, score, count) → rows for a hand-made store."""
+    out, n = [], 0
+    for agent, skill, score, count in specs:
+        for _ in range(count):
+            n += 1
+            out.append((f"id{n}", agent, skill, score, datetime(2026, 11, 1 + n % 20, 9)))
+    return out
+
+
+def hand_store(con, specs, survey=None) -> None:
+    import pyarrow as pa
+
+    rows = _scored_rows(specs)
+    hand_rows = pa.table({k: [r[i] for r in rows] for i, k in enumerate(("iid", "agent", "skill", "score", "ts"))})
+    con.register("hand_rows", hand_rows)
+    con.execute("CREATE TEMP TABLE hand AS SELECT * FROM hand_rows")
+    con.unregister("hand_rows")
+    con.execute("""
+        INSERT INTO interactions (interaction_id, operation, agent_name, skill_id, channel, case_id, body, answer,
+                                  created_at, timezone, content_hash, page_id, position, first_seen, last_seen,
+                                  changed_at, survey_raw, survey_score)
+        SELECT iid, 'default', agent, skill, 'chat', iid, 'b', 'a', ts, 'UTC', 'h', 'p', 0, ts, ts, ts,
+               CASE WHEN score < 50 THEN '2' ELSE '5' END, CASE WHEN score < 50 THEN 2 ELSE 5 END FROM hand""")
+    con.execute(f"""
+        INSERT INTO interaction_scores (interaction_id, score, critical_failed, rules_applicable, rules_failed,
+                                        content_hash, rule_pack_hash, run_id) SELECT iid, score, FALSE, 1, (score < 100)::INT, 'h', '{PACK}', 1 FROM hand""")
+    con.execute(f"""
+        INSERT INTO rule_results (interaction_id, rule_id, applicable, passed, evidence, evidence_field,
+                                  evidence_start, evidence_end, rule_pack_hash, run_id) SELECT iid, 'r1', TRUE, score >= 50, NULL, NULL, NULL, NULL, '{PACK}', 1 FROM hand""")
+    con.execute("DROP TABLE hand")
+
+
+def agent_order(out: Path) -> list[str]:
+    html = (out / "index.html").read_text(encoding="utf-8")
+    return re.findall(r'<a href="agents/[^"]+"><bdi>([^<]*)</bdi>', html)
+
+
+def test_hard_queue_does_not_make_an_agent_look_worse(con, tmp_path):
+    # Everyone scores 40 on the hard queue and 90 on the easy one; Hard works only the hard queue.
+    # Slow is 10 points under the team on the easy queue: Slow is the worst, not Hard.
+    hand_store(con, [("Hard", "HARD", 40, 60), ("Mix", "HARD", 40, 60), ("Mix", "EASY", 90, 60),
+                     ("Easy", "EASY", 90, 60), ("Slow", "EASY", 80, 60), ("Slow", "HARD", 40, 20)])
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
+    order = agent_order(out)
+    assert order[0] == "Slow" and order.index("Hard") > 0
+    hard = next((out / "agents").glob("hard-*.html")).read_text(encoding="utf-8")
+    assert "same skill and channel" in hard
+
+
+def test_small_sample_is_marked_and_not_ranked_at_the_ends(con, tmp_path):
+    hand_store(con, [("Big good", "S", 95, 80), ("Big mid", "S", 80, 80), ("Big bad", "S", 60, 80),
+                     ("Tiny", "S", 20, 4)])
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
+    order = agent_order(out)
+    assert order[0] == "Big bad" and order[-1] == "Big good" and order.index("Tiny") in (1, 2)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    tiny_row = html[html.index("<bdi>Tiny</bdi>"):].split("</tr>")[0]
+    assert "small sample" in tiny_row
+    assert "empirical-Bayes shrinkage" in html
+
+
+def test_rule_relation_verdict_with_wilson_intervals(con, tmp_path):
+    hand_store(con, [("A", "S", 100, 80), ("A", "S", 30, 40), ("B", "S", 100, 70), ("B", "S", 30, 30)])
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
+    text = " ".join(check_page(out / "rules.html").text)
+    # failing r1 ⇔ score 30 ⇔ survey 2 (dissatisfied): 100% vs 0% — "no 100% unless exact"
+    assert "n = 70" in text and "n = 150" in text
+    assert "100%" in text and "0%" in text
+    assert "failing this rule goes with" in text or "no measurable relation yet" in text
+
+
+def test_no_model_is_a_visible_section(con, tmp_path):
+    import_rows(con, tmp_path, [row(case_id=str(i)) for i in range(5)])
+    fill_derived(con, model=False)
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None)
+    page = check_page(out / "model.html")
+    assert "no-model" in page.ids and "Todavía no hay modelo" in " ".join(page.text)
+
+
+# --- the folder swap ----------------------------------------------------------------------------
+
+def test_failed_render_leaves_the_old_report(sample_con, tmp_path, monkeypatch):
+    out = tmp_path / "reports"
+    render_reports(sample_con, settings_for(), out_dir=out, since=None, until=None)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        pages = {"index.html": "half"}
+        pages["agents/x.html"] = 1 / 0  # fails mid-way through producing the pages
+        return pages
+
+    monkeypatch.setattr(render_mod, "render_pages", broken)
+    with pytest.raises(ZeroDivisionError):
+        render_reports(sample_con, settings_for(), out_dir=out, since=None, until=None)
+    monkeypatch.undo()
+
+    real_write = Path.write_text
+    calls = {"n": 0}
+
+    def failing_write(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", failing_write)
+    with pytest.raises(Exception, match=r"cannot write \(No space left on device\)"):
+        render_reports(sample_con, settings_for(), out_dir=out, since=None, until=None)
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".reports")) == []
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_report(sample_con, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious", encoding="utf-8")
+    with pytest.raises(InputError, match=r"folder is not empty and is not a qa-scoring report"):
+        render_reports(sample_con, settings_for(), out_dir=out, since=None, until=None)
+    assert (out / "thesis.docx").read_text(encoding="utf-8") == "precious"
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+def test_cli_report_json_and_errors(runner, sample_db, tmp_path):
+    out = tmp_path / "r"
+    result = runner.invoke(cli, ["--db", str(sample_db), "report", "--out", str(out), "--since", "2026-10-20",
+                                 "--until", "2026-10-31", "--lang", "en", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["since"] == "2026-10-20" and summary["until"] == "2026-10-31" and summary["lang"] == "en"
+    assert Path(summary["index"]).is_file()
+    runs = store.connect(sample_db)
+    assert store.fetch_one(runs, "SELECT command, status FROM runs ORDER BY run_id DESC LIMIT 1") == ("report", "success")
+    runs.close()
+
+    bad = runner.invoke(cli, ["--db", str(sample_db), "report", "--out", str(out), "--since", "2026-11-30",
+                              "--until", "2026-11-01"])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().splitlines()[-1] == "Error: report period: --since 2026-11-30 is after --until 2026-11-01"
+    wrong = runner.invoke(cli, ["--db", str(sample_db), "report", "--since", "30/11/2026"])
+    assert wrong.exit_code == 2 and "--since" in wrong.stderr
+
+
+def test_cli_report_on_an_empty_database(runner, db_path, tmp_path):
+    result = runner.invoke(cli, ["--db", str(db_path), "report", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: report: the database has no interactions yet (run 'qa-scoring import' or 'fetch' first)")
+
+
+def test_empty_period_renders_a_clear_page(sample_con, tmp_path):
+    out = tmp_path / "r"
+    summary = render_reports(sample_con, settings_for(), out_dir=out, since=date(2030, 1, 1), until=date(2030, 1, 2))
+    assert summary.interactions == 0 and summary.agents == 0
+    assert "No hay interacciones en este periodo." in " ".join(check_page(out / "index.html").text)
+
+
+# --- a real browser -------------------------------------------------------------------------------
+
+class _Sink:
+    """A TCP listener standing in for every proxy / network endpoint: it records any connection."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.hits: list[bytes] = []
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(0.5)
+            try:
+                self.hits.append(conn.recv(200))
+            except OSError:
+                self.hits.append(b"?")
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def _chromium(args: list[str], profile: Path, sink: _Sink) -> subprocess.CompletedProcess:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-default-apps", "--no-default-browser-check", "--disable-extensions",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           f"--proxy-server=http://127.0.0.1:{sink.port}", "--proxy-bypass-list=<-loopback>",
+           "--host-resolver-rules=MAP * ~NOTFOUND", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")
+def test_chromium_loads_pages_without_errors_or_network(sample_con, tmp_path):
+    import_rows(sample_con, tmp_path, [row(agent_name="<img src=http://127.0.0.1:9/x onerror=alert(1)>",
+                                           body="<script>fetch('http://example.com')</script>",
+                                           answer="ya le dije <img src=//example.com/p.png>")], "evil.json")
+    sample_con.execute("DELETE FROM rule_results; DELETE FROM interaction_scores; DELETE FROM predictions; DELETE FROM models")
+    fill_derived(sample_con)
+    out = tmp_path / "reports"
+    render_reports(sample_con, settings_for(), out_dir=out, since=None, until=None)
+    agent = sorted((out / "agents").glob("img-src-http*.html"))[0]
+    sink = _Sink()
+    try:
+        for n, page in enumerate([out / "index.html", agent, out / "rules.html", out / "model.html"]):
+            shot = tmp_path / f"shot-{n}.png"
+            result = _chromium([f"--screenshot={shot}", "--window-size=1280,1600", "--hide-scrollbars",
+                                page.as_uri()], tmp_path / f"profile-{n}", sink)
+            assert shot.is_file() and shot.stat().st_size > 10_000, result.stderr[-2000:]
+            console = [ln for ln in result.stderr.splitlines() if "CONSOLE" in ln or "Refused to" in ln]
+            assert console == [], console
+            dom = _chromium(["--dump-dom", page.as_uri()], tmp_path / f"profile-d{n}", sink).stdout
+            assert "</html>" in dom and "<script" not in dom.lower()
+        mobile = tmp_path / "shot-mobile.png"
+        _chromium([f"--screenshot={mobile}", "--window-size=390,1400", agent.as_uri()], tmp_path / "profile-m", sink)
+        assert mobile.is_file()
+    finally:
+        sink.close()
+    assert sink.hits == [], sink.hits[:3]
+    if os.environ.get("QA_REPORT_SHOTS"):  # keep the screenshots for a human look
+        shutil.copytree(tmp_path, os.environ["QA_REPORT_SHOTS"], dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("profile-*", "*.duckdb*"))
