@@ -63,28 +63,28 @@ class Agent(NamedTuple):
     curt: float     # curt, dismissive answer ("eso no se puede", "ya le dije", ...)
     caps: float     # shouts: answer in ALL CAPS
     pci: float      # asks for / echoes a full card number and CVV (PCI critical)
-    insult: float   # insulting language (rare)
     late: float     # answers/closes late (hours for chat, days for email)
     empty: float    # closes without any answer
 
 
 AGENTS = (
-    #      name                        first           wt    en    greet close intro emp  curt  caps  pci   insult late  empty
-    Agent("María José Gómez",          "María José",   1.2, .06, .95, .93, .88, .80, .02, .00, .00, .000, .04, .02),
-    Agent("Juan Carlos Pérez",         "Juan Carlos",  1.1, .06, .92, .88, .80, .65, .03, .00, .00, .000, .05, .03),
-    Agent("Ana Lucía Martínez",        "Ana",          1.0, .06, .96, .94, .90, .90, .01, .00, .00, .000, .04, .02),
-    Agent("Andrés Felipe Rodríguez",   "Andrés",       1.0, .06, .30, .25, .20, .12, .50, .00, .00, .003, .08, .06),
-    Agent("Luz Ángela Muñoz",          "Luz Ángela",   1.0, .06, .92, .90, .82, .70, .03, .00, .00, .000, .05, .03),
-    Agent("Sebastián Ortiz",           "Sebastián",    1.0, .06, .90, .85, .75, .60, .04, .00, .00, .000, .45, .04),
-    Agent("Camila Hernández",          "Camila",       1.0, .45, .95, .93, .90, .80, .02, .00, .00, .000, .05, .02),
-    Agent("Jhon Jairo Castaño",        "Jhon Jairo",   0.9, .06, .40, .30, .25, .10, .55, .00, .00, .009, .10, .08),
-    Agent("Valentina Ríos Peña",       "Valentina",    1.0, .06, .93, .90, .85, .75, .03, .00, .00, .000, .05, .03),
-    Agent("Óscar Iván Londoño",        "Óscar",        0.9, .06, .85, .80, .70, .50, .08, .30, .00, .000, .06, .03),
-    Agent("Daniela Suárez",            "Daniela",      1.0, .06, .92, .90, .85, .70, .03, .00, .06, .000, .05, .03),
-    Agent("Néstor Raúl Beltrán",       "Néstor",       0.9, .06, .70, .30, .50, .30, .15, .00, .00, .000, .35, .18),
+    #      name                        first           wt    en    greet close intro emp  curt  caps  pci   late  empty
+    Agent("María José Gómez",          "María José",   1.2, .06, .95, .93, .88, .80, .02, .00, .00, .04, .02),
+    Agent("Juan Carlos Pérez",         "Juan Carlos",  1.1, .06, .92, .88, .80, .65, .03, .00, .00, .05, .03),
+    Agent("Ana Lucía Martínez",        "Ana",          1.0, .06, .96, .94, .90, .90, .01, .00, .00, .04, .02),
+    Agent("Andrés Felipe Rodríguez",   "Andrés",       1.0, .06, .30, .25, .20, .12, .50, .00, .00, .08, .06),
+    Agent("Luz Ángela Muñoz",          "Luz Ángela",   1.0, .06, .92, .90, .82, .70, .03, .00, .00, .05, .03),
+    Agent("Sebastián Ortiz",           "Sebastián",    1.0, .06, .90, .85, .75, .60, .04, .00, .00, .45, .04),
+    Agent("Camila Hernández",          "Camila",       1.0, .45, .95, .93, .90, .80, .02, .00, .00, .05, .02),
+    Agent("Jhon Jairo Castaño",        "Jhon Jairo",   0.9, .06, .40, .30, .25, .10, .55, .00, .00, .10, .08),
+    Agent("Valentina Ríos Peña",       "Valentina",    1.0, .06, .93, .90, .85, .75, .03, .00, .00, .05, .03),
+    Agent("Óscar Iván Londoño",        "Óscar",        0.9, .06, .85, .80, .70, .50, .08, .30, .00, .06, .03),
+    Agent("Daniela Suárez",            "Daniela",      1.0, .06, .92, .90, .85, .70, .03, .00, .06, .05, .03),
+    Agent("Néstor Raúl Beltrán",       "Néstor",       0.9, .06, .70, .30, .50, .30, .15, .00, .00, .35, .18),
 )
+INSULTING_AGENTS = (AGENTS[7], AGENTS[3])  # Jhon Jairo Castaño (70%), Andrés Felipe Rodríguez
 NIGHT_AGENT = Agent("Soporte N2 / Turno noche", "Soporte N2", 0.0, .10, .60, .55, .10, .40,
-                    .10, .00, .00, .000, .20, .06)
+                    .10, .00, .00, .20, .06)
 
 # --------------------------------------------------------------------------------------------
 # Planted phrases. Rules must catch these; the README lists them. {n} = agent's first name.
@@ -335,6 +335,8 @@ def strip_accents(text: str) -> str:
         if a in text:
             text = text.replace(a, b)
     return text
+
+
 HTML_ENTITIES = (("á", "&aacute;"), ("é", "&eacute;"), ("í", "&iacute;"), ("ó", "&oacute;"),
                  ("ú", "&uacute;"), ("ñ", "&ntilde;"))
 LONG_PASTE = ("Términos y condiciones: el usuario acepta que la prestación del servicio está sujeta a "
@@ -345,8 +347,10 @@ TRUTH_KEYS = ("agent", "lang", "topic", "angry", "negated", "greet", "close", "i
               "caps", "pci", "insult", "late", "empty", "resolved", "satisfied", "surveyed")
 MALFORMED_KINDS = ("bad_date", "text_date", "no_agent_blank", "no_agent_dash", "no_case_id",
                    "zero_date", "no_case_id_space", "bad_date")
-# Anomalies per 3,000 rows (scaled to n, at least one each when anomalies are on).
-ANOMALY_RATES = (("malformed", 8), ("hostile", 40), ("long", 5), ("dup_exact", 2), ("dup_status", 4))
+# Anomalies per 3,000 rows (scaled to n, at least one of each for n >= 50).
+# "insult" is planted behaviour, not an anomaly, but scheduled the same way so that its count is exact.
+ANOMALY_RATES = (("malformed", 8), ("hostile", 40), ("long", 5), ("dup_exact", 2), ("dup_status", 4),
+                 ("insult", 2))
 
 # --------------------------------------------------------------------------------------------
 # Generation
@@ -413,8 +417,11 @@ class Block(NamedTuple):
     kinds: tuple    # ((index in block, anomaly kind), ...)
 
 
-def _anomaly_plan(n: int, counts: list[int], rng: Random) -> dict[int, str]:
-    """Choose which row positions carry an anomaly (exact counts scaled to n)."""
+def _anomaly_plan(n: int, counts: list[int], rng: Random, anomalies: bool = True) -> dict[int, str]:
+    """Choose which row positions carry an anomaly (exact counts scaled to n).
+
+    With anomalies=False only the scheduled behaviour (insults) is planned.
+    """
     plan: dict[int, str] = {}
     if n < 50:
         return plan
@@ -423,6 +430,8 @@ def _anomaly_plan(n: int, counts: list[int], rng: Random) -> dict[int, str]:
         starts.append(acc)
         acc += k
     for kind, per3000 in ANOMALY_RATES:
+        if not anomalies and kind != "insult":
+            continue
         k = max(1, round(n * per3000 / 3000))
         placed = tries = 0
         while placed < k and tries < 100 * k:
@@ -448,7 +457,7 @@ def _blocks(n: int, days: int, seed: int, start: str | dt.date, anomalies: bool)
     rng = Random(seed)
     r = rng.random
     counts = _day_counts(n, days, start)
-    plan = _anomaly_plan(n, counts, rng) if anomalies else {}
+    plan = _anomaly_plan(n, counts, rng, anomalies)
     pos, case_seq = 0, 4_800_000
     for d, k in enumerate(counts):
         ordinal = (start + dt.timedelta(days=d)).toordinal()
@@ -480,13 +489,15 @@ def _gen_block(block: Block) -> list[tuple[dict, tuple, str]]:
             row, truth = opens[-1] if opens else recent[int(gen.r() * len(recent))]
             out.append((_later_status(row, truth[TRUTH_KEYS.index("satisfied")], gen), truth, kind))
             continue
-        row, truth = gen.interaction(day, s, block.last_day)
+        row, truth = gen.interaction(day, s, block.last_day, insult=kind == "insult")
         if kind == "hostile":
             gen.make_hostile(row)
         elif kind == "long":
             gen.make_long(row)
         elif kind.startswith("malformed:"):
             gen.make_malformed(row, kind.split(":", 1)[1])
+        if kind == "insult":
+            kind = ""  # a normal row (only its behaviour was scheduled)
         if not kind:
             recent.append((row, truth))
         out.append((row, truth, kind))
@@ -541,19 +552,26 @@ class _Gen:
             prefix = self.prefixes[ordinal] = dt.date.fromordinal(ordinal).isoformat() + " "
         return prefix + _HMS[secs]
 
-    def interaction(self, day: dt.date, sec: int, last_day: bool) -> tuple[dict, tuple]:
-        """Draw one interaction created `sec` seconds into `day`: the API row and its truth flags."""
+    def interaction(self, day: dt.date, sec: int, last_day: bool, insult: bool = False
+                    ) -> tuple[dict, tuple]:
+        """Draw one interaction created `sec` seconds into `day`: the API row and its truth flags.
+
+        insult=True plants an insult (scheduled rows, see ANOMALY_RATES): a Spanish conversation
+        of one of the two curt agents.
+        """
         r, pick = self.r, self.pick
         self.today = day
         hour = sec // 3600
         night = hour < 7 or hour >= 21
-        if night and r() < 0.35:
+        if insult:
+            agent = INSULTING_AGENTS[0] if r() < 0.7 else INSULTING_AGENTS[1]
+        elif night and r() < 0.35:
             agent = NIGHT_AGENT
         else:
             agent = AGENTS[bisect.bisect_left(AGENT_CUM, r())]
         channel = CHANNELS[bisect.bisect_left(CHANNEL_CUM, r())]
         topic = TOPICS[bisect.bisect_left(TOPIC_CUM, r())]
-        en = r() < agent.p_en
+        en = r() < agent.p_en and not insult
         email = channel == "Email"
         chat = not email
 
@@ -563,13 +581,12 @@ class _Gen:
         late = r() < agent.late
         status_r = r()
         status = "open" if status_r < (0.25 if last_day else 0.025) else ("archived" if status_r > 0.88 else "close")
+        if insult and status == "open":
+            status = "close"
 
         # Agent behaviour for this interaction.
-        curt = r() < agent.curt
-        insult = r() < agent.insult and not en  # the planted insults are Spanish only
-        if insult:
-            curt = True
-        empty = r() < agent.empty or (status == "open" and r() < 0.6)
+        curt = r() < agent.curt or insult
+        empty = (r() < agent.empty or (status == "open" and r() < 0.6)) and not insult
         greet = (not curt or r() < 0.15) and r() < agent.greet
         close = (not curt) and r() < agent.close
         intro = (not curt) and r() < agent.intro
@@ -589,7 +606,6 @@ class _Gen:
                                                empathy, curt, caps, pci, insult, resolved, angry,
                                                late, cust_first, part)
 
-        # Timing.
         # Time to close. Normal: chat 2-42 min, social 5 min-3 h, email 30 min-9.5 h.
         # Late: chat 2-30 h, social 4-32 h, email 1.5-5.5 days.
         if late:
@@ -617,7 +633,7 @@ class _Gen:
         logit += 0.3 if empathy else 0.0
         logit -= 1.8 if late else 0.0
         logit -= 2.5 if empty else 0.0
-        logit -= 1.7 if caps else 0.0
+        logit -= 2.3 if caps else 0.0
         logit += 0.8 if resolved else -1.1
         p_sat = 1.0 / (1.0 + math.exp(-logit))
         satisfied = r() < p_sat
