@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,26 @@ pass_app = click.make_pass_decorator(App)
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print one JSON summary object on stdout (logs stay on stderr).")
+
+
+@contextmanager
+def stage_progress(total: int) -> Iterator[Any]:
+    """A progress bar over the job's stages on a terminal; nothing at all under cron (no TTY)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label="starting", file=sys.stderr, show_pos=True) as bar:
+        seen = []
+
+        def on_stage(name: str) -> None:
+            if seen:
+                bar.update(1)
+            seen.append(name)
+            bar.label = f"{name:<12}"
+            bar.render_progress()
+
+        yield on_stage
+        bar.update(1)
 
 
 def emit(summary: dict, as_json: bool, text: str) -> None:
@@ -495,11 +516,13 @@ def run_cmd(app: App, since: str | None, until: str | None, out: str | None, wai
     token = wolkvox.read_token()
     start = wolkvox.parse_time(since, "--since") if since else None
     end = wolkvox.parse_time(until, "--until") if until else None
+    today = date.today()
     with pipeline.run_lock(settings.db_path, wait=wait):
         con = app.open_db(settings)
-        with app.recorded(con, "run") as info:
+        with app.recorded(con, "run") as info, \
+                stage_progress(pipeline.stage_count(token, settings, None, today)) as on_stage:
             summary = pipeline.run_job(con, settings, token, run_info=info, since=start, until=end,
-                                       out_dir=Path(out) if out else None)
+                                       out_dir=Path(out) if out else None, on_stage=on_stage)
     emit(summary.to_dict(), as_json, summary.text())
 
 
@@ -529,9 +552,11 @@ def demo_cmd(app: App, out: str, as_json: bool) -> None:
         demo = pipeline.demo_settings(settings, server.base_url)
         with pipeline.run_lock(demo.db_path):
             con = app.open_db(demo)
-            with app.recorded(con, "demo") as info:
+            periods = [pipeline.Period("", None, None)]
+            with app.recorded(con, "demo") as info, \
+                    stage_progress(pipeline.stage_count(token, demo, periods, date.today())) as on_stage:
                 summary = pipeline.run_job(con, demo, token, run_info=info, since=since, until=until,
-                                           out_dir=Path(out), periods=[pipeline.Period("", None, None)])
+                                           out_dir=Path(out), periods=periods, on_stage=on_stage)
     emit(summary.to_dict(), as_json, f"{summary.text()}\nopen {Path(summary.reports[0]).resolve()}")
 
 

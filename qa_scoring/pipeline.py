@@ -106,8 +106,11 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def _stage(summary: RunSummary, name: str, fn: Callable[[], Any]) -> Any:
+def _stage(summary: RunSummary, name: str, fn: Callable[[], Any],
+           on_stage: Callable[[str], None] | None = None) -> Any:
     """Run one stage, log one line with its counts and seconds, remember its summary."""
+    if on_stage:
+        on_stage(name)
     started = time.monotonic()
     result = fn()
     elapsed = time.monotonic() - started
@@ -142,11 +145,20 @@ def _train_is_due(con, settings: Settings) -> str | None:
     return f"current model {model.model_id[:12]} is {age.days} days old"
 
 
+def stage_count(token: str | None, settings: Settings, periods: list[Period] | None, today: date) -> int:
+    """How many stages run_job will go through (for a progress bar)."""
+    n_reports = len(periods) if periods is not None else len(report_periods(settings, today))
+    return (1 if token is not None else 0) + 3 + n_reports
+
+
 def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
             since: datetime | None = None, until: datetime | None = None,
             out_dir: Path | None = None, periods: list[Period] | None = None,
-            today: date | None = None) -> RunSummary:
-    """The nightly job on an open database. `token=None` skips fetching (data came by import)."""
+            today: date | None = None, on_stage: Callable[[str], None] | None = None) -> RunSummary:
+    """The nightly job on an open database. `token=None` skips fetching (data came by import).
+
+    `on_stage(name)` is called as each stage starts (the CLI draws a progress bar on a terminal).
+    """
     from qa_scoring import classify, report, rules, wolkvox
     from qa_scoring.resources import rules_dir
 
@@ -154,11 +166,11 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
     run_id = run_info["run_id"]
     if token is not None:
         _stage(summary, "fetch", lambda: wolkvox.fetch_interactions(
-            con, settings, token, since=since, until=until, run_id=run_id))
+            con, settings, token, since=since, until=until, run_id=run_id), on_stage)
 
     pack = rules.load_rule_pack(Path(settings.rules.dir) if settings.rules.dir else rules_dir())
     summary.rule_pack_hash = run_info["rule_pack_hash"] = pack.hash
-    _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id))
+    _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id), on_stage)
 
     def train() -> Any:
         reason = _train_is_due(con, settings)
@@ -171,13 +183,13 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
                 raise
             return f"not enough labels yet ({err})"
 
-    trained = _stage(summary, "train", train)
+    trained = _stage(summary, "train", train, on_stage)
     if trained is not None:
         run_info["metrics"] = {k: trained.to_dict().get(k) for k in ("roc_auc", "pr_auc", "brier", "n_train", "n_test")}
     model = classify.current_model(con)
     summary.model_id = run_info["model_id"] = model.model_id if model else None
     _stage(summary, "predict", lambda: classify.predict_interactions(con, settings, run_id=run_id)
-           if model else "no model yet")
+           if model else "no model yet", on_stage)
 
     out_root = Path(out_dir or settings.report.out)
     tz_today = today or datetime.now(ZoneInfo(settings.wolkvox.timezone)).date()
@@ -185,7 +197,7 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
         target = out_root / period.name if period.name else out_root
         result = _stage(summary, f"report {period.name or 'all'}", lambda: report.render_reports(
             con, settings, out_dir=target, since=period.since, until=period.until,
-            lang=settings.report.lang, run_id=run_id))
+            lang=settings.report.lang, run_id=run_id), on_stage)
         summary.reports.append(str(Path(result.to_dict().get("index", target / "index.html"))))
     run_info["counts"] = summary.stages
     return summary

@@ -727,7 +727,7 @@ def _phrase_match(col: str, phrases: list[str], rule: Rule, params: _Params) -> 
     spoiled = f"regexp_replace({col}, {params.bind(negation_pattern(phrases, **opts))}, " \
               f"{params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')"
     # Only texts that contain a phrase at all pay for the negation pass.
-    return f"(regexp_matches({col}, {pattern}) AND regexp_matches({spoiled}, {pattern}))", spoiled
+    return f"CASE WHEN regexp_matches({col}, {pattern}) THEN regexp_matches({spoiled}, {pattern}) ELSE false END", spoiled
 
 
 def _in_set(col: str, values: list[str], rule: Rule, params: _Params) -> str:
@@ -800,7 +800,15 @@ def _rule_sql(rule: Rule, params: _Params) -> tuple[str, str, str | None, str | 
     if kind == "length":
         value = f"length({col})" if arg["unit"] == "chars" else f"len(regexp_extract_all({col}, '[^\\s]+'))"
         text = f"{value}::VARCHAR || ' {arg['unit']} ({_bounds_text(arg['min'], arg['max'], arg['unit']).strip()})'"
-        return applicable, _bounds_sql(value, arg["min"], arg["max"]), None, text
+        lo, hi = arg["min"], arg["max"]
+        if arg["unit"] == "chars":
+            return applicable, _bounds_sql(value, lo, hi), None, text
+        # Counting words is a regex pass; n characters hold at most (n + 1) / 2 words, so most texts
+        # are decided by their length alone and only the others are counted.
+        parts = ([f"CASE WHEN length({col}) < {2 * lo - 1!r} THEN false ELSE {value} >= {lo!r} END"] if lo is not None
+                 else []) + ([f"CASE WHEN length({col}) <= {2 * hi - 1!r} THEN true ELSE {value} <= {hi!r} END"]
+                             if hi is not None else [])
+        return applicable, " AND ".join(parts), None, text
     member = _in_set(col, arg, rule, params)
     value_text = f"left(trim({col}), 200)"
     return applicable, member if kind == "in_set" else f"NOT {member}", None, value_text

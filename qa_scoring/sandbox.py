@@ -471,8 +471,7 @@ class SandboxServer:
                 error(403, f"EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN ({self.concurrency})",
                       kind="busy" if fault and fault.kind == "busy" else "overlap")
             elif fault and fault.kind in ("fail", "forbid"):
-                error(fault.status, fault.msg.replace("{token}", token) or _ERRORS.get(fault.status, "ERROR"),
-                      kind=fault.kind)
+                error(fault.status, fault.msg.replace("{token}", token), kind=fault.kind)
             elif fault and fault.kind == "html":
                 page = _HTML_PAGE.replace(b"%d", str(fault.status).encode())
                 send(fault.status, page, kind="html", ctype="text/html")

@@ -57,8 +57,10 @@ MIGRATIONS: list[str] = [
         payload_zlib BLOB NOT NULL         -- the verbatim payload, zlib-compressed (lossless)
     );
     CREATE SEQUENCE raw_pages_seq;
+    -- No PRIMARY KEY: an ART index on 40M keys costs memory and triples insert time; uniqueness
+    -- holds by construction (one row per key per page, delete-then-insert in derive_page).
     CREATE TABLE interactions (
-        interaction_id    VARCHAR PRIMARY KEY,
+        interaction_id    VARCHAR NOT NULL,
         operation         VARCHAR NOT NULL,
         {", ".join(f"{c} VARCHAR" for c in TEXT_COLUMNS)},
         extra             VARCHAR,          -- unknown extra fields of the row, as JSON

@@ -21,11 +21,14 @@ def scored_db(db_path, tmp_path):
         row(case_id="2", agent_name="+cmd|' /C calc'!A0", cod_act="-2+3"),
         row(case_id="3", agent_name="Ana Núñez 😀", cod_act="@SUM(1)"),
     ]))
-    con.execute("""INSERT INTO interaction_scores
-        SELECT interaction_id, CASE case_id WHEN '1' THEN -0.0 ELSE 87.5 END, case_id = '2', 4, 1, content_hash, 'hash', 1
+    con.execute("""INSERT INTO interaction_scores BY NAME
+        SELECT interaction_id, CASE case_id WHEN '1' THEN 0.0 ELSE 87.5 END AS score,
+               case_id = '2' AS critical_failed, 4 AS rules_applicable, 1 AS rules_failed,
+               content_hash, 'hash' AS rule_pack_hash, 1 AS run_id
         FROM interactions""")
-    con.execute("""INSERT INTO predictions
-        SELECT interaction_id, 0.25, '["malo"]', 'm1', 1 FROM interactions""")
+    con.execute("""INSERT INTO predictions BY NAME
+        SELECT interaction_id, 0.25 AS risk, '["malo"]' AS top_terms, 'm1' AS model_id, 1 AS run_id,
+               content_hash AS input_hash FROM interactions""")
     con.close()
     return db_path
 

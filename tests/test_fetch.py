@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -129,22 +130,22 @@ def test_parse_time_formats_and_error():
 # --- windows ------------------------------------------------------------------------------------
 
 def test_fetch_of_the_sample_equals_import(con, sample_server, tmp_path):
-    summary = fetch(con, sample_server, tmp_path, since=datetime(2026, 10, 1), until=datetime(2026, 12, 1), now=NOW)
+    now = datetime(2026, 12, 31, 12)
+    summary = fetch(con, sample_server, tmp_path, since=datetime(2026, 10, 1), until=datetime(2027, 1, 31), now=now)
     assert content(con) == truth(tmp_path, sample_files())
     # Density-sized windows: one probe day, then as long as the limits allow (≤ 31 days each).
-    assert summary.calls == summary.windows == 3
+    assert summary.calls == summary.windows == 4
     spans = [(wolkvox.parse_time(r.date_ini), wolkvox.parse_time(r.date_end)) for r in sample_server.stats.requests]
     assert spans[0] == (datetime(2026, 10, 1), datetime(2026, 10, 1, 23, 59, 59))
     assert all(b - a < timedelta(days=31) for a, b in spans)
     assert all(spans[i][1] + timedelta(seconds=1) == spans[i + 1][0] for i in range(len(spans) - 1))
-    assert spans[-1][1] == NOW  # never past now, even when --until is later
-    assert summary.to_dict()["watermark"] == "2026-11-20 12:00:00"
-    assert summary.quarantined > 0 and summary.rows == 3000 - sum(
-        1 for r in json.loads(sample_files()[0].read_text())["data"]
-        if (r["close_date"] or r["date_creation"]) > "2026-11-20 12:00:00")
+    assert spans[-1][1] == now  # never past now, even when --until is later
+    assert summary.to_dict()["watermark"] == "2026-12-31 12:00:00"
+    assert summary.quarantined > 0
+    assert summary.rows == len(json.loads(sample_files()[0].read_text(encoding="utf-8"))["data"])
     # Every page landed verbatim, with its window and no token in `source`.
     pages = con.execute("SELECT kind, source, window_start, window_end FROM raw_pages ORDER BY seq").fetchall()
-    assert [p[0] for p in pages] == ["api"] * 2  # the empty first day has no page
+    assert [p[0] for p in pages] == ["api"] * (4 - summary.empty)  # empty windows land no page
     assert "date_ini=20261002000000" in pages[0][1] and TOKEN not in pages[0][1]
 
 
@@ -166,16 +167,20 @@ def test_truncated_window_at_minimum_size_fails_without_landing(con, tmp_path):
     rows = [row(f"X{i}", "2026-11-01 10:00:00", "2026-11-01 10:00:30") for i in range(30)]
     data = write_envelope(tmp_path / "d.json", rows)
     with start_sandbox([data], token=TOKEN, row_cap=20) as server:
-        with pytest.raises(APIError, match=r"window 2026-11-01 10:00:00 – 2026-11-01 10:00:59: 20 rows, possibly "
-                                           r"truncated at the cap of 20, and the window cannot be split below 60 s"):
+        with pytest.raises(APIError, match=r"^Wolkvox API window (2026-11-01 \S+) – (2026-11-01 \S+): 20 rows, possibly "
+                                           r"truncated at the cap of 20, and the window cannot be split below 60 s "
+                                           r"\(wolkvox.min_window_seconds\)$") as caught:
             fetch(con, server, tmp_path, since=datetime(2026, 11, 1), until=datetime(2026, 11, 1, 23, 59, 59),
                   now=NOW, settings={"row_cap": 20, "truncation_margin": 0})
+    start, end = (datetime.fromisoformat(t) for t in re.findall(r"2026-11-01 \d\d:\d\d:\d\d", str(caught.value)))
+    assert start <= datetime(2026, 11, 1, 10, 0, 30) <= end and (end - start).total_seconds() < 120
     assert store.fetch_one(con, "SELECT count(*) FROM interactions")[0] == 0
-    assert store.get_watermark(con, "default") == datetime(2026, 11, 1, 9, 59, 59)
+    assert store.get_watermark(con, "default") == start - timedelta(seconds=1)  # the empty windows before
 
 
 def test_empty_windows_are_zero_rows_and_move_the_watermark(con, sample_server, tmp_path):
-    summary = fetch(con, sample_server, tmp_path, since=datetime(2026, 1, 1), until=datetime(2026, 1, 3), now=NOW)
+    summary = fetch(con, sample_server, tmp_path, since=datetime(2026, 1, 1),
+                    until=datetime(2026, 1, 3, 23, 59, 59), now=NOW)
     assert (summary.windows, summary.rows, summary.empty, summary.calls) == (2, 0, 2, 2)
     assert [r.status for r in sample_server.stats.requests] == [404, 404]
     assert store.get_watermark(con, "default") == datetime(2026, 1, 3, 23, 59, 59)
@@ -205,8 +210,8 @@ def test_incremental_fetch_continues_from_watermark_with_lookback(con, tmp_path)
 
 
 def test_explicit_range_with_a_gap_does_not_move_the_watermark(con, sample_server, tmp_path):
-    fetch(con, sample_server, tmp_path, since=datetime(2026, 10, 15), until=datetime(2026, 10, 20), now=NOW)
-    fetch(con, sample_server, tmp_path, since=datetime(2026, 11, 1), until=datetime(2026, 11, 2), now=NOW)
+    fetch(con, sample_server, tmp_path, since=datetime(2026, 10, 15), until=datetime(2026, 10, 20, 23, 59, 59), now=NOW)
+    fetch(con, sample_server, tmp_path, since=datetime(2026, 11, 1), until=datetime(2026, 11, 2, 23, 59, 59), now=NOW)
     assert store.get_watermark(con, "default") == datetime(2026, 10, 20, 23, 59, 59)
 
 
@@ -249,8 +254,8 @@ def test_truncated_json_is_retried_then_split(con, sample_server, tmp_path):
     assert (s2.calls, s2.splits, s2.windows) == (6, 1, 2)
     halves = [(r.date_ini, r.date_end) for r in sample_server.stats.requests[-2:]]
     assert halves == [("20261017000000", "20261017115959"), ("20261017120000", "20261017235959")]
-    assert content(con) == truth(tmp_path, sample_files())[:0] or s1.rows + s2.rows == store.fetch_one(
-        con, "SELECT sum(row_count) FROM raw_pages")[0]
+    assert s1.rows + s2.rows == store.fetch_one(con, "SELECT sum(row_count) FROM raw_pages")[0]
+    assert s2.rows == sum(r.rows for r in sample_server.stats.requests[-2:])
 
 
 def test_read_timeout_is_retried_then_split(con, sample_server, tmp_path):
@@ -288,7 +293,7 @@ def test_busy_and_maintenance_403_wait_then_succeed(con, sample_server, tmp_path
     summary = fetch(con, sample_server, tmp_path, clock=clock, since=datetime(2026, 10, 15),
                     until=datetime(2026, 10, 15, 23, 59, 59), now=NOW)
     assert summary.calls == 3 and summary.rows > 0
-    assert clock.sleeps == [4.0, 60.0]  # busy: short backoff; maintenance: the long wait
+    assert clock.sleeps == [2.0, 60.0]  # busy: short backoff; maintenance: the long wait
 
 
 # --- token discipline ---------------------------------------------------------------------------------
@@ -369,6 +374,9 @@ def test_cli_fetch_json_and_errors(runner, sample_server, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == \
         "Error: WOLKVOX_TOKEN is not set (try 'qa-scoring demo' for a dry run)"
+    result = runner.invoke(cli, ["--db", db, "fetch"], env={**env, "WOLKVOX_BASE_URL": ""})
+    assert result.exit_code == 2 and result.stderr.strip() == (
+        "Error: WOLKVOX_SERVER is not set (the number in https://wv<server>.wolkvox.com; or set WOLKVOX_BASE_URL)")
     result = runner.invoke(cli, ["--db", db, "fetch", "--until", "yesterday"], env=env)
     assert result.exit_code == 2 and "Invalid value for '--until': invalid time 'yesterday'" in result.stderr
     result = runner.invoke(cli, ["--db", db, "fetch", "--since", "2026-11-02", "--until", "2026-11-01"], env=env)
@@ -376,10 +384,11 @@ def test_cli_fetch_json_and_errors(runner, sample_server, tmp_path):
     assert result.stderr.strip() == "Error: --since 2026-11-02 00:00:00 is after --until 2026-11-01 23:59:59"
     sample_server.faults.fail_next(10, 500)
     result = runner.invoke(cli, ["--db", db, "fetch", "--since", "2026-10-20", "--min-interval", "0"], env=env)
-    assert result.exit_code == 1 and result.stderr.strip().splitlines()[-1].startswith(
-        "Error: Wolkvox API window 2026-10-20 00:00:00 – 2026-10-20 23:59:59: the API kept failing after 4 calls")
-    con = store.connect(db, read_only=True)
-    assert [r["status"] for r in store.list_runs(con, 5)] == ["failed", "success"]
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.exit_code == 1 and last.startswith("Error: Wolkvox API window 2026-10-20 00:00:00 – ")
+    assert last.endswith(": the API kept failing after 4 calls; last: HTTP 500: INTERNAL SERVER ERROR")
+    con = store.connect(db)  # (the CLI's in-process connection may still be open: same configuration)
+    assert [r["status"] for r in store.list_runs(con, 5)] == ["failed", "failed", "failed", "success"]
     con.close()
 
 
@@ -435,7 +444,7 @@ def test_secret_token_never_leaks_on_any_path(runner, tmp_path):
     run("--since", "2026-11-02", env_over={"WOLKVOX_BASE_URL": "http://127.0.0.1:9"}, code=1)  # refused
     for text in outputs:
         assert SECRET not in text
-    con = store.connect(db, read_only=True)
+    con = store.connect(db)
     tables = [t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
     for table in tables:
         for record in con.execute(f'SELECT * FROM "{table}"').fetchall():
@@ -457,7 +466,8 @@ def _qa(db: Path, config: Path, env: dict) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_kill_9_mid_fetch_then_rerun_equals_clean_run(tmp_path):
-    data = write_envelope(tmp_path / "d.json", daily_rows(datetime(2026, 10, 25), 20, 120))
+    data = write_envelope(tmp_path / "d.json", daily_rows(datetime(2026, 10, 25), 20, 120) + [
+        row("BAD1", "ayer"), row(" ", "2026-10-30 10:00:00", "2026-10-30 10:01:00")])
     config = tmp_path / "qa-scoring.toml"
     config.write_text(f'[wolkvox]\nlock_dir = "{tmp_path}"\nmin_interval = 0.0\nbackfill_start = "2026-10-20"\n'
                       f'row_cap = 100\ntruncation_margin = 5\n')
@@ -477,7 +487,7 @@ def test_kill_9_mid_fetch_then_rerun_equals_clean_run(tmp_path):
         clean = tmp_path / "clean.duckdb"
         assert _qa(clean, config, env).wait(120) == 0
         reference = tables(clean)
-        assert len(reference[0]) == 2400
+        assert len(reference[0]) == 2400 and len(reference[1]) == 2
         for kill_after in (3, 9, 17):
             db = tmp_path / f"killed{kill_after}.duckdb"
             start = server.stats.calls

@@ -32,6 +32,18 @@ PACK = "pack-test-hash"
 CHROMIUM = "/usr/bin/chromium"
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI reconfigures the 'qa_scoring' logger (handler, no propagation): undo it after each test
+    so later tests that read logs through caplog still see them."""
+    import logging
+
+    logger = logging.getLogger("qa_scoring")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+
+
 # --- fixtures: the derived tables, filled by hand (set-based SQL, like the real stages) ----------
 
 CURT = "(?i)(ya le dije|no se puede|nothing i can do|already told you)"
@@ -76,16 +88,20 @@ def fill_derived(con, *, model: bool = True, pack: str = PACK) -> None:
                '["ladrones", "<script>alert(1)</script>", ["factura", 0.3]]', 'model-test', 1
         FROM interaction_scores s
     """)
-    spec = {"vocabulary_size": 10}
-    metrics = {"roc_auc": 0.83, "pr_auc": 0.61, "brier": 0.12, "n_train": 800, "n_test": 200,
-               "positive_rate": 0.3, "baseline": {"roc_auc": 0.5, "accuracy": 0.7},
-               "split": {"kind": "newest 20% held out", "test_from": "2026-11-07"},
-               "roc_curve": {"fpr": [0, 0.1, 0.3, 1], "tpr": [0, 0.5, 0.8, 1]},
-               "pr_curve": [[0, 1], [0.5, 0.7], [1, 0.3]],
-               "calibration": [{"mean_predicted": 0.1, "observed": 0.12, "n": 50},
-                               {"mean_predicted": 0.5, "observed": 0.45, "n": 30}],
-               "top_terms": ["ladrones", "<b>bold</b>", "nunca"],
-               "label_mapping": {"numeric": "1-5: 4-5 satisfied", "unknown": "<i>never used</i>"}}
+    # the layout classify.py stores (kind, metrics, curves, training, label_mapping, top_terms)
+    metrics = {"roc_auc": 0.83, "pr_auc": 0.61, "brier": 0.12, "log_loss": 0.4, "n_train": 800, "n_test": 200,
+               "baseline": {"roc_auc": 0.5, "pr_auc": 0.3, "brier": 0.21, "kind": "prior", "accuracy": 0.7},
+               "split_at": "2026-11-07 00:00:00"}
+    spec = {"kind": "qa-scoring/dissatisfaction-classifier", "metrics": metrics,
+            "curves": {"roc": [[0, 0], [0.1, 0.5], [0.3, 0.8], [1, 1]], "pr": [[0, 1], [0.5, 0.7], [1, 0.3]],
+                       "calibration": [{"from": 0, "to": 0.1, "n": 50, "mean_risk": 0.06, "observed": 0.08},
+                                       {"from": 0.4, "to": 0.5, "n": 30, "mean_risk": 0.45, "observed": 0.4}]},
+            "training": {"train_from": "2026-10-15 00:00:00", "split_at": "2026-11-07 00:00:00", "n_test": 200,
+                         "class_balance": {"test_dissatisfied": 60, "test_satisfied": 140}},
+            "label_mapping": {"scale": "auto", "numeric": "1-5: 4-5 satisfied", "unknown": "<i>never used</i>"},
+            "top_terms": {"dissatisfied": [{"term": "ladrones", "field": "body", "weight": 1.2},
+                                           {"term": "<b>bold</b>", "field": "answer", "weight": 0.9}],
+                          "satisfied": [{"term": "gracias", "field": "body", "weight": -1.0}]}}
     con.execute("INSERT INTO models (model_id, created_at, run_id, spec, metrics, versions, is_current) "
                 "VALUES ('model-test', TIMESTAMP '2026-11-20 03:00:00', 1, ?, ?, NULL, TRUE)",
                 [json.dumps(spec), json.dumps(metrics)])
@@ -414,8 +430,11 @@ def test_hard_queue_does_not_make_an_agent_look_worse(con, tmp_path):
 
 
 def test_small_sample_is_marked_and_not_ranked_at_the_ends(con, tmp_path):
-    hand_store(con, [("Big good", "S", 95, 80), ("Big mid", "S", 80, 80), ("Big bad", "S", 60, 80),
-                     ("Tiny", "S", 20, 4)])
+    # pass/fail interactions (100 or 0): Big bad 62.5, Big mid 75, Big good 87.5 over 80 each; Tiny
+    # 50 over 4. Tiny's raw difference is the worst, but 4 interactions are no evidence of that.
+    hand_store(con, [("Big good", "S", 100, 70), ("Big good", "S", 0, 10), ("Big mid", "S", 100, 60),
+                     ("Big mid", "S", 0, 20), ("Big bad", "S", 100, 50), ("Big bad", "S", 0, 30),
+                     ("Tiny", "S", 100, 2), ("Tiny", "S", 0, 2)])
     out = tmp_path / "out"
     render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
     order = agent_order(out)
@@ -560,13 +579,21 @@ class _Sink:
         self.sock.close()
 
 
+# Chromium's own service traffic (clock, updates, accounts) that its flags do not fully silence; it
+# reaches the sink, never the network, and is not the page's doing.
+BROWSER_OWN = re.compile(rb"^[A-Z]+ (http://)?[a-z0-9.-]*(google\.com|googleapis\.com|gstatic\.com|gvt1\.com)[:/ ]")
+
+
+def page_requests(sink: _Sink) -> list[bytes]:
+    return [hit for hit in sink.hits if not BROWSER_OWN.match(hit)]
+
+
 def _chromium(args: list[str], profile: Path, sink: _Sink) -> subprocess.CompletedProcess:
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--disable-default-apps", "--no-default-browser-check", "--disable-extensions",
            f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-           f"--proxy-server=http://127.0.0.1:{sink.port}", "--proxy-bypass-list=<-loopback>",
-           "--host-resolver-rules=MAP * ~NOTFOUND", *args]
+           f"--proxy-server=http://127.0.0.1:{sink.port}", "--proxy-bypass-list=<-loopback>", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
 
 
@@ -581,8 +608,14 @@ def test_chromium_loads_pages_without_errors_or_network(sample_con, tmp_path):
     out = tmp_path / "reports"
     render_reports(sample_con, settings_for(), out_dir=out, since=None, until=None)
     agent = sorted((out / "agents").glob("img-src-http*.html"))[0]
+    control = tmp_path / "control.html"  # proves the sink sees a page's request
+    control.write_text('<!DOCTYPE html><html><body><img src="http://example.com/pixel.png"></body></html>',
+                       encoding="utf-8")
     sink = _Sink()
     try:
+        _chromium(["--dump-dom", control.as_uri()], tmp_path / "profile-c", sink)
+        assert any(b"example.com" in hit for hit in page_requests(sink)), sink.hits
+        sink.hits.clear()
         for n, page in enumerate([out / "index.html", agent, out / "rules.html", out / "model.html"]):
             shot = tmp_path / f"shot-{n}.png"
             result = _chromium([f"--screenshot={shot}", "--window-size=1280,1600", "--hide-scrollbars",
@@ -597,7 +630,7 @@ def test_chromium_loads_pages_without_errors_or_network(sample_con, tmp_path):
         assert mobile.is_file()
     finally:
         sink.close()
-    assert sink.hits == [], sink.hits[:3]
+    assert page_requests(sink) == [], page_requests(sink)[:3]
     if os.environ.get("QA_REPORT_SHOTS"):  # keep the screenshots for a human look
         shutil.copytree(tmp_path, os.environ["QA_REPORT_SHOTS"], dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("profile-*", "*.duckdb*"))

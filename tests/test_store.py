@@ -279,3 +279,11 @@ def test_parse_error_names_file(tmp_path):
     p.write_text('{"code": "200", "data": 5}')
     with pytest.raises(DataFileError, match=r"x.json: 'data' is a int, expected a list"):
         read_file(p)
+
+
+def test_interaction_ids_stay_unique_over_many_overlapping_pages(con, tmp_path):
+    for i in range(4):
+        rows = [row(case_id=str(c), comments=f"v{i}") for c in range(i, i + 5)]
+        load(con, write_json(tmp_path / f"{i}.json", rows + rows[:2]))
+    n, distinct = store.fetch_one(con, "SELECT count(*), count(DISTINCT interaction_id) FROM interactions")
+    assert n == distinct == 8

@@ -31,7 +31,7 @@ MAX_TERMS = 500_000  # per field: anything bigger is not a model this code wrote
 def make_pipeline(features: InteractionFeatures, C: float = 1.0) -> Pipeline:
     """The one scikit-learn Pipeline: features → logistic regression (fixed random_state)."""
     return Pipeline([("features", features),
-                     ("model", LogisticRegression(C=C, solver="liblinear", max_iter=1000, random_state=0))])
+                     ("model", LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=2000, random_state=0))])
 
 
 class Predictor:

@@ -222,7 +222,7 @@ def resolve_period(con: duckdb.DuckDBPyConnection, since: date | None, until: da
         first, last = fetch_one(con, "SELECT min(created_at)::DATE, max(created_at)::DATE FROM interactions")
         if first is None:
             raise InputError("report: the database has no interactions yet (run 'qa-scoring import' or 'fetch' first)")
-        since = since or first
+        since = since or (min(first, until) if until else first)
         until = until or max(last, since)
     return Period(since, until)
 
@@ -298,12 +298,12 @@ def _agents(con, team_var: float, min_sample: int, file_of) -> tuple[AgentRow, .
             "SELECT agent, day, avg(score), count(*) FROM _rpt_base GROUP BY ALL ORDER BY agent, day").fetchall():
         series.setdefault(agent, []).append(DayPoint(day, score, n))
     diffs = [(r[10] - r[9]) if r[9] is not None and r[10] is not None else None for r in rows]
-    # within-agent variance: pooled over agents (the team's variance is a fine, stable proxy)
-    k = stats.shrinkage_constant(diffs, [r[2] for r in rows], team_var)
+    within = stats.pooled_variance([r[4] for r in rows], [r[2] for r in rows]) or team_var
+    k = stats.shrinkage_constant(diffs, [r[2] for r in rows], within)
     out = []
     for r, diff in zip(rows, diffs):
         agent, n, scored, score, var, critical, labeled, satisfied, risk, expected, _own = r
-        interval = stats.mean_interval(score, var, scored, team_var) or (None, None)
+        interval = stats.mean_interval(score, var, scored, within) or (None, None)
         out.append(AgentRow(
             name=agent, file=file_of(agent), n=n, scored=scored, score=score, score_low=interval[0],
             score_high=interval[1], expected=expected, diff=diff, shrunk=stats.shrink(diff, scored, k),
@@ -410,7 +410,7 @@ def _quality(con) -> DataQuality:
         FROM _rpt_base""")
     # Reasons may quote the bad value (user text): group by the reason's words before the value.
     reasons = con.execute("""
-        SELECT regexp_extract(reason, '^[a-z_ ]*[a-z_]', 0) AS kind, count(*)
+        SELECT regexp_extract(reason, '^[a-z_ ,]*[a-z_]', 0) AS kind, count(*)
         FROM quarantine GROUP BY kind ORDER BY count(*) DESC, kind""").fetchall()
     received, quarantined, kept = fetch_one(con, """
         SELECT (SELECT coalesce(sum(row_count), 0) FROM raw_pages), (SELECT count(*) FROM quarantine),

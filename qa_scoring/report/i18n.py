@@ -152,6 +152,27 @@ ES: dict[str, str] = {
     "footer_model": "Modelo",
     "footer_versions": "Versiones",
     "footer_run": "Ejecución",
+    "adjusted_short": "ajust.",
+    "col_satisfaction": "Satisfechos",
+    "col_risk": "Riesgo",
+    "col_critical": "Críticas",
+    "label_auto": ("1-5: 4-5 satisfecho, 1-3 insatisfecho; escala de 10 puntos: 8-10 satisfecho; palabras "
+                   "como «excelente» o «malo» según su sentido; otras respuestas no se usan"),
+    "m_roc_auc": "ROC AUC",
+    "m_pr_auc": "PR AUC",
+    "m_brier": "Brier",
+    "m_log_loss": "Log loss",
+    "m_accuracy": "Exactitud",
+    "m_agent_only_roc_auc": "ROC AUC solo con el agente",
+    "m_n_train": "Encuestas de entrenamiento",
+    "m_n_test": "Encuestas de prueba",
+    "s_train_from": "entrenamiento desde",
+    "s_train_to": "entrenamiento hasta",
+    "s_split_at": "prueba desde",
+    "s_test_to": "prueba hasta",
+    "s_test_fraction": "fracción de prueba",
+    "s_n_features": "variables",
+    "s_calibration": "calibración",
     "none": "ninguno",
     "yes": "sí",
     "no": "no",
@@ -297,6 +318,27 @@ EN: dict[str, str] = {
     "footer_model": "Model",
     "footer_versions": "Versions",
     "footer_run": "Run",
+    "adjusted_short": "adj.",
+    "col_satisfaction": "Satisfied",
+    "col_risk": "Risk",
+    "col_critical": "Critical",
+    "label_auto": ("1-5: 4-5 satisfied, 1-3 dissatisfied; 10-point scale: 8-10 satisfied; words such as "
+                   "“excellent” or “bad” by their meaning; other answers are not used"),
+    "m_roc_auc": "ROC AUC",
+    "m_pr_auc": "PR AUC",
+    "m_brier": "Brier",
+    "m_log_loss": "Log loss",
+    "m_accuracy": "Accuracy",
+    "m_agent_only_roc_auc": "ROC AUC from the agent alone",
+    "m_n_train": "Training surveys",
+    "m_n_test": "Test surveys",
+    "s_train_from": "training from",
+    "s_train_to": "training to",
+    "s_split_at": "test from",
+    "s_test_to": "test to",
+    "s_test_fraction": "test fraction",
+    "s_n_features": "features",
+    "s_calibration": "calibration",
     "none": "none",
     "yes": "yes",
     "no": "no",
@@ -325,6 +367,10 @@ class Formatter:
         """The catalogue string `key`, with {placeholders} filled (a missing key is a KeyError)."""
         text = self.catalogue[key]
         return text.format(**values) if values else text
+
+    def label(self, key: str, default: str) -> str:
+        """The catalogue string `key` when there is one (metric names...), else `default`."""
+        return self.catalogue.get(key, default)
 
     def num(self, value: float | int | None, decimals: int = 0) -> str:
         """1234567.8 → '1.234.567,8' (es) or '1,234,567.8' (en); None → '–'."""

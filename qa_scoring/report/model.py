@@ -22,7 +22,7 @@ class ModelView:
     created_at: Any
     metrics: tuple[tuple[str, float | int | str], ...]  # (name, value) in display order
     baseline: tuple[tuple[str, float | int | str], ...]
-    split: tuple[tuple[str, str], ...]
+    split: tuple[tuple[str, Any], ...]
     mapping: tuple[tuple[str, str], ...]
     top_terms: tuple[str, ...]
     roc: tuple[tuple[float, float], ...]  # (fpr, tpr)
@@ -77,12 +77,12 @@ def _points(value: Any, xkeys: tuple[str, ...], ykeys: tuple[str, ...]) -> tuple
 def _bins(value: Any) -> tuple[tuple[float, float, int], ...]:
     try:
         if isinstance(value, dict):
-            pred = _get(value, "mean_predicted", "prob_pred", "predicted")
+            pred = _get(value, "mean_risk", "mean_predicted", "prob_pred", "predicted")
             obs = _get(value, "observed", "prob_true", "fraction_positive")
             ns = _get(value, "n", "count", "counts", default=[0] * len(pred or []))
             rows = list(zip(pred or [], obs or [], ns))
         else:
-            rows = [(_get(b, "mean_predicted", "predicted", "prob_pred"), _get(b, "observed", "prob_true", "fraction_positive"),
+            rows = [(_get(b, "mean_risk", "mean_predicted", "predicted", "prob_pred"), _get(b, "observed", "prob_true", "fraction_positive"),
                      _get(b, "n", "count", default=0)) if isinstance(b, dict) else tuple(b) + (0,) * (3 - len(b))
                     for b in value or []]
         return tuple((float(p), float(o), int(n or 0)) for p, o, n in rows if p is not None and o is not None)
@@ -90,10 +90,14 @@ def _bins(value: Any) -> tuple[tuple[float, float, int], ...]:
         return ()
 
 
-_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "accuracy", "n_train", "n_test", "positive_rate")
+_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "agent_only_roc_auc", "n_train", "n_test")
+_SPLIT = ("train_from", "train_to", "split_at", "test_to", "test_fraction", "n_features", "calibration")
 
 
 def _terms(value: Any) -> tuple[str, ...]:
+    """Terms from a list (strings, [term, weight] or {term: ...}) or classify's {dissatisfied: [...]}."""
+    if isinstance(value, dict):
+        value = value.get("dissatisfied", [])
     out = []
     for item in value or []:
         if isinstance(item, dict):
@@ -103,6 +107,12 @@ def _terms(value: Any) -> tuple[str, ...]:
         if item is not None:
             out.append(str(item))
     return tuple(out[:30])
+
+
+def _scalar_items(value: Any, keys: tuple[str, ...] | None = None) -> tuple[tuple[str, Any], ...]:
+    d = _as_dict(value)
+    names = keys if keys is not None else tuple(sorted(d))
+    return tuple((k, d[k]) for k in names if isinstance(d.get(k), int | float | str) and not isinstance(d.get(k), bool))
 
 
 def load_model_view(con) -> ModelView | None:
@@ -115,7 +125,7 @@ def load_model_view(con) -> ModelView | None:
             info = classify.current_model(con)
     except ImportError:
         info = None
-    except Exception as err:  # a broken model must not take the whole report down
+    except Exception as err:  # a damaged model must not take the whole report down
         log.warning("report: cannot read the current model (%s); using the models table", err)
         info = None
     if info is None:
@@ -125,32 +135,30 @@ def load_model_view(con) -> ModelView | None:
                              "ORDER BY created_at DESC, model_id LIMIT 1")
         if row is None:
             return None
-        spec, metrics = _as_dict(row[2]), _as_dict(row[3])
-        info = {**spec, **metrics, "model_id": row[0], "created_at": row[1], "metrics": metrics}
-    metrics = {**_as_dict(_get(info, "metrics")), **_as_dict(_get(info, "evaluation"))}
-
-    def pick(*names: str) -> Any:
-        return _get(metrics, *names) if _get(metrics, *names) is not None else _get(info, *names)
-
-    shown = tuple((k, v) for k in _METRICS if isinstance(v := pick(k), int | float))
-    baseline_raw = pick("baseline")
-    baseline = tuple((k, v) for k, v in sorted(_as_dict(baseline_raw).items())
-                     if isinstance(v, int | float | str)) if isinstance(baseline_raw, dict) else (
-        (("value", baseline_raw),) if isinstance(baseline_raw, int | float) else ())
-    split_raw = pick("split")
-    split = tuple((str(k), str(v)) for k, v in sorted(_as_dict(split_raw).items())) if isinstance(split_raw, dict) \
-        else ((("split", str(split_raw)),) if split_raw else ())
-    mapping_raw = pick("label_mapping", "mapping", "labels")
-    mapping = tuple((str(k), ", ".join(map(str, v)) if isinstance(v, list) else str(v))
-                    for k, v in _as_dict(mapping_raw).items())
-    positive = pick("positive_rate")
+        spec = _as_dict(row[2])
+        info = {**spec, "model_id": row[0], "created_at": row[1],
+                "metrics": _as_dict(spec.get("metrics")) or _as_dict(row[3])}
+    metrics = _as_dict(_get(info, "metrics"))
+    curves = _as_dict(_get(info, "curves"))
+    training = _as_dict(_get(info, "training"))
+    balance = _as_dict(training.get("class_balance"))
+    positive = metrics.get("positive_rate")
+    if positive is None and balance.get("test_dissatisfied") is not None and training.get("n_test"):
+        positive = balance["test_dissatisfied"] / training["n_test"]
+    mapping = []
+    for key, value in _as_dict(_get(info, "label_mapping")).items():
+        mapping.append((str(key), ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     return ModelView(
         model_id=str(_get(info, "model_id", default="?")),
         created_at=_get(info, "created_at"),
-        metrics=shown, baseline=baseline, split=split, mapping=mapping,
-        top_terms=_terms(pick("top_terms", "terms")),
-        roc=_points(pick("roc_curve", "roc"), ("fpr", "x"), ("tpr", "y")),
-        pr=_points(pick("pr_curve", "pr"), ("recall", "x"), ("precision", "y")),
-        calibration=_bins(pick("calibration", "calibration_bins")),
+        metrics=_scalar_items(metrics, _METRICS),
+        baseline=tuple((k, v) for k, v in _scalar_items(metrics.get("baseline")) if k != "kind"),
+        split=_scalar_items(training, _SPLIT) + tuple(
+            (f"class_balance.{k}", v) for k, v in _scalar_items(balance)),
+        mapping=tuple(mapping),
+        top_terms=_terms(_get(info, "top_terms")),
+        roc=_points(curves.get("roc") or metrics.get("roc_curve"), ("fpr", "x"), ("tpr", "y")),
+        pr=_points(curves.get("pr") or metrics.get("pr_curve"), ("recall", "x"), ("precision", "y")),
+        calibration=_bins(curves.get("calibration") or metrics.get("calibration")),
         positive_rate=float(positive) if isinstance(positive, int | float) else None,
     )

@@ -23,7 +23,7 @@ import jinja2
 from qa_scoring import store
 from qa_scoring.errors import InputError, QAError, RunTimeError
 from qa_scoring.report import charts
-from qa_scoring.report.data import DEFAULT_LABEL_SQL, DEFAULT_LABEL_TEXT, ReportData, RuleInfo, prepare, resolve_period
+from qa_scoring.report.data import DEFAULT_LABEL_SQL, ReportData, RuleInfo, prepare, resolve_period
 from qa_scoring.report.i18n import LANGUAGES, Formatter
 from qa_scoring.report.model import ModelView, load_model_view
 from qa_scoring.report.text import agent_file_names, segment_text
@@ -94,9 +94,11 @@ def _label_sql(settings) -> tuple[str, dict, str]:
         mapping = LabelMapping.from_settings(settings.classifier)
         expr, params = mapping.sql("i.survey_raw")
         sql = f"CASE ({expr}) WHEN '{DISSATISFIED}' THEN TRUE WHEN '{SATISFIED}' THEN FALSE END"
-        return sql, params, str(mapping.describe().get("numeric", DEFAULT_LABEL_TEXT))
+        default_words = mapping == LabelMapping()
+        text = "auto" if mapping.scale == "auto" and default_words else str(mapping.describe().get("numeric"))
+        return sql, params, text
     except ImportError:
-        return DEFAULT_LABEL_SQL, {}, DEFAULT_LABEL_TEXT
+        return DEFAULT_LABEL_SQL, {}, "auto"
 
 
 # --- the jinja2 environment and charts --------------------------------------------------------
@@ -137,7 +139,7 @@ def trend_chart(data: ReportData, fmt: Formatter, agent_days=None) -> charts.Cha
                 for p in agent_days if p.score is not None and p.day in index]
     return charts.line_chart(series, x_range=(0, max(len(index) - 1, 1)), y_range=(0, 100),
                              xticks=_day_ticks(_days(data), fmt), yticks=_score_ticks(fmt),
-                             ylabel=fmt.t("score"), title=fmt.t("trend_by_day"), dots=dots)
+                             ylabel=fmt.t("score"), title=fmt.t("trend_by_day"), dots=dots, width=960, height=220)
 
 
 def model_charts(model: ModelView | None, fmt: Formatter) -> dict[str, charts.Chart | None]:
@@ -264,7 +266,8 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
             [period.since, period.until + timedelta(days=1)]).fetchall()]
         files = agent_file_names(names)
         data = prepare(con, period, rule_info=rule_info, file_of=files.__getitem__, segment_text=segment_text,
-                       label_sql=label_sql, label_params=label_params, label_text=label_text,
+                       label_sql=label_sql, label_params=label_params,
+                       label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
                        min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,
                        low_score=opts.low_score, high_risk=opts.high_risk)
         model = load_model_view(con)

@@ -38,20 +38,32 @@ def mean_interval(mean: float | None, var: float | None, n: int, prior_var: floa
     return max(lo, mean - half), min(hi, mean + half)
 
 
-def shrinkage_constant(diffs: Sequence[float], ns: Sequence[int], within_var: float) -> float:
-    """k in shrunk = diff · n / (n + k): within-agent variance over between-agent variance.
+def shrinkage_constant(diffs: Sequence[float | None], ns: Sequence[int], within_var: float) -> float:
+    """k in shrunk = diff · n / (n + k): within-agent variance over between-agent variance (tau²).
 
-    Method of moments: the spread of the agents' differences minus what sampling noise alone would
-    give. When the agents do not differ more than noise, k is large and everyone shrinks to 0.
+    tau² by DerSimonian-Laird: the weighted spread of the agents' differences beyond what sampling
+    noise alone gives, weights n / within_var, so a 4-interaction agent barely moves the estimate.
+    When agents do not differ more than noise, tau² is ~0, k is huge and everyone shrinks to the team.
     """
     pairs = [(d, n) for d, n in zip(diffs, ns) if d is not None and n > 0]
-    if len(pairs) < 2 or within_var <= 0:
-        return 0.0 if within_var <= 0 else 1e9
-    mean = sum(d for d, _ in pairs) / len(pairs)
-    spread = sum((d - mean) ** 2 for d, _ in pairs) / (len(pairs) - 1)
-    noise = sum(within_var / n for _, n in pairs) / len(pairs)
-    between = max(spread - noise, within_var * 1e-4)
-    return within_var / between
+    if within_var <= 0:
+        return 0.0
+    if len(pairs) < 2:
+        return 1e9
+    weights = [n / within_var for _, n in pairs]
+    total = sum(weights)
+    mean = sum(w * d for w, (d, _) in zip(weights, pairs)) / total
+    q = sum(w * (d - mean) ** 2 for w, (d, _) in zip(weights, pairs))
+    denom = total - sum(w * w for w in weights) / total
+    tau2 = max((q - (len(pairs) - 1)) / denom, 0.0) if denom > 0 else 0.0
+    return within_var / tau2 if tau2 > 0 else 1e9
+
+
+def pooled_variance(variances: Sequence[float | None], ns: Sequence[int]) -> float:
+    """Within-group variance pooled over groups: Σ(n-1)s² / Σ(n-1)."""
+    pairs = [(v, n) for v, n in zip(variances, ns) if v is not None and n > 1]
+    dof = sum(n - 1 for _, n in pairs)
+    return sum(v * (n - 1) for v, n in pairs) / dof if dof else 0.0
 
 
 def shrink(diff: float | None, n: int, k: float) -> float | None:

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Benchmark: fetch DAYS × PER_DAY rows from the sandbox into a fresh DuckDB file.
+
+    python benchmarks/bench_fetch.py                       # 30 days × 100,000 rows/day (the issue's size)
+    python benchmarks/bench_fetch.py --per-day 10000       # a quick run
+
+The rows come from data/generate_sample.py's generator (streamed to an NDJSON file, cached under
+--cache). The sandbox runs in its own process (`qa-scoring sandbox`) so the fetch's peak memory is
+its own; the fetch runs in a child process that times, per window, the HTTP call (server time and
+transfer), JSON parsing (`parse.parse_payload`) and the DuckDB writes (`store.land_page`: compress,
+raw page insert, typed upsert). Prints results; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def generate(path: Path, days: int, per_day: int, seed: int, start: str) -> None:
+    spec = importlib.util.spec_from_file_location("generate_sample", REPO / "data" / "generate_sample.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    tmp = path.with_suffix(".tmp")
+    started = time.perf_counter()
+    with tmp.open("w", encoding="utf-8") as out:
+        batch = []
+        for row in gen.generate_rows(days * per_day, days, seed, start):
+            batch.append(json.dumps(row, ensure_ascii=False))
+            if len(batch) >= 10000:
+                out.write("\n".join(batch) + "\n")
+                batch = []
+        if batch:
+            out.write("\n".join(batch) + "\n")
+    tmp.replace(path)
+    print(f"generated {days * per_day:,} rows in {time.perf_counter() - started:.1f} s "
+          f"({path.stat().st_size / 1e6:,.0f} MB) -> {path}")
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run the fetch with timers around the stages; print one JSON line."""
+    from qa_scoring import parse, store, wolkvox
+    from qa_scoring.config import load_settings
+
+    timers = {"http": 0.0, "json_parse": 0.0, "duckdb_land": 0.0, "duckdb_derive": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                timers[name] += time.perf_counter() - t
+        return wrapper
+
+    parse.parse_payload = timed("json_parse", parse.parse_payload)
+    store.land_page = timed("duckdb_land", store.land_page)
+    store.derive_page = timed("duckdb_derive", store.derive_page)
+    wolkvox.WolkvoxClient._send = timed("http", wolkvox.WolkvoxClient._send)
+
+    settings = load_settings(environ={}, overrides={
+        "wolkvox.base_url": args.base_url, "wolkvox.min_interval": 0.0, "wolkvox.lock_dir": args.lock_dir})
+    con = store.connect(args.db)
+    start = datetime.fromisoformat(args.start)
+    end = start + timedelta(days=args.days) - timedelta(seconds=1)
+    t = time.perf_counter()
+    summary = wolkvox.fetch_interactions(con, settings, "bench-token", since=start, until=end,
+                                         now=end + timedelta(days=5))
+    total = time.perf_counter() - t
+    rows = store.fetch_one(con, "SELECT count(*) FROM interactions")[0]
+    con.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"summary": summary.to_dict(), "seconds": total, "interactions": rows,
+                      "peak_rss_mb": peak_mb, "timers": timers}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--per-day", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--start", default="2026-10-01")
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "qa-scoring-bench"))
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--base-url", help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
+    ap.add_argument("--lock-dir", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    import psutil
+
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    data = cache / f"chat4-{args.days}d-{args.per_day}-{args.seed}-{args.start}.ndjson"
+    if not data.exists():
+        generate(data, args.days, args.per_day, args.seed, args.start)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+    t = time.perf_counter()
+    sandbox = subprocess.Popen([sys.executable, "-m", "qa_scoring", "sandbox", "--port", "0",
+                                "--token", "bench-token", str(data)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        base_url = sandbox.stdout.readline().strip()
+        index_seconds = time.perf_counter() - t
+        sandbox_rss = psutil.Process(sandbox.pid).memory_info().rss / 2**20
+        print(f"sandbox: indexed {args.days * args.per_day:,} rows in {index_seconds:.1f} s "
+              f"(process start included), RSS {sandbox_rss:,.0f} MB (file is memory-mapped)")
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp) / "bench.duckdb"
+            out = subprocess.run([sys.executable, __file__, "--child", "--base-url", base_url, "--db", str(db),
+                                  "--lock-dir", tmp, "--start", args.start, "--days", str(args.days)],
+                                 capture_output=True, text=True)
+            if out.returncode:
+                print(out.stderr)
+                raise SystemExit(out.returncode)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            db_mb = db.stat().st_size / 2**20
+        sandbox_rss_after = psutil.Process(sandbox.pid).memory_info().rss / 2**20
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+
+    s, timers, total = result["summary"], result["timers"], result["seconds"]
+    derive = timers["duckdb_derive"]
+    land = timers["duckdb_land"]
+    print(f"fetch: {s['rows']:,} rows in {total:.1f} s = {s['rows'] / total:,.0f} rows/s; "
+          f"{s['windows']} windows, {s['calls']} calls, {s['splits']} splits; interactions {result['interactions']:,}")
+    print(f"peak RSS of the fetch process: {result['peak_rss_mb']:,.0f} MB; database {db_mb:,.0f} MB; "
+          f"sandbox RSS after {sandbox_rss_after:,.0f} MB")
+    print("share of fetch time:")
+    for name, value in (("HTTP (server + transfer)", timers["http"]), ("JSON parsing (parse_payload)", timers["json_parse"]),
+                        ("DuckDB typed upsert (derive_page)", derive),
+                        ("DuckDB raw page (compress + insert)", land - derive),
+                        ("other (sizing, bookkeeping)", total - timers["http"] - timers["json_parse"] - land)):
+        print(f"  {name:<38} {value:7.1f} s  {100 * value / total:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
