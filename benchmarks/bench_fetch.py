@@ -53,7 +53,7 @@ def child(args: argparse.Namespace) -> None:
     from qa_scoring import parse, store, wolkvox
     from qa_scoring.config import load_settings
 
-    timers = {"http": 0.0, "json_parse": 0.0, "duckdb_land": 0.0, "duckdb_derive": 0.0}
+    timers = {"http": 0.0, "json_parse": 0.0, "duckdb_window": 0.0, "duckdb_land": 0.0, "duckdb_derive": 0.0}
 
     def timed(name, fn):
         def wrapper(*a, **kw):
@@ -68,10 +68,15 @@ def child(args: argparse.Namespace) -> None:
     store.land_page = timed("duckdb_land", store.land_page)
     store.derive_page = timed("duckdb_derive", store.derive_page)
     wolkvox.WolkvoxClient._send = timed("http", wolkvox.WolkvoxClient._send)
+    wolkvox._land_window = timed("duckdb_window", wolkvox._land_window)  # land_page + watermark + COMMIT
+    if args.duckdb_setting:
+        print(f"(with SET {args.duckdb_setting})", file=sys.stderr)
 
     settings = load_settings(environ={}, overrides={
         "wolkvox.base_url": args.base_url, "wolkvox.min_interval": 0.0, "wolkvox.lock_dir": args.lock_dir})
     con = store.connect(args.db)
+    if args.duckdb_setting:
+        con.execute("SET " + args.duckdb_setting)
     start = datetime.fromisoformat(args.start)
     end = start + timedelta(days=args.days) - timedelta(seconds=1)
     t = time.perf_counter()
@@ -96,6 +101,7 @@ def main() -> None:
     ap.add_argument("--base-url", help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--lock-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--duckdb-setting", default="", help="e.g. \"checkpoint_threshold='1GB'\" (an experiment)")
     args = ap.parse_args()
     if args.child:
         child(args)
@@ -117,20 +123,22 @@ def main() -> None:
     try:
         base_url = sandbox.stdout.readline().strip()
         index_seconds = time.perf_counter() - t
-        sandbox_rss = psutil.Process(sandbox.pid).memory_info().rss / 2**20
+        mem = psutil.Process(sandbox.pid).memory_info()
         print(f"sandbox: indexed {args.days * args.per_day:,} rows in {index_seconds:.1f} s "
-              f"(process start included), RSS {sandbox_rss:,.0f} MB (file is memory-mapped)")
+              f"(process start included), RSS {mem.rss / 2**20:,.0f} MB, of which "
+              f"{mem.shared / 2**20:,.0f} MB file-backed (the memory-mapped NDJSON, page cache)")
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "bench.duckdb"
             out = subprocess.run([sys.executable, __file__, "--child", "--base-url", base_url, "--db", str(db),
-                                  "--lock-dir", tmp, "--start", args.start, "--days", str(args.days)],
+                                  "--lock-dir", tmp, "--start", args.start, "--days", str(args.days),
+                                  "--duckdb-setting", args.duckdb_setting],
                                  capture_output=True, text=True)
             if out.returncode:
                 print(out.stderr)
                 raise SystemExit(out.returncode)
             result = json.loads(out.stdout.strip().splitlines()[-1])
             db_mb = db.stat().st_size / 2**20
-        sandbox_rss_after = psutil.Process(sandbox.pid).memory_info().rss / 2**20
+        mem_after = psutil.Process(sandbox.pid).memory_info()
     finally:
         sandbox.terminate()
         sandbox.wait(10)
@@ -138,15 +146,18 @@ def main() -> None:
     s, timers, total = result["summary"], result["timers"], result["seconds"]
     derive = timers["duckdb_derive"]
     land = timers["duckdb_land"]
+    window = timers["duckdb_window"]
     print(f"fetch: {s['rows']:,} rows in {total:.1f} s = {s['rows'] / total:,.0f} rows/s; "
           f"{s['windows']} windows, {s['calls']} calls, {s['splits']} splits; interactions {result['interactions']:,}")
     print(f"peak RSS of the fetch process: {result['peak_rss_mb']:,.0f} MB; database {db_mb:,.0f} MB; "
-          f"sandbox RSS after {sandbox_rss_after:,.0f} MB")
+          f"sandbox RSS after {mem_after.rss / 2**20:,.0f} MB ({(mem_after.rss - mem_after.shared) / 2**20:,.0f} MB "
+          f"not file-backed)")
     print("share of fetch time:")
     for name, value in (("HTTP (server + transfer)", timers["http"]), ("JSON parsing (parse_payload)", timers["json_parse"]),
                         ("DuckDB typed upsert (derive_page)", derive),
                         ("DuckDB raw page (compress + insert)", land - derive),
-                        ("other (sizing, bookkeeping)", total - timers["http"] - timers["json_parse"] - land)):
+                        ("DuckDB COMMIT (WAL, checkpoints)", window - land),
+                        ("other (sizing, bookkeeping)", total - timers["http"] - timers["json_parse"] - window)):
         print(f"  {name:<38} {value:7.1f} s  {100 * value / total:5.1f} %")
 
 

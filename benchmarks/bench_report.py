@@ -116,7 +116,7 @@ def build(db: Path, agents: int, days: int, per_day: int) -> dict:
                '[{"term": "factura", "weight": 0.4}, {"term": "ya le dije", "weight": 0.3}]', 'bench-model', 1
         FROM interaction_scores
     """)
-    spec = {"kind": "bench", "metrics": {"roc_auc": 0.8, "pr_auc": 0.5, "brier": 0.15},
+    spec = {"kind": "qa-scoring/dissatisfaction-classifier", "metrics": {"roc_auc": 0.8, "pr_auc": 0.5, "brier": 0.15},
             "curves": {"roc": [[0, 0], [0.2, 0.6], [1, 1]], "pr": [[0, 1], [1, 0.3]], "calibration": []}}
     con.execute("INSERT INTO models (model_id, created_at, run_id, spec, metrics, versions, is_current) "
                 "VALUES ('bench-model', TIMESTAMP '2026-12-01', 1, ?, ?, NULL, TRUE)",

@@ -80,17 +80,21 @@ def _rows_table(rows: list, label: str) -> pa.Table:
     """Turn a list of row objects into the staged Arrow table, column-wise (no per-field loop)."""
     n = len(rows)
     shape_error: list[str | None] = [None] * n
+    not_objects: dict[int, str] = {}
     if set(map(type, rows)) - {dict}:
         rows = list(rows)
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 shape_error[i] = f"row is a {type(row).__name__}, not an object"
+                not_objects[i] = json.dumps(row, ensure_ascii=False)  # kept for the quarantine
                 rows[i] = {}
     try:  # fast path: every row has every field (what the API sends)
         columns = list(zip(*map(_GET_ALL, rows))) if n else [() for _ in FIELDS]
     except KeyError:
         columns = [[r.get(name) for r in rows] for name in FIELDS]
     extra: list[str | None] = [None] * n
+    for i, text in not_objects.items():
+        extra[i] = text
     for i, r in enumerate(rows):
         if not _FIELD_SET.issuperset(r):
             extra[i] = json.dumps({k: r[k] for k in r if k not in _FIELD_SET}, ensure_ascii=False, sort_keys=True)

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import logging
+import math
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -715,7 +716,9 @@ def _col(name: str) -> str:
 
 
 def _blank(col: str) -> str:
-    return f"qa_blank({col})"
+    """store's qa_blank, evaluated only where it can be true (trim strips spaces only): 10x faster on long texts."""
+    return (f"CASE WHEN {col} IS NULL THEN true WHEN {col} = '' OR starts_with({col}, ' ') OR "
+            f"starts_with({col}, '-') THEN qa_blank({col}) ELSE false END")
 
 
 def _phrase_match(col: str, phrases: list[str], rule: Rule, params: _Params) -> tuple[str, str]:
@@ -765,7 +768,16 @@ def _bounds_text(lo: float | None, hi: float | None, unit: str) -> str:
     return ", ".join(([f"min {lo:g}"] if lo is not None else []) + ([f"max {hi:g}"] if hi is not None else [])) + f" {unit}"
 
 
-def _rule_sql(rule: Rule, params: _Params) -> tuple[str, str, str | None, str | None]:
+def _words_at_least(col: str, n: int, params: _Params) -> str:
+    if n <= 1:
+        return f"regexp_matches({col}, '\\S')"
+    if n > 1000:  # RE2 caps counted repetition at 1000
+        return f"len(regexp_extract_all({col}, '\\S+')) >= {n}"
+    pattern = params.bind(r"\S+(?:\s+\S+){" + str(n - 1) + "}")
+    return f"regexp_matches({col}, {pattern})"
+
+
+def _rule_sql(rule: Rule, params: _Params, screens: dict | None = None) -> tuple[str, str, str | None, str | None]:
     """(applicable, passed, evidence_extract, value_evidence) SQL for one rule.
 
     evidence_extract: a regexp_extract struct {pre, edge, m} on failing rows (text evidence);
@@ -787,6 +799,8 @@ def _rule_sql(rule: Rule, params: _Params) -> tuple[str, str, str | None, str | 
         found, searched = _phrase_match(col, arg, rule, params)
         if kind == "contains_any":
             return applicable, found, None, None
+        if screens and rule.field in screens:
+            found = f"CASE WHEN {screens[rule.field]} THEN {found} ELSE false END"
         alternatives = "|".join(escape_phrase(p, **opts) for p in arg)
         locate = ("" if rule.case_sensitive else "(?i)") + f"^(?s:(.*?))(^|{NOT_WORD})((?:{alternatives}))(?:$|{NOT_WORD})"
         return applicable, f"NOT {found}", f"regexp_extract({searched}, {params.bind(locate)}, ['pre', 'edge', 'm'])", None
@@ -803,26 +817,50 @@ def _rule_sql(rule: Rule, params: _Params) -> tuple[str, str, str | None, str | 
         lo, hi = arg["min"], arg["max"]
         if arg["unit"] == "chars":
             return applicable, _bounds_sql(value, lo, hi), None, text
-        # Counting words is a regex pass; n characters hold at most (n + 1) / 2 words, so most texts
-        # are decided by their length alone and only the others are counted.
-        parts = ([f"CASE WHEN length({col}) < {2 * lo - 1!r} THEN false ELSE {value} >= {lo!r} END"] if lo is not None
-                 else []) + ([f"CASE WHEN length({col}) <= {2 * hi - 1!r} THEN true ELSE {value} <= {hi!r} END"]
-                             if hi is not None else [])
-        return applicable, " AND ".join(parts), None, text
+        # "At least n words" is a regex that stops at the n-th word: far cheaper than counting them all.
+        parts = ([_words_at_least(col, math.ceil(lo), params)] if lo else []) + \
+                ([f"NOT {_words_at_least(col, math.floor(hi) + 1, params)}"] if hi is not None else [])
+        return applicable, " AND ".join(parts) or "true", None, text
     member = _in_set(col, arg, rule, params)
     value_text = f"left(trim({col}), 200)"
     return applicable, member if kind == "in_set" else f"NOT {member}", None, value_text
 
 
+def _screen_patterns(pack: RulePack) -> dict[str, str]:
+    """Per column, one RE2 union of the contains_none rules' phrases (forbidden phrases).
+
+    Forbidden phrases rarely occur, so each rule would scan every text to its end; one union pass
+    per column finds the few texts where any of them occurs, and only those run each rule's own
+    pattern (6 rules on `answer` then cost about one regex pass). User regexes (not_matches) are
+    not merged: a union of counted repetitions blows up RE2's DFA (measured 200x slower).
+    """
+    found: dict[str, list[str]] = {}
+    for rule in pack.rules:
+        opts = {"case_sensitive": rule.case_sensitive, "accent_sensitive": rule.accent_sensitive}
+        if rule.kind == "contains_none":
+            found.setdefault(rule.field, []).append(phrase_pattern(rule.arg, **opts))
+    out = {}
+    for column, patterns in found.items():
+        union = "|".join(f"(?:{p})" for p in patterns)
+        if len(patterns) > 1 and re2_problem(union) is None:
+            out[column] = union
+    return out
+
+
 def compile_rule_pack(pack: RulePack) -> CompiledPack:
     """One SELECT over `{source}` computing every rule (set-based), plus the unpivot to long form."""
     params = _Params()
-    level1, level2, level3, groups = [], [], [], []
+    level1, level_pass, level2, level3, groups = [], [], [], [], []
+    screens = {}
+    for column, patterns in _screen_patterns(pack).items():
+        alias = f"s_{TEXT_FIELDS.index(column)}"
+        level1.append(f"coalesce(regexp_matches({_col(column)}, {params.bind(patterns)}), false) AS {alias}")
+        screens[column] = alias
     app_terms, pass_terms, fail_terms, crit_terms, n_app_terms = [], [], [], [], []
     for i, rule in enumerate(pack.rules):
-        applicable, passed, extract, value_evidence = _rule_sql(rule, params)
+        applicable, passed, extract, value_evidence = _rule_sql(rule, params, screens)
         level1.append(f"coalesce({applicable}, false) AS a{i}")
-        level1.append(f"CASE WHEN coalesce({applicable}, false) THEN coalesce({passed}, false) END AS p{i}")
+        level_pass.append(f"CASE WHEN a{i} THEN coalesce({passed}, false) END AS p{i}")
         failed = f"(a{i} AND NOT p{i})"
         if extract:
             level2.append(f"CASE WHEN {failed} THEN {extract} END AS x{i}")
@@ -862,7 +900,9 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
            {', '.join(level3)}
     FROM (
         SELECT *{', ' if level2 else ''}{', '.join(level2)}
-        FROM (SELECT interaction_id, content_hash{', ' if carry else ''}{carry}, {', '.join(level1)} FROM {{source}})
+        FROM (SELECT *, {', '.join(level_pass)}
+              FROM (SELECT interaction_id, content_hash{', ' if carry else ''}{carry}, {', '.join(level1)}
+                    FROM {{source}}))
     )"""
     unpivot_sql = f"""SELECT interaction_id, rule_id, applicable, passed, evidence, evidence_field,
         evidence_start, evidence_end

@@ -226,9 +226,10 @@ class Faults:
             self._queue.extend([fault] * n)
         return self
 
-    def fail_next(self, n: int = 1, status: int = 500, msg: str = "") -> Faults:
-        """Answer the next n calls with `status` and a JSON error envelope (`{token}` in msg is expanded)."""
-        return self._push(n, _Fault("fail", status, msg=msg))
+    def fail_next(self, n: int = 1, status: int = 500, msg: str = "", retry_after: float = 0) -> Faults:
+        """Answer the next n calls with `status` and a JSON error envelope (`{token}` in msg is expanded),
+        with a Retry-After header when `retry_after` is given."""
+        return self._push(n, _Fault("fail", status, seconds=retry_after, msg=msg))
 
     def html_next(self, n: int = 1, status: int = 502) -> Faults:
         """Answer with an Apache-style HTML error page."""
@@ -418,8 +419,11 @@ class SandboxServer:
                 with self._lock:
                     self.stats.in_flight[token] -= 1
 
-        def send(status: int, body: bytes, rows: int = 0, kind: str = "", ctype: str = "application/json") -> None:
+        def send(status: int, body: bytes, rows: int = 0, kind: str = "", ctype: str = "application/json",
+                 retry_after: float = 0) -> None:
             handler.send_response(status)
+            if retry_after:
+                handler.send_header("Retry-After", str(int(retry_after)))
             handler.send_header("Content-Type", f"{ctype}; charset=utf-8")
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
@@ -436,10 +440,10 @@ class SandboxServer:
                 self.stats.requests.append(Request(ini, end, status, rows, kind))
             log.info("sandbox: chat_4 %s-%s -> %d, %d rows%s", ini, end, status, rows, f" ({kind})" if kind else "")
 
-        def error(status: int, msg: str, kind: str = "", error_text: str | None = None) -> None:
+        def error(status: int, msg: str, kind: str = "", retry_after: float = 0) -> None:
             code: int | str = status if call % 2 else str(status)
-            body = {"code": code, "error": error_text or _ERRORS.get(status, "ERROR"), "msg": msg, "data": None}
-            send(status, json.dumps(body).encode(), kind=kind)
+            body = {"code": code, "error": _ERRORS.get(status, "ERROR"), "msg": msg, "data": None}
+            send(status, json.dumps(body).encode(), kind=kind, retry_after=retry_after)
 
         if url.path != API_PATH:
             send(404, _HTML_PAGE.replace(b"%d Error", b"404 Not Found"), kind="path", ctype="text/html")
@@ -471,7 +475,7 @@ class SandboxServer:
                 error(403, f"EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN ({self.concurrency})",
                       kind="busy" if fault and fault.kind == "busy" else "overlap")
             elif fault and fault.kind in ("fail", "forbid"):
-                error(fault.status, fault.msg.replace("{token}", token), kind=fault.kind)
+                error(fault.status, fault.msg.replace("{token}", token), kind=fault.kind, retry_after=fault.seconds)
             elif fault and fault.kind == "html":
                 page = _HTML_PAGE.replace(b"%d", str(fault.status).encode())
                 send(fault.status, page, kind="html", ctype="text/html")

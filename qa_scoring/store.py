@@ -52,6 +52,7 @@ MIGRATIONS: list[str] = [
         sha256       VARCHAR NOT NULL,     -- of the verbatim payload
         bytes        BIGINT NOT NULL,
         row_count    BIGINT NOT NULL,
+        duplicates_merged BIGINT,          -- rows of this page repeating a key within the page
         fetched_at   TIMESTAMP NOT NULL,   -- UTC
         run_id       BIGINT,
         payload_zlib BLOB NOT NULL         -- the verbatim payload, zlib-compressed (lossless)
@@ -77,13 +78,16 @@ MIGRATIONS: list[str] = [
         last_seen         TIMESTAMP NOT NULL, -- fetched_at of the latest page with it
         changed_at        TIMESTAMP NOT NULL  -- fetched_at of the page that last changed its content
     );
+    -- One row per distinct bad row: the nightly look-back re-fetches the same bad rows, which must
+    -- not inflate the count. page_id/position point at the latest page that carried it.
     CREATE TABLE quarantine (
+        row_hash  VARCHAR NOT NULL,         -- md5 of operation + the row's fields
+        operation VARCHAR NOT NULL,
         page_id   VARCHAR NOT NULL,
         position  BIGINT NOT NULL,
         source    VARCHAR NOT NULL,
         reason    VARCHAR NOT NULL,
-        raw_row   VARCHAR,                  -- the row's fields as JSON (verbatim in raw_pages)
-        PRIMARY KEY (page_id, position)
+        raw_row   VARCHAR                   -- the row's fields as JSON (verbatim in raw_pages)
     );
     CREATE TABLE runs (
         run_id         BIGINT PRIMARY KEY,
@@ -268,7 +272,8 @@ def _parse_ts(expr: str) -> str:
 
 def _staging_sql() -> str:
     """Typed, keyed, reasoned rows of the staged page (`staged_raw`, an Arrow table)."""
-    raw_json = "json_object(" + ", ".join(f"'{f}', {column_name(f)}" for f in FIELDS) + ")"
+    raw_json = ("json_object(" + ", ".join(f"'{f}', {column_name(f)}" for f in FIELDS)
+                + ", 'extra', extra::JSON)")
     content = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce({c}, chr(30))" for c in TEXT_COLUMNS) + ", coalesce(extra, chr(30))))"
     body = f"""
     WITH typed AS (
@@ -314,11 +319,18 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
         con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(), {"operation": operation})
     finally:
         con.unregister("staged_raw")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE bad AS
+        SELECT md5($operation || chr(31) || raw_row) AS row_hash, position, reason, raw_row
+        FROM staged WHERE reason IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY row_hash ORDER BY position DESC) = 1
+    """, {"operation": operation})
+    con.execute("DELETE FROM quarantine WHERE row_hash IN (SELECT row_hash FROM bad)")
     con.execute(
-        "INSERT INTO quarantine SELECT $page_id, position, $source, reason, raw_row FROM staged "
-        "WHERE reason IS NOT NULL",
-        {"page_id": page_id, "source": source},
+        "INSERT INTO quarantine SELECT row_hash, $operation, $page_id, position, $source, reason, raw_row FROM bad",
+        {"operation": operation, "page_id": page_id, "source": source},
     )
+    con.execute("DROP TABLE bad")
     # Within one page the same interaction may appear twice (a status change): the last one wins.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE incoming AS
@@ -346,8 +358,10 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
     """, {"operation": operation, "tz": tz, "page_id": page_id, "at": fetched_at})
     con.execute("DROP TABLE staged")
     con.execute("DROP TABLE incoming")
+    merged = total - quarantined - kept
+    con.execute("UPDATE raw_pages SET duplicates_merged = ? WHERE page_id = ?", [merged, page_id])
     return LandSummary(source=source, rows=total, new=new, updated=updated, unchanged=unchanged,
-                       quarantined=quarantined, duplicates_merged=total - quarantined - kept)
+                       quarantined=quarantined, duplicates_merged=merged)
 
 
 def page_key(operation: str, kind: str, window: tuple[datetime, datetime] | None, sha: str) -> str:
@@ -373,7 +387,7 @@ def land_page(con: duckdb.DuckDBPyConnection, parsed: ParsedPage, *, source: str
         if fetch_one(con, "SELECT 1 FROM raw_pages WHERE page_id = ?", [page_id]):
             return LandSummary(source=source, rows=parsed.rows.num_rows, skipped=True)
         con.execute(
-            "INSERT INTO raw_pages VALUES (?, nextval('raw_pages_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO raw_pages VALUES (?, nextval('raw_pages_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
             [page_id, kind, source, operation, tz, window[0] if window else None,
              window[1] if window else None, parsed.format, parsed.sha256, len(parsed.payload),
              parsed.rows.num_rows, fetched_at, run_id, zlib.compress(parsed.payload, 1)],

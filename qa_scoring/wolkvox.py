@@ -52,7 +52,7 @@ REPORT = "chat_4"
 API_PATH = "/api/v2/reports_manager.php"
 API_TIME = "%Y%m%d%H%M%S"
 SECOND = timedelta(seconds=1)
-FILL = 0.5  # size windows to be half full at the densest rate seen: "well under the row cap"
+FILL = 0.75  # size windows to be 3/4 full at the densest rate seen lately: "well under the row cap"
 DEFAULT_BACKFILL_DAYS = 30
 
 
@@ -546,7 +546,7 @@ def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token
         cursor = start
         while cursor <= end:
             seen = [prior] if prior else []
-            seen += totals.densities[-24:]
+            seen += totals.densities[-48:]  # ~ the last days at any hour: peaks are remembered
             density = max(seen) if seen else None
             window_end = _next_end(cursor, end, density, ws)
             _fetch_split(con, client, ws, operation, cursor, window_end, totals, run_id, contiguous)

@@ -24,12 +24,15 @@ from qa_scoring.resources import sample_files
 pytestmark = pytest.mark.slow
 
 TOKEN = "tok-e2e-0001"
-# Columns that record *when* or *by which run* something happened: they differ between a clean
-# run and an interrupted-then-rerun one by nature. Everything else must be identical.
+# Columns that record *when*, *by which run* or *from which API page* something happened: they differ
+# between a clean run and an interrupted-then-rerun one by nature (the killed run's pages stay in
+# raw_pages, and the rerun sizes its windows knowing what it has seen). Everything else — every
+# interaction, quarantined row, score, rule result, model and prediction — must be identical.
 BOOKKEEPING = {"run_id", "fetched_at", "first_seen", "last_seen", "changed_at", "seq", "updated_at",
+               "page_id", "position", "source",
                "predicted_at", "scored_at", "generated_at",
                "created_at_model"}
-TABLES = ["raw_pages", "interactions", "quarantine", "watermarks", "rule_results", "interaction_scores",
+TABLES = ["interactions", "quarantine", "watermarks", "rule_results", "interaction_scores",
           "models", "predictions"]
 
 

@@ -227,6 +227,14 @@ def test_5xx_reset_and_html_page_are_retried_with_backoff(con, sample_server, tm
     assert len(clock.sleeps) >= 2 and all(0 <= s <= 120 for s in clock.sleeps)
 
 
+def test_retry_after_is_honoured(con, sample_server, tmp_path):
+    sample_server.faults.fail_next(1, 503, retry_after=7)
+    clock = FakeClock()
+    summary = fetch(con, sample_server, tmp_path, clock=clock, since=datetime(2026, 10, 15),
+                    until=datetime(2026, 10, 15, 23, 59, 59), now=NOW)
+    assert summary.calls == 2 and clock.sleeps == [7.0]
+
+
 def test_5xx_that_persists_fails_after_max_attempts(con, sample_server, tmp_path):
     sample_server.faults.fail_next(10, 503)
     with pytest.raises(APIError, match=r"^Wolkvox API window 2026-10-15 00:00:00 – 2026-10-15 23:59:59: the API "
@@ -383,7 +391,10 @@ def test_cli_fetch_json_and_errors(runner, sample_server, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: --since 2026-11-02 00:00:00 is after --until 2026-11-01 23:59:59"
     sample_server.faults.fail_next(10, 500)
-    result = runner.invoke(cli, ["--db", db, "fetch", "--since", "2026-10-20", "--min-interval", "0"], env=env)
+    config = tmp_path / "fast-retries.toml"  # the CLI has no injected clock: no real backoff here
+    config.write_text("[wolkvox]\nretry_backoff = 0.0\n")
+    result = runner.invoke(cli, ["--db", db, "--config", str(config), "fetch", "--since", "2026-10-20",
+                                 "--min-interval", "0"], env=env)
     last = result.stderr.strip().splitlines()[-1]
     assert result.exit_code == 1 and last.startswith("Error: Wolkvox API window 2026-10-20 00:00:00 – ")
     assert last.endswith(": the API kept failing after 4 calls; last: HTTP 500: INTERNAL SERVER ERROR")

@@ -10,7 +10,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -286,6 +286,31 @@ def test_catalogues_match_and_formatting():
     assert en.score(99.97) == ">99.9" and en.score(100.0) == "100.0" and en.score(0.02) == "<0.1"
     assert en.signed(-1.25) == "\u22121.2" or en.signed(-1.25) == "\u22121.3"
     assert es.date(date(2026, 11, 3)) == "3 nov 2026" and en.date(date(2026, 11, 3)) == "Nov 3, 2026"
+
+
+def test_wilson_and_shrinkage():
+    from qa_scoring.report import stats
+
+    low, high = stats.wilson(0, 10)
+    assert low == 0 and abs(high - 0.2775) < 1e-3  # never a [0, 0] interval for 0 of 10
+    low, high = stats.wilson(45, 100)
+    assert abs(low - 0.3561) < 1e-3 and abs(high - 0.5476) < 1e-3
+    assert stats.wilson(0, 0) is None
+    # agents who differ no more than noise all shrink to the team; real differences survive
+    assert stats.shrinkage_constant([1.0, -1.0, 0.5], [100, 100, 100], within_var=400.0) == 1e9
+    k = stats.shrinkage_constant([-20.0, 0.0, 20.0, -25.0], [80, 80, 80, 4], within_var=1900.0)
+    assert 1 < k < 10 and abs(stats.shrink(-25.0, 4, k)) < abs(stats.shrink(-20.0, 80, k))
+
+
+def test_period_defaults_and_bounds(sample_con, tmp_path):
+    from qa_scoring.report.data import Period, resolve_period
+
+    first, last = store.fetch_one(sample_con, "SELECT min(created_at)::DATE, max(created_at)::DATE FROM interactions")
+    assert resolve_period(sample_con, None, None) == Period(first, last)
+    assert resolve_period(sample_con, last, None) == Period(last, last)
+    assert resolve_period(sample_con, None, date(2020, 1, 1)) == Period(date(2020, 1, 1), date(2020, 1, 1))
+    with pytest.raises(InputError, match=r"^report period: --since 2026-11-02 is after --until 2026-11-01$"):
+        resolve_period(sample_con, date(2026, 11, 2), date(2026, 11, 1))
 
 
 # --- text: highlighting by offsets and file names -----------------------------------------------
@@ -634,3 +659,23 @@ def test_chromium_loads_pages_without_errors_or_network(sample_con, tmp_path):
     if os.environ.get("QA_REPORT_SHOTS"):  # keep the screenshots for a human look
         shutil.copytree(tmp_path, os.environ["QA_REPORT_SHOTS"], dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("profile-*", "*.duckdb*"))
+
+
+# --- end to end with the real stages ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_cli_score_train_predict_report_on_the_sample(runner, sample_db, tmp_path):
+    """The bundled sample through the real rule pack and classifier, then the report in English."""
+    for args in (["score"], ["train"], ["predict"]):
+        result = runner.invoke(cli, ["--db", str(sample_db), *args])
+        assert result.exit_code == 0, (args, result.output)
+    out = tmp_path / "reports"
+    result = runner.invoke(cli, ["--db", str(sample_db), "report", "--out", str(out), "--lang", "en", "--json"])
+    assert result.exit_code == 0, result.output
+    pages = check_report(out)
+    model_html = (out / "model.html").read_text(encoding="utf-8")
+    assert "no-model" not in pages["model.html"].ids and model_html.count('class="line model"') == 3
+    rules_text = " ".join(pages["rules.html"].text)
+    assert "failing this rule goes with" in rules_text  # the sample plants rules that matter
+    assert re.search(r"<mark title=\"[^\"]+\">", "".join(p.read_text(encoding="utf-8")
+                                                      for p in (out / "agents").glob("*.html")))

@@ -287,3 +287,16 @@ def test_interaction_ids_stay_unique_over_many_overlapping_pages(con, tmp_path):
         load(con, write_json(tmp_path / f"{i}.json", rows + rows[:2]))
     n, distinct = store.fetch_one(con, "SELECT count(*), count(DISTINCT interaction_id) FROM interactions")
     assert n == distinct == 8
+
+
+def test_the_same_bad_row_fetched_again_is_quarantined_once(con, tmp_path):
+    bad = row(case_id="9", agent_name="-")
+    load(con, write_json(tmp_path / "a.json", [row(), bad]))
+    load(con, write_json(tmp_path / "b.json", [bad, row(case_id="10")]))  # the look-back re-fetch
+    assert con.execute("SELECT count(*), any_value(source) FROM quarantine").fetchall() == [(1, str(tmp_path / "b.json"))]
+
+
+def test_duplicates_merged_are_recorded_per_page(con, tmp_path):
+    load(con, write_json(tmp_path / "a.json", [row(), row(status="archived"), row(case_id="2")]))
+    load(con, write_json(tmp_path / "b.json", [row(), row(case_id="2")]))  # re-delivery is not a duplicate
+    assert store.fetch_one(con, "SELECT sum(duplicates_merged) FROM raw_pages")[0] == 1

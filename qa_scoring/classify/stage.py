@@ -7,7 +7,7 @@ evaluate on the held-out period against the prior baseline, store the model as d
 
 predict: stream the interactions that need it (no prediction from the current model, or changed
 since) from DuckDB as Arrow batches, score them (two worker processes when there is enough work)
-and write predictions batch by batch inside ONE transaction.
+spill the results to a temporary Parquet file, and write them all inside ONE transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import logging
 import math
 import multiprocessing
 import os
+import tempfile
 import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss, precision_recall_curve,
                              roc_auc_score, roc_curve)
@@ -376,27 +378,46 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
     workers = min(cs.workers or (os.cpu_count() or 1), 8)
     workers = workers if n_todo > 2 * cs.batch_size and workers > 1 else 1
     n_done, risk_sum, high = 0, 0.0, 0
-    with store.atomic(con):
-        removed = store.fetch_one(con, "SELECT count(*) FROM predictions WHERE interaction_id NOT IN "
-                                       "(SELECT interaction_id FROM interactions)")[0]
-        if full:
-            con.execute("DELETE FROM predictions")
-        elif removed:
-            con.execute("DELETE FROM predictions WHERE interaction_id NOT IN (SELECT interaction_id FROM interactions)")
+    # Score first, spilling results to a temporary Parquet file (memory stays bounded at any size),
+    # then write them all in ONE transaction. Reading and writing the same database at once from
+    # two connections can block DuckDB, so the two never overlap.
+    with tempfile.TemporaryDirectory(prefix="qa-scoring-predict-") as tmp:
+        spill = os.path.join(tmp, "predictions.parquet")
+        writer = None
         if n_todo:
-            # Read on a second connection: the writes below go into this connection's transaction,
-            # and DuckDB allows no new statement on a connection while a streamed result is open.
-            reader_con = con.cursor()
+            reader = con.sql(query, params=params).to_arrow_reader(cs.batch_size)
             try:
-                reader = reader_con.sql(query, params=params).to_arrow_reader(cs.batch_size)
                 for batch, (risk, terms) in _scored(reader, predictor, spec_text, model_id, workers):
-                    _write(con, batch, risk, terms, model_id, run_id, replace=not full)
+                    part = pa.table({"interaction_id": batch.column("interaction_id"),
+                                     "input_hash": batch.column("input_hash"),
+                                     "risk": pa.array(risk, pa.float64()), "top_terms": pa.array(terms, pa.string())})
+                    writer = writer or pq.ParquetWriter(spill, part.schema)
+                    writer.write_table(part)
                     n_done += len(risk)
                     risk_sum += float(risk.sum())
                     high += int((risk >= 0.5).sum())
                     log.info("predicted %d / %d", n_done, n_todo)
             finally:
-                reader_con.close()
+                reader.close()
+                if writer is not None:
+                    writer.close()
+        with store.atomic(con):
+            removed = store.fetch_one(con, "SELECT count(*) FROM predictions WHERE interaction_id NOT IN "
+                                           "(SELECT interaction_id FROM interactions)")[0]
+            if full:
+                con.execute("DELETE FROM predictions")
+            elif removed:
+                con.execute("DELETE FROM predictions WHERE interaction_id NOT IN "
+                            "(SELECT interaction_id FROM interactions)")
+            if writer is not None:
+                if not full:
+                    con.execute("DELETE FROM predictions WHERE interaction_id IN "
+                                "(SELECT interaction_id FROM read_parquet($spill))", {"spill": spill})
+                con.execute("""INSERT INTO predictions (interaction_id, risk, top_terms, model_id, run_id,
+                                                        input_hash, predicted_at)
+                               SELECT interaction_id, risk, top_terms::JSON, $model_id, $run_id, input_hash, $at
+                               FROM read_parquet($spill)""",
+                            {"spill": spill, "model_id": model_id, "run_id": run_id, "at": store.utc_now()})
     seconds = time.perf_counter() - started
     return PredictSummary(model_id=model_id, predicted=n_done, up_to_date=total - n_todo, removed=removed,
                           full=full, workers=workers, mean_risk=(risk_sum / n_done) if n_done else None,
@@ -422,21 +443,3 @@ def _scored(reader, predictor: Predictor, spec_text: str, model_id: str, workers
         while pending:
             done_batch, future = pending.popleft()
             yield done_batch, future.result()
-
-
-def _write(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, risk: np.ndarray, terms: list[str],
-           model_id: str, run_id: int | None, replace: bool) -> None:
-    pred_batch = pa.table({  # noqa: F841 — read by DuckDB's replacement scan below
-        "interaction_id": batch.column("interaction_id"), "input_hash": batch.column("input_hash"),
-        "risk": pa.array(risk, pa.float64()), "top_terms": pa.array(terms, pa.string()),
-    })
-    con.register("pred_batch", pred_batch)
-    try:
-        if replace:
-            con.execute("DELETE FROM predictions WHERE interaction_id IN (SELECT interaction_id FROM pred_batch)")
-        con.execute("""INSERT INTO predictions (interaction_id, risk, top_terms, model_id, run_id, input_hash,
-                                                predicted_at)
-                       SELECT interaction_id, risk, top_terms::JSON, $model_id, $run_id, input_hash, $at
-                       FROM pred_batch""", {"model_id": model_id, "run_id": run_id, "at": store.utc_now()})
-    finally:
-        con.unregister("pred_batch")

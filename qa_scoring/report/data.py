@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -308,7 +309,7 @@ def _agents(con, team_var: float, min_sample: int, file_of) -> tuple[AgentRow, .
             name=agent, file=file_of(agent), n=n, scored=scored, score=score, score_low=interval[0],
             score_high=interval[1], expected=expected, diff=diff, shrunk=stats.shrink(diff, scored, k),
             critical=critical, satisfied=Rate.of(satisfied, labeled), risk=risk,
-            small=scored < min_sample, days=tuple(series.get(agent, ())),
+            small=(scored if scored else n) < min_sample, days=tuple(series.get(agent, ())),
         ))
     # worst first; agents without a comparable score last; ties by name (deterministic)
     out.sort(key=lambda a: (a.shrunk is None, a.shrunk if a.shrunk is not None else 0.0,
@@ -508,24 +509,40 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             label_sql: str = DEFAULT_LABEL_SQL, label_params: dict | None = None, label_text: str = DEFAULT_LABEL_TEXT,
             min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
             high_risk: float = 0.5) -> ReportData:
-    """All data of one report, from the tables, for `period`."""
+    """All data of one report, from the tables, for `period` (each step's time is logged at debug)."""
+    clock = [time.perf_counter()]
+
+    def lap(what: str) -> None:
+        now = time.perf_counter()
+        log.debug("report data: %s in %.2f s", what, now - clock[0])
+        clock[0] = now
+
     build_base(con, period, label_sql, label_params or {})
+    lap("period rows")
     try:
         team_days = con.execute(
             "SELECT day, avg(score), count(*) FROM _rpt_base GROUP BY day ORDER BY day").fetchall()
         team, team_var = _team(con, team_days)
         agents = _agents(con, team_var, min_sample, file_of)
+        queues = _queues(con)
+        lap("team, agents and queues")
         _rule_cells(con)
+        rules = _rules(con, rule_info)
+        agent_rules = _agent_rules(con, rule_info)
+        lap("rules")
         _review(con, review_per_agent, low_score, high_risk)
+        reviews = _reviews(con, rule_info, segment_text)
+        lap("review these first")
+        quality = _quality(con)
         hashes = tuple(h for (h,) in con.execute(
             "SELECT DISTINCT rule_pack_hash FROM _rpt_base WHERE rule_pack_hash IS NOT NULL ORDER BY 1").fetchall())
         models = tuple(m for (m,) in con.execute(
             "SELECT DISTINCT model_id FROM _rpt_base WHERE model_id IS NOT NULL ORDER BY 1").fetchall())
+        lap("data quality")
         return ReportData(
-            period=period, team=team, agents=agents, rules=_rules(con, rule_info), quality=_quality(con),
-            rule_pack_hashes=hashes, model_ids=models, min_sample=min_sample, label_text=label_text,
-            queues=_queues(con), agent_rules=_agent_rules(con, rule_info),
-            reviews=_reviews(con, rule_info, segment_text),
+            period=period, team=team, agents=agents, rules=rules, quality=quality, rule_pack_hashes=hashes,
+            model_ids=models, min_sample=min_sample, label_text=label_text, queues=queues,
+            agent_rules=agent_rules, reviews=reviews,
         )
     finally:
         drop_temp(con)

@@ -22,6 +22,7 @@ class ModelView:
     created_at: Any
     metrics: tuple[tuple[str, float | int | str], ...]  # (name, value) in display order
     baseline: tuple[tuple[str, float | int | str], ...]
+    compared: tuple[tuple[str, Any, Any], ...]  # (name, model value, baseline value or None)
     split: tuple[tuple[str, Any], ...]
     mapping: tuple[tuple[str, str], ...]
     top_terms: tuple[str, ...]
@@ -145,14 +146,19 @@ def load_model_view(con) -> ModelView | None:
     positive = metrics.get("positive_rate")
     if positive is None and balance.get("test_dissatisfied") is not None and training.get("n_test"):
         positive = balance["test_dissatisfied"] / training["n_test"]
+    shown = _scalar_items(metrics, _METRICS)
+    base = dict(_scalar_items(metrics.get("baseline")))
+    compared = tuple((k, v, base.get(k)) for k, v in shown) + tuple(
+        (k, None, v) for k, v in sorted(base.items()) if k != "kind" and k not in dict(shown))
     mapping = []
     for key, value in _as_dict(_get(info, "label_mapping")).items():
         mapping.append((str(key), ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     return ModelView(
         model_id=str(_get(info, "model_id", default="?")),
         created_at=_get(info, "created_at"),
-        metrics=_scalar_items(metrics, _METRICS),
-        baseline=tuple((k, v) for k, v in _scalar_items(metrics.get("baseline")) if k != "kind"),
+        metrics=shown,
+        baseline=tuple((k, v) for k, v in base.items() if k != "kind"),
+        compared=compared,
         split=_scalar_items(training, _SPLIT) + tuple(
             (f"class_balance.{k}", v) for k, v in _scalar_items(balance)),
         mapping=tuple(mapping),

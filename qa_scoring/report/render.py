@@ -8,6 +8,7 @@ never half of one, and a failed render leaves the old one untouched.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -178,7 +179,7 @@ def _check_target(out_dir: Path) -> None:
 
 def _clean_leftovers(out_dir: Path) -> None:
     now = time.time()
-    for path in out_dir.parent.glob(f".{out_dir.name}.*-*"):
+    for path in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.*-*"):
         try:
             if path.is_dir() and now - path.stat().st_mtime > STALE_SECONDS and (path / MARKER).exists():
                 shutil.rmtree(path, ignore_errors=True)
@@ -231,10 +232,16 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
     env = env or environment()
     common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang}
     pages: dict[str, str] = {}
-    sparks = {a.name: charts.sparkline([{p.day: p.score for p in a.days}.get(d) for d in _days(data)])
+    # the interval strips share one scale, zoomed to where the agents are (a multiple of 10); the
+    # sparklines share the scale of all agents' daily scores
+    ends = [v for a in data.agents for v in (a.score_low, a.expected) if v is not None]
+    strip_lo = max(0, min(90, int(min(ends, default=0) // 10 * 10)))
+    daily = [p.score for a in data.agents for p in a.days if p.score is not None]
+    spark_lo = max(0, min(90, int(min(daily, default=0) // 10 * 10)))
+    sparks = {a.name: charts.sparkline([{p.day: p.score for p in a.days}.get(d) for d in _days(data)], lo=spark_lo)
               for a in data.agents}
     pages["index.html"] = env.get_template("index.html").render(
-        **common, root="", page="index", sparks=sparks, trend=trend_chart(data, fmt))
+        **common, root="", page="index", sparks=sparks, trend=trend_chart(data, fmt), strip_lo=strip_lo)
     pages["rules.html"] = env.get_template("rules.html").render(**common, root="", page="rules")
     pages["model.html"] = env.get_template("model.html").render(
         **common, root="", page="model", model=model, curves=model_charts(model, fmt))
@@ -280,8 +287,12 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
         "versions": " · ".join(f"{k} {v}" for k, v in store.versions().items()),
         "run": str(run_id) if run_id is not None else "–",
     }
+    prepared = time.perf_counter()
     pages = render_pages(data, model, fmt, footer)
+    rendered = time.perf_counter()
     write_folder(out_dir, pages)
+    log.debug("report: data %.2f s, templates %.2f s, write %.2f s", prepared - started, rendered - prepared,
+              time.perf_counter() - rendered)
     summary = ReportSummary(out_dir=str(out_dir), index=str(out_dir / "index.html"), since=str(period.since),
                             until=str(period.until), lang=lang, agents=len(data.agents), pages=len(pages),
                             interactions=data.team.n, seconds=round(time.perf_counter() - started, 3))
