@@ -768,6 +768,20 @@ def _bounds_text(lo: float | None, hi: float | None, unit: str) -> str:
     return ", ".join(([f"min {lo:g}"] if lo is not None else []) + ([f"max {hi:g}"] if hi is not None else [])) + f" {unit}"
 
 
+def _locate(text: str, pattern: str, groups: str | None) -> str:
+    """A struct {pre, edge, m}: the text before the first match, the word-edge character, the phrase.
+
+    Only whole-match searches run on the long text (RE2 finds a match's bounds with its fast DFA);
+    capture groups (slow engines) run on the short match only. 4.5x faster than one regex with a
+    `^(.*?)` prefix group, measured on 50k failing answers.
+    """
+    before = f"string_split_regex({text}, {pattern})[1]"
+    match = f"regexp_extract({text}, {pattern})"
+    if groups is None:
+        return f"struct_pack(pre := {before}, edge := '', m := {match})"
+    return f"struct_insert(regexp_extract({match}, {groups}, ['edge', 'm']), pre := {before})"
+
+
 def _words_at_least(col: str, n: int, params: _Params) -> str:
     if n <= 1:
         return f"regexp_matches({col}, '\\S')"
@@ -802,15 +816,15 @@ def _rule_sql(rule: Rule, params: _Params, screens: dict | None = None) -> tuple
         if screens and rule.field in screens:
             found = f"CASE WHEN {screens[rule.field]} THEN {found} ELSE false END"
         alternatives = "|".join(escape_phrase(p, **opts) for p in arg)
-        locate = ("" if rule.case_sensitive else "(?i)") + f"^(?s:(.*?))(^|{NOT_WORD})((?:{alternatives}))(?:$|{NOT_WORD})"
-        return applicable, f"NOT {found}", f"regexp_extract({searched}, {params.bind(locate)}, ['pre', 'edge', 'm'])", None
+        groups = ("" if rule.case_sensitive else "(?i)") + f"(^|{NOT_WORD})((?:{alternatives})){RIGHT_EDGE}"
+        return applicable, f"NOT {found}", _locate(searched, params.bind(phrase_pattern(arg, **opts)),
+                                                   params.bind(groups)), None
     if kind in ("matches", "not_matches"):
         folded = fold_regex(arg, **opts)
         found = f"regexp_matches({col}, {params.bind(folded)})"
         if kind == "matches":
             return applicable, found, None, None
-        locate = ("" if rule.case_sensitive else "(?i)") + f"^(?s:(.*?))()({folded})"
-        return applicable, f"NOT {found}", f"regexp_extract({col}, {params.bind(locate)}, ['pre', 'edge', 'm'])", None
+        return applicable, f"NOT {found}", _locate(col, params.bind(folded), None), None
     if kind == "length":
         value = f"length({col})" if arg["unit"] == "chars" else f"len(regexp_extract_all({col}, '[^\\s]+'))"
         text = f"{value}::VARCHAR || ' {arg['unit']} ({_bounds_text(arg['min'], arg['max'], arg['unit']).strip()})'"

@@ -15,6 +15,18 @@ from qa_scoring.resources import sample_files
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI reconfigures the 'qa_scoring' logger (own handler, no propagation): undo it after
+    each test so later tests that read logs through caplog still see them."""
+    import logging
+
+    logger = logging.getLogger("qa_scoring")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """A path for a fresh database file (not created yet)."""

@@ -32,18 +32,6 @@ PACK = "pack-test-hash"
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI reconfigures the 'qa_scoring' logger (handler, no propagation): undo it after each test
-    so later tests that read logs through caplog still see them."""
-    import logging
-
-    logger = logging.getLogger("qa_scoring")
-    saved = (logger.handlers[:], logger.propagate, logger.level)
-    yield
-    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
-
-
 # --- fixtures: the derived tables, filled by hand (set-based SQL, like the real stages) ----------
 
 CURT = "(?i)(ya le dije|no se puede|nothing i can do|already told you)"

@@ -413,12 +413,13 @@ def _quality(con) -> DataQuality:
     reasons = con.execute("""
         SELECT regexp_extract(reason, '^[a-z_ ,]*[a-z_]', 0) AS kind, count(*)
         FROM quarantine GROUP BY kind ORDER BY count(*) DESC, kind""").fetchall()
-    received, quarantined, kept = fetch_one(con, """
-        SELECT (SELECT coalesce(sum(row_count), 0) FROM raw_pages), (SELECT count(*) FROM quarantine),
-               (SELECT count(*) FROM interactions)""")
+    # Duplicates: a key repeated inside one API page (recorded per page when it landed). A row sent
+    # again by a later, overlapping window (the nightly look-back) is an update, not a duplicate.
+    quarantined, merged = fetch_one(con, """
+        SELECT (SELECT count(*) FROM quarantine),
+               (SELECT coalesce(sum(duplicates_merged), 0) FROM raw_pages)""")
     return DataQuality(no_answer, bad_times, not_scored, no_prediction, unreadable,
-                       tuple(QuarantineRow(r or "?", c) for r, c in reasons), quarantined,
-                       max(0, int(received) - quarantined - kept))
+                       tuple(QuarantineRow(r or "?", c) for r, c in reasons), quarantined, int(merged))
 
 
 # --- review these first -----------------------------------------------------------------------
