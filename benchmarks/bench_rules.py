@@ -100,7 +100,7 @@ def child_score(db: str, full: bool) -> None:
     seconds = time.perf_counter() - start
     con.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "scored": summary.scored}))
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "scored": summary.scored, "steps": summary.seconds}))
 
 
 def run_child(db: str, full: bool) -> dict:
@@ -255,11 +255,11 @@ def main() -> None:
     print(f"plain scan of body+answer+comments: {scan:.2f} s (after: {scan_after:.2f} s)")
     print(f"full scoring of {args.rows:,} rows: {full['seconds']:.2f} s, {args.rows / full['seconds']:,.0f} rows/s, "
           f"peak RSS {full['peak_mb']:,.0f} MB (scoring process)")
-    print(f"  = {full['seconds'] / scan:.1f}x the plain scan")
+    print(f"  = {full['seconds'] / scan:.1f}x the plain scan; steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in full["steps"].items()))
     print(f"python loop (fold once per row, same rules with re): {py_seconds:.2f} s on {args.python_rows:,} rows "
           f"→ {py_extrapolated:.0f} s extrapolated to {args.rows:,}: DuckDB is {py_extrapolated / full['seconds']:.1f}x faster")
     print(f"incremental night: {night['scored']:,} new rows scored in {night['seconds']:.2f} s "
-          f"(peak RSS {night['peak_mb']:,.0f} MB)")
+          f"(peak RSS {night['peak_mb']:,.0f} MB); steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in night["steps"].items()))
 
 
 if __name__ == "__main__":

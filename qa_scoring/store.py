@@ -52,7 +52,6 @@ MIGRATIONS: list[str] = [
         sha256       VARCHAR NOT NULL,     -- of the verbatim payload
         bytes        BIGINT NOT NULL,
         row_count    BIGINT NOT NULL,
-        duplicates_merged BIGINT,          -- rows of this page repeating a key within the page
         fetched_at   TIMESTAMP NOT NULL,   -- UTC
         run_id       BIGINT,
         payload_zlib BLOB NOT NULL         -- the verbatim payload, zlib-compressed (lossless)
@@ -74,6 +73,7 @@ MIGRATIONS: list[str] = [
         content_hash      VARCHAR NOT NULL, -- md5 of every source field: tells updates from repeats
         page_id           VARCHAR NOT NULL, -- the raw page that last provided this row
         position          BIGINT NOT NULL,  -- its position in that page
+        copies_in_page    INTEGER NOT NULL DEFAULT 1, -- how often that page carried it (> 1: duplicates merged)
         first_seen        TIMESTAMP NOT NULL, -- fetched_at of the first page with this interaction
         last_seen         TIMESTAMP NOT NULL, -- fetched_at of the latest page with it
         changed_at        TIMESTAMP NOT NULL  -- fetched_at of the page that last changed its content
@@ -336,7 +336,8 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
         CREATE OR REPLACE TEMP TABLE incoming AS
         SELECT s.*, i.first_seen AS old_first_seen, i.changed_at AS old_changed_at,
                i.content_hash AS old_hash
-        FROM (SELECT * FROM staged WHERE reason IS NULL
+        FROM (SELECT *, count(*) OVER (PARTITION BY interaction_id) AS copies_in_page
+              FROM staged WHERE reason IS NULL
               QUALIFY row_number() OVER (PARTITION BY interaction_id ORDER BY position DESC) = 1) s
         LEFT JOIN interactions i USING (interaction_id)
     """)
@@ -351,7 +352,7 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
         INSERT INTO interactions BY NAME
         SELECT interaction_id, $operation AS operation, {columns}, extra, created_at, closed_at,
                handle_seconds, survey_raw, survey_score, $tz AS timezone, content_hash,
-               $page_id AS page_id, position,
+               $page_id AS page_id, position, copies_in_page,
                coalesce(old_first_seen, $at) AS first_seen, $at AS last_seen,
                CASE WHEN old_hash = content_hash THEN old_changed_at ELSE $at END AS changed_at
         FROM incoming
@@ -359,7 +360,6 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
     con.execute("DROP TABLE staged")
     con.execute("DROP TABLE incoming")
     merged = total - quarantined - kept
-    con.execute("UPDATE raw_pages SET duplicates_merged = ? WHERE page_id = ?", [merged, page_id])
     return LandSummary(source=source, rows=total, new=new, updated=updated, unchanged=unchanged,
                        quarantined=quarantined, duplicates_merged=merged)
 
@@ -387,7 +387,7 @@ def land_page(con: duckdb.DuckDBPyConnection, parsed: ParsedPage, *, source: str
         if fetch_one(con, "SELECT 1 FROM raw_pages WHERE page_id = ?", [page_id]):
             return LandSummary(source=source, rows=parsed.rows.num_rows, skipped=True)
         con.execute(
-            "INSERT INTO raw_pages VALUES (?, nextval('raw_pages_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            "INSERT INTO raw_pages VALUES (?, nextval('raw_pages_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [page_id, kind, source, operation, tz, window[0] if window else None,
              window[1] if window else None, parsed.format, parsed.sha256, len(parsed.payload),
              parsed.rows.num_rows, fetched_at, run_id, zlib.compress(parsed.payload, 1)],

@@ -58,7 +58,9 @@ def table_contents(db: Path) -> dict[str, list]:
     return out
 
 
-FOOTER = re.compile(r"<footer.*?</footer>", re.S)
+# The footer (generated at, run id) and values marked volatile (when the model was trained) differ
+# between any two runs by nature.
+FOOTER = re.compile(r"<footer.*?</footer>|<span data-volatile>.*?</span>", re.S)
 
 
 def report_contents(root: Path) -> dict[str, str]:

@@ -484,7 +484,8 @@ def _sample_truth() -> pa.Table:
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     rows = [{"case_id": row["case_id"], "channel": row["channel"], "date_creation": row["date_creation"],
-             "pci": t["pci"], "insult": t["insult"], "negated": t["negated"], "curt": t["curt"]}
+             "pci": t["pci"], "insult": t["insult"], "negated": t["negated"], "curt": t["curt"], "caps": t["caps"],
+             "late": t["late"]}
             for row, t in gen.generate_with_truth()]
     return pa.Table.from_pylist(rows)
 
@@ -518,6 +519,14 @@ def test_planted_behaviours_in_the_sample_are_found(sample_db):
               FROM judged WHERE rule_id IN ('frases_cortantes', 'frases_cortantes_en') AND applicable
               GROUP BY ALL)""")
     assert curt_caught > 0.8 * curt_rows and polite_flagged < 0.01 * polite_rows
+    shouted, caught, others = store.fetch_one(con, "SELECT count(*) FILTER (caps), count(*) FILTER (caps AND NOT passed), "
+                                                   "count(*) FILTER (NOT caps AND NOT passed) FROM judged "
+                                                   "WHERE rule_id = 'sin_gritos'")
+    assert shouted > 20 and caught >= 0.9 * shouted and others <= 2
+    late, caught, others = store.fetch_one(con, "SELECT count(*) FILTER (late AND applicable), count(*) FILTER "
+                                                "(late AND NOT passed), count(*) FILTER (NOT late AND NOT passed) "
+                                                "FROM judged WHERE rule_id = 'tiempo_chat'")
+    assert late > 50 and caught == late and others <= 5
     # "No estoy molesto" is not an upset customer: the empathy rule does not apply to negated bodies.
     negated, applicable = store.fetch_one(con, "SELECT count(*), count(*) FILTER (applicable) FROM judged "
                                                "WHERE rule_id = 'empatia_cliente_molesto' AND negated")

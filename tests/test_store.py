@@ -299,4 +299,6 @@ def test_the_same_bad_row_fetched_again_is_quarantined_once(con, tmp_path):
 def test_duplicates_merged_are_recorded_per_page(con, tmp_path):
     load(con, write_json(tmp_path / "a.json", [row(), row(status="archived"), row(case_id="2")]))
     load(con, write_json(tmp_path / "b.json", [row(), row(case_id="2")]))  # re-delivery is not a duplicate
-    assert store.fetch_one(con, "SELECT sum(duplicates_merged) FROM raw_pages")[0] == 1
+    assert store.fetch_one(con, "SELECT sum(copies_in_page - 1) FROM interactions")[0] == 0  # b.json is the latest
+    load(con, write_json(tmp_path / "c.json", [row(), row(status="archived")]))
+    assert store.fetch_one(con, "SELECT sum(copies_in_page - 1) FROM interactions")[0] == 1

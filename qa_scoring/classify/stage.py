@@ -17,6 +17,7 @@ import logging
 import math
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
 from collections import Counter, deque
@@ -376,7 +377,7 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
         FROM todo t JOIN interactions i USING (interaction_id) {rules}"""
     cs = settings.classifier
     workers = min(cs.workers or (os.cpu_count() or 1), 8)
-    workers = workers if n_todo > 2 * cs.batch_size and workers > 1 else 1
+    workers = workers if n_todo > 2 * cs.batch_size and workers > 1 and _can_spawn() else 1
     n_done, risk_sum, high = 0, 0.0, 0
     # Score first, spilling results to a temporary Parquet file (memory stays bounded at any size),
     # then write them all in ONE transaction. Reading and writing the same database at once from
@@ -423,6 +424,13 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
                           full=full, workers=workers, mean_risk=(risk_sum / n_done) if n_done else None,
                           high_risk=high, seconds=round(seconds, 2),
                           rows_per_second=round(n_done / seconds, 1) if seconds > 0 else 0.0)
+
+
+def _can_spawn() -> bool:
+    """Spawned workers re-import the main script; from stdin (`python -`) that hangs, so stay in-process."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path)
 
 
 def _scored(reader, predictor: Predictor, spec_text: str, model_id: str, workers: int):

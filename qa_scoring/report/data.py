@@ -413,11 +413,11 @@ def _quality(con) -> DataQuality:
     reasons = con.execute("""
         SELECT regexp_extract(reason, '^[a-z_ ,]*[a-z_]', 0) AS kind, count(*)
         FROM quarantine GROUP BY kind ORDER BY count(*) DESC, kind""").fetchall()
-    # Duplicates: a key repeated inside one API page (recorded per page when it landed). A row sent
-    # again by a later, overlapping window (the nightly look-back) is an update, not a duplicate.
+    # Duplicates: an interaction repeated inside the API page that delivered it. A row sent again by
+    # a later, overlapping window (the nightly look-back) is an update, not a duplicate.
     quarantined, merged = fetch_one(con, """
         SELECT (SELECT count(*) FROM quarantine),
-               (SELECT coalesce(sum(duplicates_merged), 0) FROM raw_pages)""")
+               (SELECT coalesce(sum(copies_in_page - 1), 0) FROM interactions)""")
     return DataQuality(no_answer, bad_times, not_scored, no_prediction, unreadable,
                        tuple(QuarantineRow(r or "?", c) for r, c in reasons), quarantined, int(merged))
 
