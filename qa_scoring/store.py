@@ -204,6 +204,10 @@ def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPy
     except duckdb.Error as err:
         raise InputError(f"{path}: not a qa-scoring database ({str(err).splitlines()[0]})") from None
     if not read_only:
+        # DuckDB checkpoints the WAL into the file every 16 MB by default: with one commit per API
+        # window that was half the time of a 3M-row fetch (benchmarks/bench_fetch.py). A larger
+        # threshold checkpoints a few times per night instead; a crash just replays a longer WAL.
+        con.execute("SET checkpoint_threshold = '1GB'")
         migrate(con)
     return con
 

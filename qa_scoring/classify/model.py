@@ -26,6 +26,7 @@ from qa_scoring.errors import ModelError
 MODEL_KIND = "qa-scoring/dissatisfaction-classifier"
 MODEL_FORMAT = 1  # bump when the spec layout or the tokeniser/folding changes
 MAX_TERMS = 500_000  # per field: anything bigger is not a model this code wrote
+KEEP_MODELS = 20
 
 
 def make_pipeline(features: InteractionFeatures, C: float = 1.0) -> Pipeline:
@@ -217,6 +218,9 @@ def save_model(con: duckdb.DuckDBPyConnection, spec: dict, run_id: int | None) -
     con.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, true)",
                 [model_id, store.utc_now(), run_id, json.dumps(spec, ensure_ascii=False),
                  json.dumps(spec["metrics"]), json.dumps(spec["versions"])])
+    # Keep the newest KEEP_MODELS (a model is ~1-3 MB of JSON; one a night adds up).
+    con.execute("""DELETE FROM models WHERE NOT is_current AND model_id NOT IN
+                   (SELECT model_id FROM models ORDER BY created_at DESC LIMIT ?)""", [KEEP_MODELS])
     return model_id
 
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -299,7 +299,7 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
         log_loss=metrics["log_loss"], baseline=baseline, n_train=n_train, n_test=n_test,
         split_at=training["split_at"], train_from=training["train_from"], train_to=training["train_to"],
         test_to=training["test_to"], class_balance=training["class_balance"], labels=training["labels"],
-        label_mapping={k: v for k, v in mapping.describe().items()}, agent_only_roc_auc=agent_auc, C=C,
+        label_mapping=mapping.describe(), agent_only_roc_auc=agent_auc, C=C,
         n_features=training["n_features"], seconds=round(time.perf_counter() - started, 2))
 
 
@@ -319,10 +319,9 @@ class PredictSummary:
     high_risk: int  # scored now with risk >= 0.5
     seconds: float
     rows_per_second: float
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"} | self.extra
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     def text(self) -> str:
         mean = f", mean risk {self.mean_risk:.3f}, {self.high_risk:,} at 0.5 or more" if self.predicted else ""

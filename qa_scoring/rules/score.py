@@ -1,0 +1,213 @@
+"""Scoring (incremental, one transaction) and rule self-tests (`rules check`), both through the compiled SQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from qa_scoring import store
+from qa_scoring.rules.pack import TEXT_FIELDS, Rule, RulePack, _raise_problems, load_rule_pack
+from qa_scoring.rules.sql import _col, _evaluate, compile_rule_pack
+from qa_scoring.rules.text import sql_literal
+
+log = logging.getLogger(__name__)
+
+# --- scoring --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    rule_pack_hash: str
+    rules: int
+    scored: int  # interactions (re)scored now
+    unchanged: int  # interactions whose stored score was still valid
+    rule_results: int
+    critical_failed: int  # among the scored ones
+    mean_score: float | None  # among the scored ones
+    full: bool
+    seconds: dict = field(default_factory=dict)  # per step, for the log and benchmarks
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        mean = "-" if self.mean_score is None else f"{self.mean_score:.1f}"
+        return (f"scored {self.scored:,} interactions with {self.rules} rules (pack {self.rule_pack_hash[:12]}), "
+                f"unchanged {self.unchanged:,}, mean score {mean}, critical failures {self.critical_failed:,}, "
+                f"rule results {self.rule_results:,}")
+
+
+SCORE_SQL = """
+    SELECT interaction_id,
+           CASE WHEN weight_applicable = 0 THEN NULL WHEN critical_failed THEN 0.0
+                ELSE 100.0 * weight_passed / weight_applicable END AS score,
+           critical_failed, rules_applicable, rules_failed, content_hash, $hash AS rule_pack_hash, $run_id AS run_id
+    FROM qa_wide"""
+
+
+def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: bool = False,
+                       run_id: int | None = None) -> ScoreSummary:
+    """Score new or changed interactions (all with `full` or a changed pack), replacing results in one transaction.
+
+    An interaction is rescored when it has no stored score, its content_hash differs from the one
+    scored, or its score came from another rule pack (so a pack change rescored everything).
+    """
+    compiled = compile_rule_pack(pack)
+    clock = _Clock()
+    with store.atomic(con):
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE qa_todo AS
+            SELECT i.interaction_id, i.changed_at, s.interaction_id IS NOT NULL AS had_score
+            FROM interactions i LEFT JOIN interaction_scores s USING (interaction_id)
+            WHERE $full OR s.interaction_id IS NULL OR s.content_hash <> i.content_hash
+                  OR s.rule_pack_hash <> $hash""", {"full": full, "hash": pack.hash})
+        todo, replacing, since = store.fetch_one(
+            con, "SELECT count(*), count(*) FILTER (had_score), min(changed_at) FROM qa_todo")
+        stored, total = store.fetch_one(con, "SELECT (SELECT count(*) FROM interaction_scores), "
+                                             "(SELECT count(*) FROM interactions)")
+        clock.lap("select what to score")
+        if replacing == stored and todo == total:
+            con.execute("DELETE FROM rule_results")  # everything is rescored
+            con.execute("DELETE FROM interaction_scores")
+        else:
+            # Results of interactions that are about to be rescored or are gone (rebuild).
+            con.execute("""CREATE OR REPLACE TEMP TABLE qa_drop AS
+                SELECT interaction_id FROM qa_todo WHERE had_score
+                UNION ALL SELECT interaction_id FROM interaction_scores ANTI JOIN interactions USING (interaction_id)""")
+            if store.fetch_one(con, "SELECT count(*) FROM qa_drop")[0]:
+                con.execute("DELETE FROM rule_results WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
+                con.execute("DELETE FROM interaction_scores WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
+            con.execute("DROP TABLE qa_drop")
+        clock.lap("drop old results")
+        if todo == total:
+            source = "interactions"
+        else:
+            # changed_at >= the oldest change to score lets DuckDB skip old row groups (zone maps):
+            # a nightly run reads the night's rows, not the whole history.
+            source = (f"(SELECT * FROM interactions WHERE changed_at >= {sql_literal(str(since))}::TIMESTAMP "
+                      f"AND interaction_id IN (SELECT interaction_id FROM qa_todo))" if todo else
+                      "(SELECT * FROM interactions WHERE false)")
+        _evaluate(con, compiled, source, "qa_wide")
+        clock.lap("evaluate rules")
+        con.execute("INSERT INTO interaction_scores " + SCORE_SQL, {"hash": pack.hash, "run_id": run_id})
+        crit, mean = store.fetch_one(con, f"SELECT count(*) FILTER (critical_failed), avg(score) FROM ({SCORE_SQL})",
+                                     {"hash": pack.hash, "run_id": run_id})
+        clock.lap("write interaction_scores")
+        con.execute(f"""INSERT INTO rule_results
+            SELECT *, $hash AS rule_pack_hash, $run_id AS run_id FROM ({compiled.unpivot_sql.format(wide='qa_wide')})""",
+                    {"hash": pack.hash, "run_id": run_id})
+        clock.lap("write rule_results")
+        con.execute("DROP TABLE qa_wide")
+        con.execute("DROP TABLE qa_todo")
+    clock.lap("commit")
+    log.info("scored %d interactions (%d unchanged) with %d rules", todo, total - todo, len(pack.rules))
+    log.debug("score timings: %s", clock)
+    return ScoreSummary(rule_pack_hash=pack.hash, rules=len(pack.rules), scored=todo, unchanged=total - todo,
+                        rule_results=todo * len(pack.rules), critical_failed=crit,
+                        mean_score=None if mean is None else round(mean, 2), full=full,
+                        seconds=dict(clock.laps))
+
+
+class _Clock:
+    """Seconds per step, for the log and the benchmark."""
+
+    def __init__(self) -> None:
+        self.laps: list[tuple[str, float]] = []
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps.append((name, round(now - self._last, 3)))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.laps)
+
+
+# --- self-tests -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckSummary:
+    path: str
+    rule_pack_hash: str
+    files: int
+    rules: int
+    examples: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        return f"ok: {self.rules} rules, {self.examples} examples passed"
+
+
+def _short(values: dict, rule: Rule) -> str:
+    text = values.get(rule.field) if rule.field else None
+    if "closed_at_seconds" in values:
+        text = f"{values['closed_at_seconds']:g} s"
+    elif text is None:
+        text = json.dumps({k: v for k, v in values.items()}, ensure_ascii=False)
+    text = " ".join(str(text).split())
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def check_rule_pack(path: Path) -> CheckSummary:
+    """Validate the pack and run every rule's examples through the scoring SQL in an in-memory DuckDB."""
+    pack = load_rule_pack(path)
+    compiled = compile_rule_pack(pack)
+    examples = [(rule, ex) for rule in pack.rules for ex in rule.examples]
+    con = duckdb.connect(":memory:")
+    try:
+        store.migrate(con)
+        rows = []
+        for n, (rule, ex) in enumerate(examples):
+            values = dict(ex.values)
+            seconds = values.pop("closed_at_seconds", None)
+            created = values.pop("created_at", None) or "2026-01-05 10:00:00"
+            closed = values.pop("closed_at", None)
+            rows.append({"interaction_id": f"ex{n}", "created_at": created, "closed_at": closed,
+                         "seconds": seconds, **{c: values.get(c) for c in TEXT_FIELDS}})
+        con.execute("CREATE TEMP TABLE qa_examples (interaction_id VARCHAR, created_at VARCHAR, closed_at VARCHAR, "
+                    "seconds DOUBLE, " + ", ".join(f"{_col(c)} VARCHAR" for c in TEXT_FIELDS) + ")")
+        if rows:
+            import pyarrow as pa
+
+            con.register("qa_example_rows", pa.Table.from_pylist(rows, schema=pa.schema(
+                [("interaction_id", pa.string()), ("created_at", pa.string()), ("closed_at", pa.string()),
+                 ("seconds", pa.float64())] + [(c, pa.string()) for c in TEXT_FIELDS])))
+            con.execute("INSERT INTO qa_examples SELECT * FROM qa_example_rows")
+            con.unregister("qa_example_rows")
+        source = f"""(SELECT interaction_id, 'example' AS content_hash, {', '.join(_col(c) for c in TEXT_FIELDS)},
+                       try_cast(created_at AS TIMESTAMP) AS created_at,
+                       coalesce(try_cast(closed_at AS TIMESTAMP),
+                                try_cast(created_at AS TIMESTAMP) + to_seconds(seconds)) AS closed_at
+                      FROM qa_examples)"""
+        _evaluate(con, compiled, source, "qa_wide")
+        got = {(iid, rid): (app, passed, ev) for iid, rid, app, passed, ev, *_ in
+               con.execute(compiled.unpivot_sql.format(wide="qa_wide")).fetchall()}
+    finally:
+        con.close()
+    problems = []
+    for n, (rule, ex) in enumerate(examples):
+        applicable, passed, evidence = got[(f"ex{n}", rule.id)]
+        outcome = "na" if not applicable else "pass" if passed else "fail"
+        if outcome != ex.expect:
+            said = {"na": "is not applicable (when / empty field)", "pass": "passed", "fail": "failed"}[outcome]
+            detail = f" (evidence {evidence!r})" if evidence else ""
+            problems.append(f"{rule.file}:{ex.line}: rule {rule.id}: example {ex.expect}[{ex.index}] "
+                            f"{_short(ex.values, rule)} {said}, expected {ex.expect}{detail}")
+    if problems:
+        _raise_problems(path, problems)
+    return CheckSummary(path=str(path), rule_pack_hash=pack.hash, files=len({r.file for r in pack.rules}),
+                        rules=len(pack.rules), examples=len(examples))
+
+
+def default_rules_dir(settings) -> Path:
+    """The configured rule pack, else the bundled one."""
+    from qa_scoring.resources import rules_dir
+
+    return Path(settings.rules.dir) if settings.rules.dir else rules_dir()

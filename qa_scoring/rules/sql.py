@@ -1,0 +1,261 @@
+"""Compilation: a rule pack → ONE set-based DuckDB query (one applicability / pass / evidence column per rule).
+
+No Python loop over rows: the query computes every rule for every interaction of `{source}`; the
+unpivot turns the wide result into `rule_results` rows. Patterns are bound as `$pN` parameters
+(DuckDB compiles a bound regex once per query, measured as fast as a literal).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import duckdb
+
+from qa_scoring.rules.pack import TEXT_FIELDS, TIME_FIELDS, WHEN_SPECIAL, Rule, RulePack
+from qa_scoring.rules.text import (NEGATED_MARK, NOT_WORD, RIGHT_EDGE, escape_phrase, fold_regex, negation_pattern,
+                                   phrase_pattern, re2_problem, sql_identifier, sql_literal)
+
+# --- compilation ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CompiledPack:
+    """The pack as SQL: `select_sql` reads `{source}` and yields one wide row per interaction."""
+
+    select_sql: str
+    params: dict
+    rule_ids: tuple[str, ...]
+    unpivot_sql: str  # the long form of the wide table: (interaction_id, rule_id, applicable, ...)
+
+
+class _Params:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def bind(self, value: str) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return "$" + name
+
+
+def _col(name: str) -> str:
+    assert name in TEXT_FIELDS or name in TIME_FIELDS
+    return sql_identifier(name)
+
+
+def _blank(col: str) -> str:
+    """store's qa_blank, evaluated only where it can be true (trim strips spaces only): 10x faster on long texts."""
+    return (f"CASE WHEN {col} IS NULL THEN true WHEN {col} = '' OR starts_with({col}, ' ') OR "
+            f"starts_with({col}, '-') THEN qa_blank({col}) ELSE false END")
+
+
+def _phrase_match(col: str, phrases: list[str], rule: Rule, params: _Params) -> tuple[str, str]:
+    """(SQL that is true when a phrase occurs, not negated; SQL of the text the match is searched in)."""
+    opts = {"case_sensitive": rule.case_sensitive, "accent_sensitive": rule.accent_sensitive}
+    pattern = params.bind(phrase_pattern(phrases, **opts))
+    if not rule.negation:
+        return f"regexp_matches({col}, {pattern})", col
+    spoiled = f"regexp_replace({col}, {params.bind(negation_pattern(phrases, **opts))}, " \
+              f"{params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')"
+    # Only texts that contain a phrase at all pay for the negation pass.
+    return f"CASE WHEN regexp_matches({col}, {pattern}) THEN regexp_matches({spoiled}, {pattern}) ELSE false END", spoiled
+
+
+def _in_set(col: str, values: list[str], rule: Rule, params: _Params) -> str:
+    alternatives = "|".join(escape_phrase(v, case_sensitive=rule.case_sensitive,
+                                          accent_sensitive=rule.accent_sensitive) for v in values)
+    flags = "" if rule.case_sensitive else "(?i)"
+    pattern = params.bind(flags + r"\s*(?:" + alternatives + r")\s*")
+    return f"regexp_full_match({col}, {pattern})"
+
+
+def _when_sql(rule: Rule, params: _Params) -> str:
+    parts = []
+    for key, value in rule.when.items():
+        if key == "field_matches":
+            for col, rx in value.items():
+                folded = fold_regex(rx, case_sensitive=rule.case_sensitive, accent_sensitive=rule.accent_sensitive)
+                parts.append(f"regexp_matches({_col(col)}, {params.bind(folded)})")
+        elif key == "field_contains":
+            for col, phrases in value.items():
+                parts.append(_phrase_match(_col(col), phrases, rule, params)[0])
+        elif key == "min_length":
+            for col, n in value.items():
+                parts.append(f"length(trim({_col(col)})) >= {int(n)}")
+        else:
+            parts.append(_in_set(_col(key), value, rule, params))
+    return " AND ".join(f"coalesce({p}, false)" for p in parts) or "true"
+
+
+def _bounds_sql(value: str, lo: float | None, hi: float | None) -> str:
+    parts = ([f"{value} >= {lo!r}"] if lo is not None else []) + ([f"{value} <= {hi!r}"] if hi is not None else [])
+    return " AND ".join(parts)
+
+
+def _bounds_text(lo: float | None, hi: float | None, unit: str) -> str:
+    return ", ".join(([f"min {lo:g}"] if lo is not None else []) + ([f"max {hi:g}"] if hi is not None else [])) + f" {unit}"
+
+
+def _locate(text: str, pattern: str, groups: str | None) -> str:
+    """A struct {pre, edge, m}: the text before the first match, the word-edge character, the phrase.
+
+    Only whole-match searches run on the long text (RE2 finds a match's bounds with its fast DFA);
+    capture groups (slow engines) run on the short match only. 4.5x faster than one regex with a
+    `^(.*?)` prefix group, measured on 50k failing answers.
+    """
+    before = f"string_split_regex({text}, {pattern})[1]"
+    match = f"regexp_extract({text}, {pattern})"
+    if groups is None:
+        return f"struct_pack(pre := {before}, edge := '', m := {match})"
+    return f"struct_insert(regexp_extract({match}, {groups}, ['edge', 'm']), pre := {before})"
+
+
+def _words_at_least(col: str, n: int, params: _Params) -> str:
+    if n <= 1:
+        return f"regexp_matches({col}, '\\S')"
+    if n > 1000:  # RE2 caps counted repetition at 1000
+        return f"len(regexp_extract_all({col}, '\\S+')) >= {n}"
+    pattern = params.bind(r"\S+(?:\s+\S+){" + str(n - 1) + "}")
+    return f"regexp_matches({col}, {pattern})"
+
+
+def _rule_sql(rule: Rule, params: _Params, screens: dict | None = None) -> tuple[str, str, str | None, str | None]:
+    """(applicable, passed, evidence_extract, value_evidence) SQL for one rule.
+
+    evidence_extract: a regexp_extract struct {pre, edge, m} on failing rows (text evidence);
+    value_evidence: a text on failing rows (out-of-bounds value, value not allowed).
+    """
+    when = _when_sql(rule, params)
+    col = _col(rule.field) if rule.field else None
+    kind, arg = rule.kind, rule.arg
+    if kind == "not_empty":
+        return when, f"NOT {_blank(col)}", None, None
+    if kind == "duration":
+        ends = f"{_col(arg['from'])} IS NOT NULL AND {_col(arg['to'])} IS NOT NULL"
+        seconds = f"date_diff('second', {_col(arg['from'])}, {_col(arg['to'])})"
+        return (f"{when} AND {ends}", _bounds_sql(seconds, arg["min_seconds"], arg["max_seconds"]), None,
+                f"{seconds}::VARCHAR || ' s ({_bounds_text(arg['min_seconds'], arg['max_seconds'], 's').strip()})'")
+    applicable = f"{when} AND NOT {_blank(col)}"
+    opts = {"case_sensitive": rule.case_sensitive, "accent_sensitive": rule.accent_sensitive}
+    if kind in ("contains_any", "contains_none"):
+        found, searched = _phrase_match(col, arg, rule, params)
+        if kind == "contains_any":
+            return applicable, found, None, None
+        if screens and rule.field in screens:
+            found = f"CASE WHEN {screens[rule.field]} THEN {found} ELSE false END"
+        alternatives = "|".join(escape_phrase(p, **opts) for p in arg)
+        groups = ("" if rule.case_sensitive else "(?i)") + f"(^|{NOT_WORD})((?:{alternatives})){RIGHT_EDGE}"
+        return applicable, f"NOT {found}", _locate(searched, params.bind(phrase_pattern(arg, **opts)),
+                                                   params.bind(groups)), None
+    if kind in ("matches", "not_matches"):
+        folded = fold_regex(arg, **opts)
+        found = f"regexp_matches({col}, {params.bind(folded)})"
+        if kind == "matches":
+            return applicable, found, None, None
+        return applicable, f"NOT {found}", _locate(col, params.bind(folded), None), None
+    if kind == "length":
+        value = f"length({col})" if arg["unit"] == "chars" else f"len(regexp_extract_all({col}, '[^\\s]+'))"
+        text = f"{value}::VARCHAR || ' {arg['unit']} ({_bounds_text(arg['min'], arg['max'], arg['unit']).strip()})'"
+        lo, hi = arg["min"], arg["max"]
+        if arg["unit"] == "chars":
+            return applicable, _bounds_sql(value, lo, hi), None, text
+        # "At least n words" is a regex that stops at the n-th word: far cheaper than counting them all.
+        parts = ([_words_at_least(col, math.ceil(lo), params)] if lo else []) + \
+                ([f"NOT {_words_at_least(col, math.floor(hi) + 1, params)}"] if hi is not None else [])
+        return applicable, " AND ".join(parts) or "true", None, text
+    member = _in_set(col, arg, rule, params)
+    value_text = f"left(trim({col}), 200)"
+    return applicable, member if kind == "in_set" else f"NOT {member}", None, value_text
+
+
+def _screen_patterns(pack: RulePack) -> dict[str, str]:
+    """Per column, one RE2 union of the contains_none rules' phrases (forbidden phrases).
+
+    Forbidden phrases rarely occur, so each rule would scan every text to its end; one union pass
+    per column finds the few texts where any of them occurs, and only those run each rule's own
+    pattern (6 rules on `answer` then cost about one regex pass). User regexes (not_matches) are
+    not merged: a union of counted repetitions blows up RE2's DFA (measured 200x slower).
+    """
+    found: dict[str, list[str]] = {}
+    for rule in pack.rules:
+        opts = {"case_sensitive": rule.case_sensitive, "accent_sensitive": rule.accent_sensitive}
+        if rule.kind == "contains_none":
+            found.setdefault(rule.field, []).append(phrase_pattern(rule.arg, **opts))
+    out = {}
+    for column, patterns in found.items():
+        union = "|".join(f"(?:{p})" for p in patterns)
+        if len(patterns) > 1 and re2_problem(union) is None:
+            out[column] = union
+    return out
+
+
+def compile_rule_pack(pack: RulePack) -> CompiledPack:
+    """One SELECT over `{source}` computing every rule (set-based), plus the unpivot to long form."""
+    params = _Params()
+    level1, level_pass, level2, level3, groups = [], [], [], [], []
+    screens = {}
+    for column, patterns in _screen_patterns(pack).items():
+        alias = f"s_{TEXT_FIELDS.index(column)}"
+        level1.append(f"coalesce(regexp_matches({_col(column)}, {params.bind(patterns)}), false) AS {alias}")
+        screens[column] = alias
+    app_terms, pass_terms, fail_terms, crit_terms, n_app_terms = [], [], [], [], []
+    for i, rule in enumerate(pack.rules):
+        applicable, passed, extract, value_evidence = _rule_sql(rule, params, screens)
+        level1.append(f"coalesce({applicable}, false) AS a{i}")
+        level_pass.append(f"CASE WHEN a{i} THEN coalesce({passed}, false) END AS p{i}")
+        failed = f"(a{i} AND NOT p{i})"
+        if extract:
+            level2.append(f"CASE WHEN {failed} THEN {extract} END AS x{i}")
+            start = f"(length(x{i}.pre) + length(x{i}.edge))"
+            level3 += [f"substring({_col(rule.field)}, {start} + 1, length(x{i}.m)) AS ev{i}",
+                       f"CASE WHEN x{i} IS NOT NULL THEN {sql_literal(rule.field)} END AS ef{i}",
+                       f"{start}::INTEGER AS es{i}", f"({start} + length(x{i}.m))::INTEGER AS ee{i}"]
+        else:
+            evidence = f"CASE WHEN {failed} THEN {value_evidence} END" if value_evidence else "NULL::VARCHAR"
+            field_name = rule.field or rule.arg.get("to")
+            level3 += [f"{evidence} AS ev{i}",
+                       f"CASE WHEN {failed} THEN {sql_literal(field_name)} END AS ef{i}" if value_evidence
+                       else "NULL::VARCHAR AS ef{i}".format(i=i),
+                       f"NULL::INTEGER AS es{i}", f"NULL::INTEGER AS ee{i}"]
+        level3 += [f"a{i}", f"p{i}"]
+        weight = repr(rule.weight)
+        n_app_terms.append(f"a{i}::INTEGER")
+        app_terms.append(f"{weight} * a{i}::INTEGER")
+        pass_terms.append(f"{weight} * coalesce(p{i}, false)::INTEGER")
+        fail_terms.append(f"coalesce({failed}, false)::INTEGER")
+        if rule.severity == "critical":
+            crit_terms.append(f"coalesce({failed}, false)")
+        groups.append(f"(a{i}, p{i}, ev{i}, ef{i}, es{i}, ee{i}) AS {sql_identifier(rule.id)}")
+    critical = " OR ".join(crit_terms) or "false"
+    columns = sorted({r.field for r in pack.rules if r.field} | {c for r in pack.rules for c in r.when
+                                                                  if c not in WHEN_SPECIAL}
+                     | {c for r in pack.rules for k in WHEN_SPECIAL for c in r.when.get(k, {})}
+                     | {r.arg[end] for r in pack.rules if r.kind == "duration" for end in ("from", "to")})
+    carry = ", ".join(_col(c) for c in columns)
+    select_sql = f"""
+    SELECT interaction_id, content_hash,
+           {' + '.join(n_app_terms)} AS rules_applicable,
+           {' + '.join(fail_terms)} AS rules_failed,
+           {critical} AS critical_failed,
+           {' + '.join(app_terms)} AS weight_applicable,
+           {' + '.join(pass_terms)} AS weight_passed,
+           {', '.join(level3)}
+    FROM (
+        SELECT *{', ' if level2 else ''}{', '.join(level2)}
+        FROM (SELECT *, {', '.join(level_pass)}
+              FROM (SELECT interaction_id, content_hash{', ' if carry else ''}{carry}, {', '.join(level1)}
+                    FROM {{source}}))
+    )"""
+    unpivot_sql = f"""SELECT interaction_id, rule_id, applicable, passed, evidence, evidence_field,
+        evidence_start, evidence_end
+    FROM {{wide}} UNPIVOT INCLUDE NULLS (
+        (applicable, passed, evidence, evidence_field, evidence_start, evidence_end)
+        FOR rule_id IN ({', '.join(groups)}))"""
+    return CompiledPack(select_sql=select_sql, params=params.values,
+                        rule_ids=tuple(r.id for r in pack.rules), unpivot_sql=unpivot_sql)
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, compiled: CompiledPack, source: str, wide: str) -> None:
+    """Materialise the wide per-rule table `wide` for the interactions of `source` (one query)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {wide} AS " + compiled.select_sql.format(source=source),
+                compiled.params)
