@@ -79,7 +79,10 @@ class App:
         return load_settings(self.config_file, overrides=overrides)
 
     def open_db(self, settings: Settings | None = None, read_only: bool = False):
-        return store.connect((settings or self.settings()).db_path, read_only=read_only)
+        """Open the database for this command; it is closed when the command ends, whatever happens."""
+        con = store.connect((settings or self.settings()).db_path, read_only=read_only)
+        click.get_current_context().call_on_close(con.close)
+        return con
 
     @contextmanager
     def recorded(self, con, command: str) -> Iterator[dict]:
