@@ -305,8 +305,12 @@ def _staging_sql() -> str:
         END AS reason
     FROM typed
     """
-    # The row as JSON is only needed for quarantined rows: building it for every row costs time.
-    return f"""SELECT *, CASE WHEN reason IS NOT NULL THEN {raw_json}::VARCHAR END AS raw_row
+    # Keep only what is derived (the text stays in the Arrow table, joined back by position at
+    # insert time: copying 1 GB of text into a temp table twice cost seconds per million rows).
+    # The row as JSON is only needed for quarantined rows.
+    return f"""SELECT position, interaction_id, created_at, closed_at, survey_raw, handle_seconds,
+        survey_score, content_hash, reason,
+        CASE WHEN reason IS NOT NULL THEN {raw_json}::VARCHAR END AS raw_row
     FROM ({body})"""
 
 
@@ -317,12 +321,16 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
     Must run inside the caller's transaction. The latest landed version of an interaction wins;
     first_seen is kept, changed_at moves only when the content changed.
     """
-    staged_raw = parsed.rows  # noqa: F841 — read by DuckDB's replacement scan below
-    con.register("staged_raw", staged_raw)
+    con.register("staged_raw", parsed.rows)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(), {"operation": operation})
+        return _derive_registered(con, page_id, source, operation, tz, fetched_at)
     finally:
         con.unregister("staged_raw")
+
+
+def _derive_registered(con: duckdb.DuckDBPyConnection, page_id: str, source: str, operation: str,
+                       tz: str, fetched_at: datetime) -> LandSummary:
+    con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(), {"operation": operation})
     con.execute("""
         CREATE OR REPLACE TEMP TABLE bad AS
         SELECT md5($operation || chr(31) || raw_row) AS row_hash, position, reason, raw_row
@@ -351,15 +359,15 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
                count(*) FILTER (old_hash = content_hash), count(*) FROM incoming
     """)
     con.execute("DELETE FROM interactions WHERE interaction_id IN (SELECT interaction_id FROM incoming WHERE old_hash IS NOT NULL)")
-    columns = ", ".join(TEXT_COLUMNS)
+    columns = ", ".join(f"r.{c}" for c in TEXT_COLUMNS)
     con.execute(f"""
         INSERT INTO interactions BY NAME
-        SELECT interaction_id, $operation AS operation, {columns}, extra, created_at, closed_at,
-               handle_seconds, survey_raw, survey_score, $tz AS timezone, content_hash,
-               $page_id AS page_id, position, copies_in_page,
-               coalesce(old_first_seen, $at) AS first_seen, $at AS last_seen,
-               CASE WHEN old_hash = content_hash THEN old_changed_at ELSE $at END AS changed_at
-        FROM incoming
+        SELECT n.interaction_id, $operation AS operation, {columns}, r.extra, n.created_at, n.closed_at,
+               n.handle_seconds, n.survey_raw, n.survey_score, $tz AS timezone, n.content_hash,
+               $page_id AS page_id, n.position, n.copies_in_page,
+               coalesce(n.old_first_seen, $at) AS first_seen, $at AS last_seen,
+               CASE WHEN n.old_hash = n.content_hash THEN n.old_changed_at ELSE $at END AS changed_at
+        FROM incoming n JOIN staged_raw r USING (position)
     """, {"operation": operation, "tz": tz, "page_id": page_id, "at": fetched_at})
     con.execute("DROP TABLE staged")
     con.execute("DROP TABLE incoming")
