@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import textwrap
 from pathlib import Path
 
@@ -284,6 +285,19 @@ def test_incremental_scoring_and_rescoring_after_a_rule_change(con, tmp_path):
     assert store.fetch_one(con, "SELECT count(*) FROM rule_results")[0] == 3
 
 
+def test_batches_give_the_same_results_as_one_pass(con, tmp_path):
+    texts = ["hola", "adiós", None, "hola otra vez", "nada", "HOLA", "x"]
+    add_rows(con, [{"answer": t} for t in texts])
+    pack = load_rule_pack(one_rule(tmp_path, "field: answer\ncheck: {contains_any: [hola]}\n"))
+    summary = score_interactions(con, pack, batch_rows=2)
+    assert (summary.scored, summary.rule_results, summary.mean_score) == (7, 7, 50.0)
+    one_pass = results(con)
+    con.execute("UPDATE interactions SET answer = 'hola', content_hash = 'new' WHERE interaction_id IN ('i1', 'i6')")
+    assert score_interactions(con, pack, batch_rows=3).scored == 2
+    assert results(con) == {**one_pass, "i1": "pass", "i6": "pass"}
+    assert store.fetch_one(con, "SELECT count(*), count(DISTINCT interaction_id) FROM rule_results") == (7, 7)
+
+
 def test_pack_hash_ignores_titles_examples_and_layout(tmp_path):
     a = load_rule_pack(one_rule(tmp_path / "a", "field: answer\ncheck: {contains_any: [hola]}\n"))
     b = load_rule_pack(one_rule(tmp_path / "b", "field: answer\ncheck:\n  contains_any:\n    - hola\n"
@@ -331,10 +345,18 @@ rules:
 """
 
 
-def test_every_validation_problem_is_reported_with_file_and_line(tmp_path, caplog):
+def test_every_validation_problem_is_reported_with_file_and_line(tmp_path):
     root = pack_dir(tmp_path, BAD_PACK, "bad.yaml")
-    with pytest.raises(RulePackError) as info:
-        load_rule_pack(root)
+    logged: list[str] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logger = logging.getLogger("qa_scoring")  # (the CLI stops propagation to the root logger)
+    logger.addHandler(handler)
+    try:
+        with pytest.raises(RulePackError) as info:
+            load_rule_pack(root)
+    finally:
+        logger.removeHandler(handler)
     lines = str(info.value).splitlines()
     f = f"{root}/bad.yaml"
     assert lines == [
@@ -353,7 +375,7 @@ def test_every_validation_problem_is_reported_with_file_and_line(tmp_path, caplo
         f"{f}:30: rule numeros: in_set[0] must be text, got 10 (quote it: YAML reads it as a number)",
         f"{f}:33: rule numeros: unknown key 'fial' in examples (did you mean 'fail'?)",
     ]
-    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == lines[1:]
+    assert logged == lines[1:]
 
 
 @pytest.mark.parametrize("body, message", [

@@ -13,7 +13,6 @@ import duckdb
 from qa_scoring import store
 from qa_scoring.rules.pack import TEXT_FIELDS, Rule, RulePack, _raise_problems, load_rule_pack
 from qa_scoring.rules.sql import _col, _evaluate, compile_rule_pack
-from qa_scoring.rules.text import sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +48,29 @@ SCORE_SQL = """
     FROM qa_wide"""
 
 
+BATCH_ROWS = 1_000_000  # interactions per evaluation batch: bounds memory (the wide table) on big rescoring
+
+
 def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: bool = False,
-                       run_id: int | None = None) -> ScoreSummary:
+                       run_id: int | None = None, batch_rows: int = BATCH_ROWS) -> ScoreSummary:
     """Score new or changed interactions (all with `full` or a changed pack), replacing results in one transaction.
 
     An interaction is rescored when it has no stored score, its content_hash differs from the one
-    scored, or its score came from another rule pack (so a pack change rescored everything).
+    scored, or its score came from another rule pack (so a pack change rescored everything). The
+    work runs in batches of `batch_rows` consecutive rows (row-id ranges, which DuckDB prunes to the
+    row groups involved), so memory stays bounded and a nightly run reads only the night's rows.
     """
     compiled = compile_rule_pack(pack)
     clock = _Clock()
+    params = {"hash": pack.hash, "run_id": run_id}
     with store.atomic(con):
         con.execute("""
             CREATE OR REPLACE TEMP TABLE qa_todo AS
-            SELECT i.interaction_id, i.changed_at, s.interaction_id IS NOT NULL AS had_score
+            SELECT i.rowid AS rid, i.interaction_id, s.interaction_id IS NOT NULL AS had_score
             FROM interactions i LEFT JOIN interaction_scores s USING (interaction_id)
             WHERE $full OR s.interaction_id IS NULL OR s.content_hash <> i.content_hash
                   OR s.rule_pack_hash <> $hash""", {"full": full, "hash": pack.hash})
-        todo, replacing, since = store.fetch_one(
-            con, "SELECT count(*), count(*) FILTER (had_score), min(changed_at) FROM qa_todo")
+        todo, replacing = store.fetch_one(con, "SELECT count(*), count(*) FILTER (had_score) FROM qa_todo")
         stored, total = store.fetch_one(con, "SELECT (SELECT count(*) FROM interaction_scores), "
                                              "(SELECT count(*) FROM interactions)")
         clock.lap("select what to score")
@@ -74,42 +78,47 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
             con.execute("DELETE FROM rule_results")  # everything is rescored
             con.execute("DELETE FROM interaction_scores")
         else:
-            # Results of interactions that are about to be rescored or are gone (rebuild).
-            con.execute("""CREATE OR REPLACE TEMP TABLE qa_drop AS
+            # Results of interactions that are about to be rescored or are gone (rebuild). Scores of
+            # interactions still present = total - todo + replacing, so orphans exist only when the
+            # stored count is larger: skip that anti-join (a scan of both tables) on a normal night.
+            orphans = stored - (total - todo + replacing)
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE qa_drop AS
                 SELECT interaction_id FROM qa_todo WHERE had_score
-                UNION ALL SELECT interaction_id FROM interaction_scores ANTI JOIN interactions USING (interaction_id)""")
+                {"UNION ALL SELECT interaction_id FROM interaction_scores ANTI JOIN interactions USING (interaction_id)"
+                 if orphans else ""}""")
             if store.fetch_one(con, "SELECT count(*) FROM qa_drop")[0]:
                 con.execute("DELETE FROM rule_results WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
                 con.execute("DELETE FROM interaction_scores WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
             con.execute("DROP TABLE qa_drop")
         clock.lap("drop old results")
-        if todo == total:
-            source = "interactions"
-        else:
-            # changed_at >= the oldest change to score lets DuckDB skip old row groups (zone maps):
-            # a nightly run reads the night's rows, not the whole history.
-            source = (f"(SELECT * FROM interactions WHERE changed_at >= {sql_literal(str(since))}::TIMESTAMP "
-                      f"AND interaction_id IN (SELECT interaction_id FROM qa_todo))" if todo else
-                      "(SELECT * FROM interactions WHERE false)")
-        _evaluate(con, compiled, source, "qa_wide")
-        clock.lap("evaluate rules")
-        con.execute("INSERT INTO interaction_scores " + SCORE_SQL, {"hash": pack.hash, "run_id": run_id})
-        crit, mean = store.fetch_one(con, f"SELECT count(*) FILTER (critical_failed), avg(score) FROM ({SCORE_SQL})",
-                                     {"hash": pack.hash, "run_id": run_id})
-        clock.lap("write interaction_scores")
-        con.execute(f"""INSERT INTO rule_results
-            SELECT *, $hash AS rule_pack_hash, $run_id AS run_id FROM ({compiled.unpivot_sql.format(wide='qa_wide')})""",
-                    {"hash": pack.hash, "run_id": run_id})
-        clock.lap("write rule_results")
-        con.execute("DROP TABLE qa_wide")
+        batches = con.execute("SELECT rid // $size AS batch FROM qa_todo GROUP BY ALL ORDER BY 1",
+                              {"size": batch_rows}).fetchall()
+        critical, score_sum, score_count = 0, 0.0, 0
+        for (batch,) in batches:
+            lo, hi = int(batch) * batch_rows, (int(batch) + 1) * batch_rows
+            wanted = "" if todo == total else " AND rowid IN (SELECT rid FROM qa_todo)"
+            source = f"(SELECT * FROM interactions WHERE rowid >= {lo} AND rowid < {hi}{wanted})"
+            _evaluate(con, compiled, source, "qa_wide")
+            clock.lap("evaluate rules")
+            con.execute("INSERT INTO interaction_scores " + SCORE_SQL, params)
+            n_critical, n_sum, n_count = store.fetch_one(
+                con, f"SELECT count(*) FILTER (critical_failed), sum(score), count(score) FROM ({SCORE_SQL})", params)
+            critical, score_sum, score_count = critical + n_critical, score_sum + (n_sum or 0.0), score_count + n_count
+            clock.lap("write interaction_scores")
+            con.execute(f"""INSERT INTO rule_results
+                SELECT *, $hash AS rule_pack_hash, $run_id AS run_id FROM ({compiled.unpivot_sql.format(wide='qa_wide')})""",
+                        params)
+            con.execute("DROP TABLE qa_wide")
+            clock.lap("write rule_results")
         con.execute("DROP TABLE qa_todo")
     clock.lap("commit")
-    log.info("scored %d interactions (%d unchanged) with %d rules", todo, total - todo, len(pack.rules))
+    log.info("scored %d interactions (%d unchanged) with %d rules in %d batch(es)", todo, total - todo,
+             len(pack.rules), len(batches))
     log.debug("score timings: %s", clock)
     return ScoreSummary(rule_pack_hash=pack.hash, rules=len(pack.rules), scored=todo, unchanged=total - todo,
-                        rule_results=todo * len(pack.rules), critical_failed=crit,
-                        mean_score=None if mean is None else round(mean, 2), full=full,
-                        seconds=dict(clock.laps))
+                        rule_results=todo * len(pack.rules), critical_failed=critical,
+                        mean_score=round(score_sum / score_count, 2) if score_count else None, full=full,
+                        seconds=clock.totals())
 
 
 class _Clock:
@@ -124,8 +133,14 @@ class _Clock:
         self.laps.append((name, round(now - self._last, 3)))
         self._last = now
 
+    def totals(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, seconds in self.laps:
+            out[name] = round(out.get(name, 0.0) + seconds, 3)
+        return out
+
     def __str__(self) -> str:
-        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.laps)
+        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.totals().items())
 
 
 # --- self-tests -----------------------------------------------------------------------------------

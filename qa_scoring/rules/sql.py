@@ -16,8 +16,6 @@ from qa_scoring.rules.pack import TEXT_FIELDS, TIME_FIELDS, WHEN_SPECIAL, Rule, 
 from qa_scoring.rules.text import (NEGATED_MARK, NOT_WORD, RIGHT_EDGE, escape_phrase, fold_regex, negation_pattern,
                                    phrase_pattern, re2_problem, sql_identifier, sql_literal)
 
-# --- compilation ----------------------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class CompiledPack:
     """The pack as SQL: `select_sql` reads `{source}` and yields one wide row per interaction."""
@@ -29,13 +27,18 @@ class CompiledPack:
 
 
 class _Params:
+    """Named query parameters; an identical pattern gets the same name, so DuckDB's common
+    subexpression elimination evaluates a condition shared by several rules once."""
+
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
+        self._names: dict[str, str] = {}
 
     def bind(self, value: str) -> str:
-        name = f"p{len(self.values)}"
-        self.values[name] = value
-        return "$" + name
+        if value not in self._names:
+            self._names[value] = name = f"p{len(self.values)}"
+            self.values[name] = value
+        return "$" + self._names[value]
 
 
 def _col(name: str) -> str:
@@ -55,10 +58,13 @@ def _phrase_match(col: str, phrases: list[str], rule: Rule, params: _Params) -> 
     pattern = params.bind(phrase_pattern(phrases, **opts))
     if not rule.negation:
         return f"regexp_matches({col}, {pattern})", col
-    spoiled = f"regexp_replace({col}, {params.bind(negation_pattern(phrases, **opts))}, " \
-              f"{params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')"
-    # Only texts that contain a phrase at all pay for the negation pass.
-    return f"CASE WHEN regexp_matches({col}, {pattern}) THEN regexp_matches({spoiled}, {pattern}) ELSE false END", spoiled
+    negated = params.bind(negation_pattern(phrases, **opts))
+    spoiled = f"regexp_replace({col}, {negated}, {params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')"
+    # Only texts with a phrase pay for the negation check, and only those with a negated phrase
+    # pay for the replacement (capture groups run RE2's slow engines).
+    return (f"CASE WHEN NOT regexp_matches({col}, {pattern}) THEN false "
+            f"WHEN NOT regexp_matches({col}, {negated}) THEN true "
+            f"ELSE regexp_matches({spoiled}, {pattern}) END"), spoiled
 
 
 def _in_set(col: str, values: list[str], rule: Rule, params: _Params) -> str:
@@ -69,7 +75,7 @@ def _in_set(col: str, values: list[str], rule: Rule, params: _Params) -> str:
     return f"regexp_full_match({col}, {pattern})"
 
 
-def _when_sql(rule: Rule, params: _Params) -> str:
+def _when_sql(rule: Rule, params: _Params, screens: dict | None = None) -> str:
     parts = []
     for key, value in rule.when.items():
         if key == "field_matches":
@@ -78,7 +84,10 @@ def _when_sql(rule: Rule, params: _Params) -> str:
                 parts.append(f"regexp_matches({_col(col)}, {params.bind(folded)})")
         elif key == "field_contains":
             for col, phrases in value.items():
-                parts.append(_phrase_match(_col(col), phrases, rule, params)[0])
+                found = _phrase_match(_col(col), phrases, rule, params)[0]
+                if screens and col in screens:
+                    found = f"CASE WHEN {screens[col]} THEN {found} ELSE false END"
+                parts.append(found)
         elif key == "min_length":
             for col, n in value.items():
                 parts.append(f"length(trim({_col(col)})) >= {int(n)}")
@@ -111,12 +120,23 @@ def _locate(text: str, pattern: str, groups: str | None) -> str:
 
 
 def _words_at_least(col: str, n: int, params: _Params) -> str:
+    """SQL: the text has at least n words (runs of non-space), deciding cheaply when it can.
+
+    n characters hold at most (n + 1) / 2 words, and w white-space characters at most w + 1 words;
+    only texts that pass both bounds run the regex, which stops at the n-th word.
+    """
     if n <= 1:
         return f"regexp_matches({col}, '\\S')"
+    spaces = col
+    for code in (32, 9, 10, 12, 13):  # RE2's \s
+        spaces = f"replace({spaces}, chr({code}), '')"
     if n > 1000:  # RE2 caps counted repetition at 1000
-        return f"len(regexp_extract_all({col}, '\\S+')) >= {n}"
-    pattern = params.bind(r"\S+(?:\s+\S+){" + str(n - 1) + "}")
-    return f"regexp_matches({col}, {pattern})"
+        exact = f"len(regexp_extract_all({col}, '\\S+')) >= {n}"
+    else:
+        pattern = params.bind(r"(?:\S+\s+){" + str(n - 1) + r"}\S")
+        exact = f"regexp_matches({col}, {pattern})"
+    return (f"CASE WHEN length({col}) < {2 * n - 1} THEN false "
+            f"WHEN length({col}) - length({spaces}) + 1 < {n} THEN false ELSE {exact} END")
 
 
 def _rule_sql(rule: Rule, params: _Params, screens: dict | None = None) -> tuple[str, str, str | None, str | None]:
@@ -125,7 +145,7 @@ def _rule_sql(rule: Rule, params: _Params, screens: dict | None = None) -> tuple
     evidence_extract: a regexp_extract struct {pre, edge, m} on failing rows (text evidence);
     value_evidence: a text on failing rows (out-of-bounds value, value not allowed).
     """
-    when = _when_sql(rule, params)
+    when = _when_sql(rule, params, screens)
     col = _col(rule.field) if rule.field else None
     kind, arg = rule.kind, rule.arg
     if kind == "not_empty":
@@ -169,18 +189,21 @@ def _rule_sql(rule: Rule, params: _Params, screens: dict | None = None) -> tuple
 
 
 def _screen_patterns(pack: RulePack) -> dict[str, str]:
-    """Per column, one RE2 union of the contains_none rules' phrases (forbidden phrases).
+    """Per column, one RE2 union of the phrase lists that rarely match: contains_none checks
+    (forbidden phrases) and when.field_contains triggers (an upset customer, a late follow-up).
 
-    Forbidden phrases rarely occur, so each rule would scan every text to its end; one union pass
-    per column finds the few texts where any of them occurs, and only those run each rule's own
-    pattern (6 rules on `answer` then cost about one regex pass). User regexes (not_matches) are
-    not merged: a union of counted repetitions blows up RE2's DFA (measured 200x slower).
+    Such a list would make each rule scan every text to its end; one union pass per column finds
+    the few texts where any of them occurs, and only those run each rule's own pattern (6
+    forbidden-phrase rules on `answer` then cost about one regex pass). User regexes (not_matches)
+    are not merged: a union of counted repetitions blew up RE2's DFA (measured 200x slower).
     """
     found: dict[str, list[str]] = {}
     for rule in pack.rules:
         opts = {"case_sensitive": rule.case_sensitive, "accent_sensitive": rule.accent_sensitive}
         if rule.kind == "contains_none":
             found.setdefault(rule.field, []).append(phrase_pattern(rule.arg, **opts))
+        for column, phrases in rule.when.get("field_contains", {}).items():
+            found.setdefault(column, []).append(phrase_pattern(phrases, **opts))
     out = {}
     for column, patterns in found.items():
         union = "|".join(f"(?:{p})" for p in patterns)
@@ -192,11 +215,11 @@ def _screen_patterns(pack: RulePack) -> dict[str, str]:
 def compile_rule_pack(pack: RulePack) -> CompiledPack:
     """One SELECT over `{source}` computing every rule (set-based), plus the unpivot to long form."""
     params = _Params()
-    level1, level_pass, level2, level3, groups = [], [], [], [], []
+    level0, level1, level_pass, level2, level3, groups = [], [], [], [], [], []
     screens = {}
     for column, patterns in _screen_patterns(pack).items():
         alias = f"s_{TEXT_FIELDS.index(column)}"
-        level1.append(f"coalesce(regexp_matches({_col(column)}, {params.bind(patterns)}), false) AS {alias}")
+        level0.append(f"coalesce(regexp_matches({_col(column)}, {params.bind(patterns)}), false) AS {alias}")
         screens[column] = alias
     app_terms, pass_terms, fail_terms, crit_terms, n_app_terms = [], [], [], [], []
     for i, rule in enumerate(pack.rules):
@@ -243,8 +266,9 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
     FROM (
         SELECT *{', ' if level2 else ''}{', '.join(level2)}
         FROM (SELECT *, {', '.join(level_pass)}
-              FROM (SELECT interaction_id, content_hash{', ' if carry else ''}{carry}, {', '.join(level1)}
-                    FROM {{source}}))
+              FROM (SELECT *, {', '.join(level1)}
+                    FROM (SELECT {', '.join(['interaction_id', 'content_hash'] + [carry] * bool(carry) + level0)}
+                          FROM {{source}})))
     )"""
     unpivot_sql = f"""SELECT interaction_id, rule_id, applicable, passed, evidence, evidence_field,
         evidence_start, evidence_end
