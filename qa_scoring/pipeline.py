@@ -139,6 +139,15 @@ def _train_is_due(con, settings: Settings) -> str | None:
     model = classify.current_model(con)
     if model is None:
         return None
+    # A model this installation cannot read (another scikit-learn or model format) is retrained.
+    from qa_scoring.classify.model import validate_spec
+
+    spec = store.fetch_one(con, "SELECT spec FROM models WHERE model_id = ?", [model.model_id])[0]
+    try:
+        validate_spec(json.loads(spec) if isinstance(spec, str) else spec, model.model_id)
+    except ModelError as err:
+        log.info("retraining: %s", err)
+        return None
     age = store.utc_now() - model.created_at
     if age > timedelta(days=settings.run.model_max_age_days):
         return None

@@ -326,3 +326,13 @@ def test_one_class_in_the_held_out_period_is_refused(tmp_path):
                                          r"one class: cannot evaluate"):
         train_model(con, load_settings(environ={}))
     con.close()
+
+
+def test_training_twice_on_the_same_data_gives_the_same_model(trained, runner):
+    """Runs are reproducible: no thread races, fixed seeds (liblinear's global rand() once broke this)."""
+    db, first = trained
+    for _ in range(2):
+        result = runner.invoke(cli, ["--db", str(db), "train", "--json"])
+        assert result.exit_code == 0, result.output
+        again = json.loads(result.stdout)
+        assert (again["model_id"], again["brier"], again["roc_auc"]) == (first["model_id"], first["brier"], first["roc_auc"])

@@ -86,3 +86,20 @@ def test_report_periods_last_n_days(tmp_path):
     cfg.write_text("[run]\nreport_days = 7\n")
     (period,) = report_periods(load_settings(cfg, environ={}), date(2026, 11, 25))
     assert (period.name, period.since, period.until) == ("last-7-days", date(2026, 11, 18), date(2026, 11, 24))
+
+
+def test_a_model_from_another_sklearn_is_retrained_by_the_nightly_job(sample_db, runner):
+    import json as _json
+
+    from qa_scoring import store
+    from qa_scoring.config import load_settings as _load
+    from qa_scoring.pipeline import _train_is_due
+
+    assert runner.invoke(cli, ["--db", str(sample_db), "train"]).exit_code == 0
+    con = store.connect(sample_db)
+    settings = _load(environ={})
+    assert _train_is_due(con, settings) is not None  # fresh and readable: not due
+    spec = _json.loads(store.fetch_one(con, "SELECT spec FROM models WHERE is_current")[0])
+    spec["versions"]["sklearn"] = "0.1.0"
+    con.execute("UPDATE models SET spec = ? WHERE is_current", [_json.dumps(spec)])
+    assert _train_is_due(con, settings) is None  # unreadable here: retrain

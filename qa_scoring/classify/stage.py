@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -171,9 +171,10 @@ def _fit_calibrated(features: InteractionFeatures, X, y: np.ndarray) -> tuple[Pr
             model = make_pipeline(features, C).named_steps["model"]
             return model.fit(X_fit, y_fit).decision_function(X_cal)
 
-        # liblinear releases the GIL for much of a fit: two threads use both cores (~1.5x).
-        with ThreadPoolExecutor(min(2, len(C_GRID))) as pool:
-            grid_scores = list(pool.map(cal_scores, C_GRID))
+        # One fit after the other: liblinear draws from the C library's process-global rand(), so
+        # two fits in threads interleave their draws and the model changes from run to run
+        # (found by the kill-and-rerun test). Reproducible runs are worth the ~1.5x.
+        grid_scores = [cal_scores(C) for C in C_GRID]
         del X_fit, X_cal
         for C, scores in zip(C_GRID, grid_scores):
             a, b = _platt(scores, y_cal)
