@@ -204,7 +204,7 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
     tz_today = today or datetime.now(ZoneInfo(settings.wolkvox.timezone)).date()
     for period in periods if periods is not None else report_periods(settings, tz_today):
         target = out_root / period.name if period.name else out_root
-        result = _stage(summary, f"report {period.name or 'all'}", lambda: report.render_reports(
+        result = _stage(summary, f"report {period.name}".strip(), lambda: report.render_reports(
             con, settings, out_dir=target, since=period.since, until=period.until,
             lang=settings.report.lang, run_id=run_id), on_stage)
         summary.reports.append(str(Path(result.to_dict().get("index", target / "index.html"))))

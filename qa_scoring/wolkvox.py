@@ -563,7 +563,7 @@ def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token
         updated=totals.updated, unchanged=totals.unchanged, quarantined=totals.quarantined, calls=calls,
         splits=totals.splits, empty=totals.empty, seconds=round(time.monotonic() - started, 3),
         watermark=_fmt(watermark) if watermark else None)
-    log.info("fetch done: %s, %d calls, %d splits", summary.text(), calls, totals.splits)
+    log.debug("fetch done: %s, %d calls, %d splits", summary.text(), calls, totals.splits)
     return summary
 
 

@@ -300,7 +300,7 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
             "curves": _curves(y_test, p), "top_terms": _top_terms(predictor, train)}
     with store.atomic(con):
         model_id = save_model(con, spec, run_id)
-    log.info("model %s: ROC AUC %.3f on %d held-out surveys (baseline %.3f)", model_id,
+    log.debug("model %s: ROC AUC %.3f on %d held-out surveys (baseline %.3f)", model_id,
              metrics["roc_auc"], n_test, baseline["roc_auc"])
     return TrainSummary(
         model_id=model_id, roc_auc=metrics["roc_auc"], pr_auc=metrics["pr_auc"], brier=metrics["brier"],
@@ -404,7 +404,7 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
                     n_done += len(risk)
                     risk_sum += float(risk.sum())
                     high += int((risk >= 0.5).sum())
-                    log.info("predicted %d / %d", n_done, n_todo)
+                    log.debug("predicted %d / %d", n_done, n_todo)
             finally:
                 reader.close()
                 if writer is not None:

@@ -253,8 +253,13 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, l
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    for name in ("_rpt_base", "_rpt_rule_cells", "_rpt_review"):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+    """Drop the report's temp tables; after a failed query the rollback removes them instead
+    (and trying here would only hide the original error behind 'transaction is aborted')."""
+    try:
+        for name in ("_rpt_base", "_rpt_rule_cells", "_rpt_review"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    except duckdb.TransactionException:
+        pass
 
 
 # --- team and agents --------------------------------------------------------------------------

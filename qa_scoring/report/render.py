@@ -296,5 +296,5 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
     summary = ReportSummary(out_dir=str(out_dir), index=str(out_dir / "index.html"), since=str(period.since),
                             until=str(period.until), lang=lang, agents=len(data.agents), pages=len(pages),
                             interactions=data.team.n, seconds=round(time.perf_counter() - started, 3))
-    log.info("%s", summary.text())
+    log.debug("%s", summary.text())
     return summary

@@ -112,7 +112,7 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
             clock.lap("write rule_results")
         con.execute("DROP TABLE qa_todo")
     clock.lap("commit")
-    log.info("scored %d interactions (%d unchanged) with %d rules in %d batch(es)", todo, total - todo,
+    log.debug("scored %d interactions (%d unchanged) with %d rules in %d batch(es)", todo, total - todo,
              len(pack.rules), len(batches))
     log.debug("score timings: %s", clock)
     return ScoreSummary(rule_pack_hash=pack.hash, rules=len(pack.rules), scored=todo, unchanged=total - todo,
