@@ -325,7 +325,8 @@ def scenario_c(bench: Bench, snapshot: Path, files: list[Path], days: list[date]
         return {}
     secs, stages = step.summary.get("seconds", {}), step.summary.get("stages", {})
     rows = []
-    for name, sec in secs.items():
+    order = ["fetch", "score", "train", "predict"]  # --json sorts keys: put them back in run's order
+    for name, sec in sorted(secs.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9, kv[0])):
         info = stages.get(name, {})
         n = info.get("rows") if name == "fetch" else info.get("scored") if name == "score" else \
             info.get("predicted") if name == "predict" else None

@@ -427,6 +427,12 @@ class SandboxServer:
             handler.send_header("Content-Type", f"{ctype}; charset=utf-8")
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
+            # Record before the client can have the answer: a test reading the stats right after
+            # its response must see this request (it raced under load when recorded after).
+            with self._lock:
+                self.stats.by_status[status] += 1
+                self.stats.rows_served += rows
+                self.stats.requests.append(Request(ini, end, status, rows, kind))
             view = memoryview(body)
             cut = max(len(body) - 64, 0)
             # Free the token's slot before the last bytes: once the client holds the whole answer the
@@ -434,10 +440,6 @@ class SandboxServer:
             handler.wfile.write(view[:cut])
             release()
             handler.wfile.write(view[cut:])
-            with self._lock:
-                self.stats.by_status[status] += 1
-                self.stats.rows_served += rows
-                self.stats.requests.append(Request(ini, end, status, rows, kind))
             log.info("sandbox: chat_4 %s-%s -> %d, %d rows%s", ini, end, status, rows, f" ({kind})" if kind else "")
 
         def error(status: int, msg: str, kind: str = "", retry_after: float = 0) -> None:
