@@ -496,13 +496,14 @@ def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_jso
 # --- run / demo / export (pipeline.py, export.py) ---------------------------------------------
 
 @cli.command("run")
-@click.option("--since", default=None, metavar="T", help="Fetch from T instead of the watermark.")
-@click.option("--until", default=None, metavar="T", help="Fetch up to T instead of now.")
+@click.option("--since", type=TimeParam(), default=None, help="Fetch from here instead of the watermark.")
+@click.option("--until", type=TimeParam(end_of_day=True), default=None,
+              help="Fetch up to here (inclusive; a bare date includes that day) instead of now.")
 @click.option("--out", default=None, metavar="DIR", help="Reports root (default: report.out).")
 @click.option("--wait", is_flag=True, help="Wait for another run on this database instead of failing.")
 @json_option
 @pass_app
-def run_cmd(app: App, since: str | None, until: str | None, out: str | None, wait: bool, as_json: bool) -> None:
+def run_cmd(app: App, since, until, out: str | None, wait: bool, as_json: bool) -> None:
     """The nightly job: fetch → score → train (when due) → predict → report.
 
     Needs WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE) and WOLKVOX_SERVER. Writes one line per stage on
@@ -517,14 +518,12 @@ def run_cmd(app: App, since: str | None, until: str | None, out: str | None, wai
 
     settings = app.settings()
     token = wolkvox.read_token()
-    start = wolkvox.parse_time(since, "--since") if since else None
-    end = wolkvox.parse_time(until, "--until") if until else None
     today = date.today()
     with pipeline.run_lock(settings.db_path, wait=wait):
         con = app.open_db(settings)
         with app.recorded(con, "run") as info, \
                 stage_progress(pipeline.stage_count(token, settings, None, today)) as on_stage:
-            summary = pipeline.run_job(con, settings, token, run_info=info, since=start, until=end,
+            summary = pipeline.run_job(con, settings, token, run_info=info, since=since, until=until,
                                        out_dir=Path(out) if out else None, on_stage=on_stage)
     emit(summary.to_dict(), as_json, summary.text())
 
