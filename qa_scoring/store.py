@@ -292,7 +292,9 @@ def _staging_sql() -> str:
         left(sha256(concat_ws(chr(31), $operation, lower(trim(channel)), trim(case_id),
              strftime(created_at, '%Y-%m-%d %H:%M:%S'))), 32) AS interaction_id,
         date_diff('second', created_at, closed_at) AS handle_seconds,
-        try_cast(replace(survey_raw, ',', '.') AS DOUBLE) AS survey_score,
+        -- 'nan' and 'inf' cast to DOUBLE too, and are no survey score.
+        CASE WHEN isfinite(try_cast(replace(survey_raw, ',', '.') AS DOUBLE))
+             THEN try_cast(replace(survey_raw, ',', '.') AS DOUBLE) END AS survey_score,
         {content} AS content_hash,
         CASE
             WHEN shape_error IS NOT NULL THEN shape_error

@@ -302,3 +302,23 @@ def test_duplicates_merged_are_recorded_per_page(con, tmp_path):
     assert store.fetch_one(con, "SELECT sum(copies_in_page - 1) FROM interactions")[0] == 0  # b.json is the latest
     load(con, write_json(tmp_path / "c.json", [row(), row(status="archived")]))
     assert store.fetch_one(con, "SELECT sum(copies_in_page - 1) FROM interactions")[0] == 1
+
+
+def test_bom_and_ndjson_files(con, tmp_path):
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"code": "200", "data": [row(case_id="1")]}).encode())
+    nd = tmp_path / "rows.ndjson"
+    nd.write_text("\n".join(json.dumps(row(case_id=str(i)), ensure_ascii=False) for i in (2, 3)) + "\n",
+                  encoding="utf-8")
+    summary = load(con, bom, nd)
+    assert summary.new == 3
+    assert con.execute("SELECT format FROM raw_pages ORDER BY seq").fetchall() == [("json",), ("ndjson",)]
+
+
+def test_huge_numbers_and_nan_are_kept_as_text(con, tmp_path):
+    f = tmp_path / "odd.json"
+    f.write_text('[{"channel": "whatsapp", "agent_name": "Ana", "case_id": 123456789012345678901234567890, '
+                 '"date_creation": "2026-11-02 09:15:00", "body": "x", "answer": "y", "evaluation_survey": NaN}]')
+    assert load(con, f).new == 1
+    assert con.execute("SELECT case_id, survey_score FROM interactions").fetchall() == [
+        ("123456789012345678901234567890", None)]
