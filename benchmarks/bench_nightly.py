@@ -27,6 +27,8 @@ Scenario A  "a month by import, then one night": import days 1..D-1 (one `import
             own line afterwards.
 Scenario B  "rebuild and re-report the month", same database: rebuild, score --full,
             predict --full, report (the whole month); the sum is for the goal "< 5 minutes".
+            An incremental `predict` (what `rebuild --help` recommends) is timed too, not summed.
+            `--scenarios B` alone reuses the database an earlier run of A left in --workdir.
 Scenario C  "the nightly run through the sandbox": `qa-scoring sandbox` (its own process) serves
             all D day files; `qa-scoring run --since 'D 00:00:00' --until 'D 23:59:59' --json` on a
             copy of Scenario A's database taken just before its night, with wolkvox.min_interval = 0.
@@ -137,8 +139,9 @@ def measure(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None,
 
 
 class Bench:
-    def __init__(self, workdir: Path, env: dict):
+    def __init__(self, workdir: Path, env: dict, logs: Path):
         self.workdir = workdir
+        self.logs = logs  # each process's stdout and stderr
         self.env = env
         self.n = 0
 
@@ -148,7 +151,7 @@ class Bench:
         self.n += 1
         cmd = [sys.executable, "-m", "qa_scoring"] + (["--config", str(config)] if config else []) + \
               ["--db", str(db), *args, "--json"]
-        log = self.workdir / "logs" / f"{self.n:03d}-{name.replace(' ', '_').replace('/', '_')}"
+        log = self.logs / f"{self.n:03d}-{name.replace(' ', '_').replace('/', '_')}"
         log.parent.mkdir(exist_ok=True)
         seconds, proc_mib, tree_mib, stdout, status = measure(cmd, env=self.env, cwd=self.workdir, log=log)
         if status != 0:
@@ -168,7 +171,9 @@ def print_table(title: str, steps: list[Step], total_of: list[Step] | None = Non
     print(f"  {'stage':<34} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak MiB':>9} {'tree MiB':>9}  note")
     for s in steps:
         rows = f"{s.rows:>10,}" if s.rows is not None else f"{'':>10}"
-        print(f"  {s.name:<34} {rows} {s.seconds:>8.1f} {s.rate} {s.peak_proc_mib:>9,.0f} {s.peak_tree_mib:>9,.0f}  {s.note}")
+        mem = (f"{s.peak_proc_mib:>9,.0f} {s.peak_tree_mib:>9,.0f}" if s.peak_proc_mib == s.peak_proc_mib
+               else f"{'-':>9} {'-':>9}")  # NaN: a stage inside one process, measured as a whole
+        print(f"  {s.name:<34} {rows} {s.seconds:>8.1f} {s.rate} {mem}  {s.note}")
     total = sum(s.seconds for s in (total_of if total_of is not None else steps))
     if goal is not None:
         verdict = "MET" if total < goal and not any(s.note.startswith("FAILED") for s in total_of or steps) else "NOT MET"
@@ -273,17 +278,25 @@ def scenario_b(bench: Bench, db: Path, days: list[date]) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     print(f"\nScenario B: rebuild and re-report the month (same database) ...", flush=True)
     steps = [bench.cli("rebuild", db, "rebuild", rows_key="rows"),
-             bench.cli("score --full", db, "score", "--full", rows_key="scored"),
-             bench.cli("predict --full", db, "predict", "--full", rows_key="predicted"),
-             report_step(bench, db, out, f"month-{days[0]}_{days[-1]}", days[0], days[-1])]
+             bench.cli("score --full", db, "score", "--full", rows_key="scored")]
+    # What `rebuild --help` recommends next: an incremental predict. Rebuilt interactions keep their
+    # content hash and the pack is the same, so it finds little to do; shown, not summed.
+    incremental = bench.cli("predict (incremental)", db, "predict", rows_key="predicted")
+    incremental.note = "rebuild's recipe; not in the sum"
+    steps += [bench.cli("predict --full", db, "predict", "--full", rows_key="predicted"),
+              report_step(bench, db, out, f"month-{days[0]}_{days[-1]}", days[0], days[-1])]
     steps[-1].rows = interactions_in(db, days[0], days[-1])
     if steps[0].summary:
         steps[0].note = (f"{steps[0].summary.get('pages')} pages, {steps[0].summary.get('interactions'):,} "
                          f"interactions, {steps[0].summary.get('quarantined'):,} quarantined")
     if steps[2].summary:
         steps[2].note = f"{steps[2].summary.get('workers')} workers"
-    total = print_table("Scenario B, rebuild + re-report the month (vs the 5-minute goal)", steps,
+    total = print_table("Scenario B, rebuild + re-report the month (vs the 5-minute goal)",
+                        [*steps[:2], incremental, *steps[2:]], total_of=steps,
                         goal=MONTH_GOAL_S, goal_text="rebuild+score+predict+report")
+    alt = total - steps[2].seconds + incremental.seconds
+    print(f"  with the incremental predict instead of predict --full: {alt:.1f} s "
+          f"({'under' if alt < MONTH_GOAL_S else 'over'} the {MONTH_GOAL_S:.0f} s goal)")
     return {"month_total": total}
 
 
@@ -354,7 +367,7 @@ def main() -> None:
     ap.add_argument("--end", type=date.fromisoformat, default=None,
                     help="last day (default: yesterday in America/Bogota, what `run` reports)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/qa-bench-nightly"))
-    ap.add_argument("--scenarios", default="A,B,C", help="which of A,B,C (B and C need A)")
+    ap.add_argument("--scenarios", default="A,B,C", help="which of A,B,C (B alone reuses an earlier A's database; C needs A in the same run)")
     ap.add_argument("--generate-only", action="store_true", help="only generate (and cache) the day files")
     args = ap.parse_args()
     scenarios = {s.strip().upper() for s in args.scenarios.split(",") if s.strip()}
@@ -375,7 +388,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WOLKVOX_", "QA_SCORING_"))}
     env["WOLKVOX_TOKEN"] = TOKEN
     (workdir / "qa-scoring.toml").unlink(missing_ok=True)  # no stray settings file in the cwd
-    bench = Bench(workdir, env)
+    bench = Bench(workdir, env, workdir / f"logs-{args.days}x{args.per_day}")
     db = workdir / f"nightly-{args.days}x{args.per_day}.duckdb"
     snapshot = workdir / f"before-night-{args.days}x{args.per_day}.duckdb" if "C" in scenarios else None
     t0 = time.perf_counter()
