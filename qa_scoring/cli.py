@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,8 @@ class App:
 
     def open_db(self, settings: Settings | None = None, read_only: bool = False):
         """Open the database for this command; it is closed when the command ends, whatever happens."""
-        con = store.connect((settings or self.settings()).db_path, read_only=read_only)
+        settings = settings or self.settings()
+        con = store.connect(settings.db_path, read_only=read_only, memory_limit=settings.database.memory_limit)
         click.get_current_context().call_on_close(con.close)
         return con
 
@@ -500,10 +501,12 @@ def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_jso
 @click.option("--until", type=TimeParam(end_of_day=True), default=None,
               help="Fetch up to here (inclusive; a bare date includes that day) instead of now.")
 @click.option("--out", default=None, metavar="DIR", help="Reports root (default: report.out).")
+@click.option("--report-day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Report this day and its month to date instead of yesterday's (re-running a past night).")
 @click.option("--wait", is_flag=True, help="Wait for another run on this database instead of failing.")
 @json_option
 @pass_app
-def run_cmd(app: App, since, until, out: str | None, wait: bool, as_json: bool) -> None:
+def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, as_json: bool) -> None:
     """The nightly job: fetch → score → train (when due) → predict → report.
 
     Needs WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE) and WOLKVOX_SERVER. Writes one line per stage on
@@ -518,13 +521,13 @@ def run_cmd(app: App, since, until, out: str | None, wait: bool, as_json: bool) 
 
     settings = app.settings()
     token = wolkvox.read_token()
-    today = date.today()
+    today = report_day.date() + timedelta(days=1) if report_day else pipeline.local_today(settings)
     with pipeline.run_lock(settings.db_path, wait=wait):
         con = app.open_db(settings)
         with app.recorded(con, "run") as info, \
                 stage_progress(pipeline.stage_count(token, settings, None, today)) as on_stage:
             summary = pipeline.run_job(con, settings, token, run_info=info, since=since, until=until,
-                                       out_dir=Path(out) if out else None, on_stage=on_stage)
+                                       out_dir=Path(out) if out else None, today=today, on_stage=on_stage)
     emit(summary.to_dict(), as_json, summary.text())
 
 

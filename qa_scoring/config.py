@@ -32,6 +32,14 @@ def _check(cond: bool, message: str) -> str | None:
 class DatabaseSettings:
     # Environment: QA_SCORING_DB. Flag: --db.
     path: str = DEFAULT_DB_NAME
+    memory_limit: str = ""  # DuckDB's memory_limit, e.g. "8GB" (default: DuckDB's, 80% of RAM)
+
+    def problems(self) -> list[tuple[str, str]]:
+        import re
+
+        if self.memory_limit and not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", self.memory_limit.strip(), re.I):
+            return [("memory_limit", f"expected a size like '8GB', got {self.memory_limit!r}")]
+        return []
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ class ClassifierSettings:
     satisfied_words: tuple[str, ...] = ()  # extra text answers counted as satisfied
     dissatisfied_words: tuple[str, ...] = ()  # extra text answers counted as dissatisfied
     batch_size: int = 20000  # prediction streams in chunks of this many rows
+    max_train_rows: int = 200000  # train on the newest N surveyed interactions (0: all of them)
     workers: int = 0  # prediction worker processes (0: one per core); used when there are > 2 batches
 
     def problems(self) -> list[tuple[str, str]]:
@@ -120,6 +129,10 @@ class ClassifierSettings:
             out.append(("scale", "must be one of auto, 1-5, 1-10, 0-10"))
         if self.batch_size < 1:
             out.append(("batch_size", "must be >= 1"))
+        if self.max_train_rows < 0:
+            out.append(("max_train_rows", "must be >= 0 (0: no cap)"))
+        elif 0 < self.max_train_rows < self.min_labels:
+            out.append(("max_train_rows", "must be at least min_labels"))
         if self.workers < 0:
             out.append(("workers", "must be >= 0 (0: one per core)"))
         return out

@@ -76,6 +76,11 @@ class Period:
     until: date | None
 
 
+def local_today(settings: Settings) -> date:
+    """Today in the operation's time zone (the API's and the QA team's calendar)."""
+    return datetime.now(ZoneInfo(settings.wolkvox.timezone)).date()
+
+
 def report_periods(settings: Settings, today: date) -> list[Period]:
     """The nightly report periods: the last complete day and the month to date (or the last N days)."""
     yesterday = today - timedelta(days=1)
@@ -124,7 +129,8 @@ def _stage(summary: RunSummary, name: str, fn: Callable[[], Any],
         log.info("%s: skipped, %s", name, result)
         return None
     summary.stages[name] = result.to_dict()
-    log.info("%s: %s (%.1f s)", name, result.text(), elapsed)
+    one_line = "; ".join(part.strip() for part in result.text().splitlines() if part.strip())
+    log.info("%s: %s (%.1f s)", name, one_line, elapsed)
     return result
 
 
@@ -201,7 +207,7 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
            if model else "no model yet", on_stage)
 
     out_root = Path(out_dir or settings.report.out)
-    tz_today = today or datetime.now(ZoneInfo(settings.wolkvox.timezone)).date()
+    tz_today = today or local_today(settings)
     for period in periods if periods is not None else report_periods(settings, tz_today):
         target = out_root / period.name if period.name else out_root
         result = _stage(summary, f"report {period.name}".strip(), lambda: report.render_reports(

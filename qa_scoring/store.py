@@ -184,8 +184,11 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating and migrating when needed) the database; a held lock is a clear one-line error."""
+def connect(path: str | os.PathLike, read_only: bool = False, memory_limit: str = "") -> duckdb.DuckDBPyConnection:
+    """Open (creating and migrating when needed) the database; a held lock is a clear one-line error.
+
+    `memory_limit` (e.g. "8GB", validated by config) caps DuckDB's memory; it spills to disk beyond.
+    """
     path = Path(path)
     if read_only and not path.exists():
         raise InputError(f"{path}: no such database (run 'qa-scoring import' or 'fetch' first)")
@@ -204,6 +207,8 @@ def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPy
         raise RunTimeError(f"{path}: {text.splitlines()[0]}") from None
     except duckdb.Error as err:
         raise InputError(f"{path}: not a qa-scoring database ({str(err).splitlines()[0]})") from None
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit.strip()}'")  # a validated size, not user text
     if not read_only:
         # DuckDB checkpoints the WAL into the file every 16 MB by default: with one commit per API
         # window that was half the time of a 3M-row fetch (benchmarks/bench_fetch.py). A larger

@@ -336,3 +336,16 @@ def test_training_twice_on_the_same_data_gives_the_same_model(trained, runner):
         assert result.exit_code == 0, result.output
         again = json.loads(result.stdout)
         assert (again["model_id"], again["brier"], again["roc_auc"]) == (first["model_id"], first["brier"], first["roc_auc"])
+
+
+def test_training_uses_only_the_newest_labels_when_capped(sample_db, runner, tmp_path):
+    cfg = tmp_path / "q.toml"
+    cfg.write_text("[classifier]\nmax_train_rows = 400\n")
+    result = runner.invoke(cli, ["--config", str(cfg), "--db", str(sample_db), "train", "--json"])
+    assert result.exit_code == 0, result.output
+    capped = json.loads(result.stdout)
+    assert capped["n_train"] + capped["n_test"] == 400
+    full = json.loads(runner.invoke(cli, ["--db", str(sample_db), "train", "--json"]).stdout)
+    assert full["n_train"] + full["n_test"] > 400
+    assert capped["split_at"] >= full["split_at"] or capped["n_test"] < full["n_test"]
+    assert capped["train_from"] > full["train_from"]  # the oldest labels were left out

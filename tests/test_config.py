@@ -63,3 +63,14 @@ def test_missing_config_file(runner, tmp_path):
     result = runner.invoke(cli, ["--config", str(tmp_path / "nope.toml"), "runs"])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"Error: Couldn't read config file {tmp_path / 'nope.toml'}: no such file"
+
+
+def test_memory_limit_is_validated_and_applied(runner, tmp_path):
+    cfg = tmp_path / "qa.toml"
+    cfg.write_text('[database]\nmemory_limit = "lots"\n')
+    with pytest.raises(ConfigError, match="database.memory_limit: expected a size like '8GB', got 'lots'"):
+        load_settings(cfg, environ={})
+    from qa_scoring import store
+
+    con = store.connect(tmp_path / "m.duckdb", memory_limit="512MB")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] in ("488.2 MiB", "512.0 MB", "488.2MiB")

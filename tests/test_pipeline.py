@@ -103,3 +103,28 @@ def test_a_model_from_another_sklearn_is_retrained_by_the_nightly_job(sample_db,
     spec["versions"]["sklearn"] = "0.1.0"
     con.execute("UPDATE models SET spec = ? WHERE is_current", [_json.dumps(spec)])
     assert _train_is_due(con, settings) is None  # unreadable here: retrain
+
+
+def test_run_reports_a_chosen_night(runner, tmp_path, monkeypatch):
+    import json as _json
+
+    from qa_scoring.pipeline import sample_range
+    from qa_scoring.resources import sample_files
+    from qa_scoring.sandbox import start_sandbox
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "qa-scoring.toml").write_text(f'[wolkvox]\nmin_interval = 0\nlock_dir = "{tmp_path}"\n')
+    since, until = (t.strftime("%Y-%m-%d %H:%M:%S") for t in sample_range(sample_files()))
+    with start_sandbox(sample_files(), token="tok-night") as server:
+        monkeypatch.setenv("WOLKVOX_TOKEN", "tok-night")
+        monkeypatch.setenv("WOLKVOX_SERVER", "0042")
+        monkeypatch.setenv("WOLKVOX_BASE_URL", server.base_url)
+        result = runner.invoke(cli, ["run", "--since", since, "--until", until, "--report-day", "2026-11-13", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = _json.loads(result.stdout)
+    assert set(summary["stages"]) == {"fetch", "score", "train", "predict", "report day-2026-11-13", "report month-2026-11"}
+    assert (tmp_path / "reports" / "day-2026-11-13" / "index.html").is_file()
+    assert (tmp_path / "reports" / "month-2026-11" / "index.html").is_file()
+    # One line per stage on stderr, with its seconds.
+    for stage in ("fetch", "score", "train", "predict"):
+        assert re.search(rf"INFO {stage}: .*\(\d+\.\d s\)$", result.stderr, re.M), stage
