@@ -18,7 +18,6 @@ from other rows of the same field.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -33,10 +32,11 @@ TARGET_LEN = {"body": 230, "answer": 450, "comments": 100}
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("generate_sample", REPO / "data" / "generate_sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """data/generate_sample.py, loaded by path (see _common.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import generator
+
+    return generator()
 
 
 def realistic_rows(n: int, *, seed: int, start: str, days: int, surveyed_only: bool = False):

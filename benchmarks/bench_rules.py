@@ -17,7 +17,6 @@ realistic sizes (body ~250, answer ~450, comments ~80 characters) by appending n
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -43,10 +42,11 @@ TARGET = {"body": 250, "answer": 450, "comments": 80}
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("generate_sample", REPO / "data" / "generate_sample.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """data/generate_sample.py, loaded by path (see _common.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import generator
+
+    return generator()
 
 
 def generated_batches(n: int, seed: int, batch: int = 100_000):
