@@ -123,8 +123,11 @@ MIGRATIONS: list[str] = [
         rule_pack_hash VARCHAR NOT NULL,
         run_id         BIGINT
     );
+    -- interaction_scores and predictions have no PRIMARY KEY either: stages delete then insert in
+    -- one transaction, and re-inserting the same keys made DuckDB's index work at COMMIT cost 25 s
+    -- of a 40 s full rescoring of 1M interactions (13.6 s without it). Uniqueness is tested.
     CREATE TABLE interaction_scores (
-        interaction_id   VARCHAR PRIMARY KEY,
+        interaction_id   VARCHAR NOT NULL,
         score            DOUBLE,            -- 0-100; NULL when no rule applies
         critical_failed  BOOLEAN NOT NULL,
         rules_applicable INTEGER NOT NULL,
@@ -143,7 +146,7 @@ MIGRATIONS: list[str] = [
         is_current  BOOLEAN NOT NULL
     );
     CREATE TABLE predictions (
-        interaction_id VARCHAR PRIMARY KEY,
+        interaction_id VARCHAR NOT NULL,
         risk           DOUBLE NOT NULL,     -- calibrated probability of a dissatisfied customer
         top_terms      JSON,                -- the words that pushed the risk up, strongest first
         model_id       VARCHAR NOT NULL,

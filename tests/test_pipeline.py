@@ -128,3 +128,16 @@ def test_run_reports_a_chosen_night(runner, tmp_path, monkeypatch):
     # One line per stage on stderr, with its seconds.
     for stage in ("fetch", "score", "train", "predict"):
         assert re.search(rf"INFO {stage}: .*\(\d+\.\d s\)$", result.stderr, re.M), stage
+
+
+def test_rescoring_and_repredicting_never_duplicate_rows(sample_db, runner):
+    """The derived tables have no primary key (it made rescoring 3x slower): uniqueness by construction."""
+    from qa_scoring import store
+
+    for args in (["score"], ["score", "--full"], ["score"], ["train"], ["predict"], ["predict", "--full"], ["predict"]):
+        assert runner.invoke(cli, ["--db", str(sample_db), *args]).exit_code == 0, args
+    con = store.connect(sample_db)
+    for table, key in (("interaction_scores", "interaction_id"), ("predictions", "interaction_id"),
+                       ("rule_results", "interaction_id || '/' || rule_id")):
+        n, distinct = store.fetch_one(con, f"SELECT count(*), count(DISTINCT {key}) FROM {table}")
+        assert n == distinct > 0, table
