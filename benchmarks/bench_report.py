@@ -80,13 +80,14 @@ def build(db: Path, agents: int, days: int, per_day: int) -> dict:
     t["interactions"] = time.perf_counter() - start
     start = time.perf_counter()
     con.execute("""
-        INSERT INTO rule_results (interaction_id, rule_id, applicable, passed, evidence, evidence_field,
-                                  evidence_start, evidence_end, rule_pack_hash, run_id)
+        CREATE TEMP TABLE long_results AS
         WITH x AS (SELECT interaction_id, answer, channel,
                           nullif(regexp_extract(answer, '(?i)(ya le dije|no se puede)', 0), '') AS curt
                    FROM interactions)
-        SELECT interaction_id, 'greeting', TRUE, regexp_matches(answer, '(?i)(buen[oa]s|hola|good)'),
-               NULL, NULL, NULL, NULL, 'bench-pack', 1 FROM x
+        SELECT interaction_id, 'greeting' AS rule_id, TRUE AS applicable,
+               regexp_matches(answer, '(?i)(buen[oa]s|hola|good)') AS passed,
+               NULL::VARCHAR AS evidence, NULL::VARCHAR AS evidence_field, NULL::INTEGER AS evidence_start,
+               NULL::INTEGER AS evidence_end, 'bench-pack' AS rule_pack_hash, 1 AS run_id FROM x
         UNION ALL
         SELECT interaction_id, 'no_curt', TRUE, curt IS NULL, curt, CASE WHEN curt IS NOT NULL THEN 'answer' END,
                strpos(answer, curt) - 1, strpos(answer, curt) - 1 + length(curt), 'bench-pack', 1 FROM x
@@ -98,6 +99,7 @@ def build(db: Path, agents: int, days: int, per_day: int) -> dict:
                CASE WHEN channel = 'email' THEN regexp_matches(answer, '(?i)(saludos|regards)') END,
                NULL, NULL, NULL, NULL, 'bench-pack', 1 FROM x
     """)
+    store.insert_rule_results(con, "long_results")
     con.execute("""
         INSERT INTO interaction_scores (interaction_id, score, critical_failed, rules_applicable, rules_failed,
                                         content_hash, rule_pack_hash, run_id)

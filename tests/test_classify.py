@@ -288,9 +288,13 @@ def test_rule_results_are_used_when_present_and_optional(trained):
     db, _ = trained
     con = store.connect(db)
     # A rule that fails on curt answers, as the rules stage would write it.
-    con.execute("""INSERT INTO rule_results (interaction_id, rule_id, applicable, passed, rule_pack_hash)
-                   SELECT interaction_id, 'no_curt_answer', true, NOT (answer ILIKE '%ya le dije%'), 'pack1'
+    con.execute("""CREATE TEMP TABLE long_results AS
+                   SELECT interaction_id, 'no_curt_answer' AS rule_id, true AS applicable,
+                          NOT (answer ILIKE '%ya le dije%') AS passed, NULL::VARCHAR AS evidence,
+                          NULL::VARCHAR AS evidence_field, NULL::INTEGER AS evidence_start,
+                          NULL::INTEGER AS evidence_end, 'pack1' AS rule_pack_hash, NULL::BIGINT AS run_id
                    FROM interactions""")
+    store.insert_rule_results(con, "long_results")
     settings = load_settings(environ={})
     summary = train_model(con, settings)
     spec = json.loads(con.execute("SELECT spec::VARCHAR FROM models WHERE is_current").fetchall()[0][0])

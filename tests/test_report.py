@@ -40,11 +40,11 @@ CURT = "(?i)(ya le dije|no se puede|nothing i can do|already told you)"
 def fill_derived(con, *, model: bool = True, pack: str = PACK) -> None:
     """rule_results for three rules (with evidence offsets), interaction_scores, predictions, models."""
     con.execute("""
-        INSERT INTO rule_results (interaction_id, rule_id, applicable, passed, evidence, evidence_field,
-                                  evidence_start, evidence_end, rule_pack_hash, run_id)
-        SELECT interaction_id, 'greeting', TRUE,
-               regexp_matches(coalesce(answer, ''), '(?i)(buen[oa]s|hola|hello|good|hi)'),
-               NULL, NULL, NULL, NULL, $pack, 1 FROM interactions
+        CREATE OR REPLACE TEMP TABLE long_results AS
+        SELECT interaction_id, 'greeting' AS rule_id, TRUE AS applicable,
+               regexp_matches(coalesce(answer, ''), '(?i)(buen[oa]s|hola|hello|good|hi)') AS passed,
+               NULL::VARCHAR AS evidence, NULL::VARCHAR AS evidence_field, NULL::INTEGER AS evidence_start,
+               NULL::INTEGER AS evidence_end, $pack AS rule_pack_hash, 1 AS run_id FROM interactions
         UNION ALL
         SELECT interaction_id, 'no_curt', TRUE, m IS NULL, m, CASE WHEN m IS NOT NULL THEN 'answer' END,
                CASE WHEN m IS NOT NULL THEN strpos(answer, m) - 1 END,
@@ -56,6 +56,7 @@ def fill_derived(con, *, model: bool = True, pack: str = PACK) -> None:
                CASE WHEN lower(trim(channel)) = 'email' THEN regexp_matches(coalesce(answer, ''), '(?i)(saludos|regards)') END,
                NULL, NULL, NULL, NULL, $pack, 1 FROM interactions
     """, {"pack": pack, "curt": CURT})
+    store.insert_rule_results(con, "long_results")
     con.execute("""
         INSERT INTO interaction_scores (interaction_id, score, critical_failed, rules_applicable, rules_failed,
                                         content_hash, rule_pack_hash, run_id)
@@ -419,8 +420,11 @@ def hand_store(con, specs, survey=None) -> None:
         INSERT INTO interaction_scores (interaction_id, score, critical_failed, rules_applicable, rules_failed,
                                         content_hash, rule_pack_hash, run_id) SELECT iid, score, FALSE, 1, (score < 100)::INT, 'h', '{PACK}', 1 FROM hand""")
     con.execute(f"""
-        INSERT INTO rule_results (interaction_id, rule_id, applicable, passed, evidence, evidence_field,
-                                  evidence_start, evidence_end, rule_pack_hash, run_id) SELECT iid, 'r1', TRUE, score >= 50, NULL, NULL, NULL, NULL, '{PACK}', 1 FROM hand""")
+        CREATE OR REPLACE TEMP TABLE long_results AS
+        SELECT iid AS interaction_id, 'r1' AS rule_id, TRUE AS applicable, score >= 50 AS passed,
+               NULL::VARCHAR AS evidence, NULL::VARCHAR AS evidence_field, NULL::INTEGER AS evidence_start,
+               NULL::INTEGER AS evidence_end, '{PACK}' AS rule_pack_hash, 1 AS run_id FROM hand""")
+    store.insert_rule_results(con, "long_results")
     con.execute("DROP TABLE hand")
 
 
@@ -616,7 +620,7 @@ def test_chromium_loads_pages_without_errors_or_network(sample_con, tmp_path):
     import_rows(sample_con, tmp_path, [row(agent_name="<img src=http://127.0.0.1:9/x onerror=alert(1)>",
                                            body="<script>fetch('http://example.com')</script>",
                                            answer="ya le dije <img src=//example.com/p.png>")], "evil.json")
-    sample_con.execute("DELETE FROM rule_results; DELETE FROM interaction_scores; DELETE FROM predictions; DELETE FROM models")
+    sample_con.execute("DELETE FROM rule_outcomes; DELETE FROM rule_evidence; DELETE FROM interaction_scores; DELETE FROM predictions; DELETE FROM models")
     fill_derived(sample_con)
     out = tmp_path / "reports"
     render_reports(sample_con, settings_for(), out_dir=out, since=None, until=None)

@@ -298,6 +298,66 @@ def test_batches_give_the_same_results_as_one_pass(con, tmp_path):
     assert store.fetch_one(con, "SELECT count(*), count(DISTINCT interaction_id) FROM rule_results") == (7, 7)
 
 
+LONG_ROWS = [  # the rule_results contract, one row per interaction and rule, every outcome kind
+    ("i1", "b_rule", True, True, None, None, None, None, "packA", 3),
+    ("i1", "a_rule", True, False, "ya le dije", "answer", 4, 14, "packA", 3),  # failed, text evidence
+    ("i1", "c_rule", False, None, None, None, None, None, "packA", 3),  # not applicable
+    ("i2", "a_rule", True, False, None, None, None, None, "packA", 3),  # failed, no evidence
+    ("i2", "b_rule", True, False, "12 words (min 20 words)", "answer", None, None, "packA", 3),  # value evidence
+    ("i2", "c_rule", True, True, None, None, None, None, "packA", 3),
+    ("i3", "a_rule", True, True, None, None, None, None, "packB", None),  # another pack, one rule only
+]
+LONG_COLUMNS = ("interaction_id VARCHAR, rule_id VARCHAR, applicable BOOLEAN, passed BOOLEAN, evidence VARCHAR, "
+                "evidence_field VARCHAR, evidence_start INTEGER, evidence_end INTEGER, rule_pack_hash VARCHAR, "
+                "run_id BIGINT")
+
+
+def test_a_v1_database_keeps_its_rule_results_through_the_v2_migration(tmp_path):
+    db = str(tmp_path / "v1.duckdb")
+    c = duckdb.connect(db)
+    c.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
+    c.execute(store.MIGRATIONS[0])  # rule_results was a table in schema v1
+    c.execute("INSERT INTO schema_version VALUES (1, now())")
+    c.executemany("INSERT INTO rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", LONG_ROWS)
+    c.close()
+    con = store.connect(db)
+    assert store.schema_version(con) == store.SCHEMA_VERSION
+    assert sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str) == sorted(LONG_ROWS, key=str)
+    assert con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'rule_results'"
+                       ).fetchall() == [("VIEW",)]
+    # Stored compactly: one outcome row per interaction, evidence rows only for failures that have one.
+    assert con.execute("SELECT interaction_id, outcomes FROM rule_outcomes ORDER BY 1").fetchall() == [
+        ("i1", "epn"), ("i2", "fep"), ("i3", "p")]
+    assert store.fetch_one(con, "SELECT count(*) FROM rule_evidence")[0] == 2
+    con.close()
+
+
+def test_insert_rule_results_round_trips_the_long_form(con):
+    con.execute(f"CREATE TEMP TABLE long_rows ({LONG_COLUMNS})")
+    con.executemany("INSERT INTO long_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", LONG_ROWS[:-2])  # i2 lacks c_rule
+    store.insert_rule_results(con, "long_rows")
+    got = con.execute("SELECT * FROM rule_results").fetchall()
+    assert sorted(got, key=str) == sorted(LONG_ROWS[:-2], key=str)  # a missing result stays missing
+
+
+def test_rule_results_has_one_row_per_interaction_and_rule_with_evidence(sample_db):
+    con = store.connect(sample_db)
+    pack = load_rule_pack(rules_dir())
+    score_interactions(con, pack)
+    n, rules = store.fetch_one(con, "SELECT count(*) FROM interactions")[0], len(pack.rules)
+    assert store.fetch_one(con, "SELECT count(*), count(DISTINCT (interaction_id, rule_id)) FROM rule_results") == (
+        n * rules, n * rules)
+    # Evidence only on failed rules, and every text evidence is the raw text at its offsets.
+    assert store.fetch_one(con, "SELECT count(*) FROM rule_results WHERE evidence IS NOT NULL "
+                                "AND NOT (applicable AND NOT passed)")[0] == 0
+    spans = con.execute("""SELECT r.evidence, i.answer, r.evidence_start, r.evidence_end FROM rule_results r
+                           JOIN interactions i USING (interaction_id)
+                           WHERE r.evidence_field = 'answer' AND r.evidence_start IS NOT NULL""").fetchall()
+    assert len(spans) > 50
+    assert all(answer[start:end] == evidence for evidence, answer, start, end in spans)
+    con.close()
+
+
 def test_pack_hash_ignores_titles_examples_and_layout(tmp_path):
     a = load_rule_pack(one_rule(tmp_path / "a", "field: answer\ncheck: {contains_any: [hola]}\n"))
     b = load_rule_pack(one_rule(tmp_path / "b", "field: answer\ncheck:\n  contains_any:\n    - hola\n"

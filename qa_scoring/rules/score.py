@@ -12,7 +12,7 @@ import duckdb
 
 from qa_scoring import store
 from qa_scoring.rules.pack import TEXT_FIELDS, Rule, RulePack, _raise_problems, load_rule_pack
-from qa_scoring.rules.sql import _col, _evaluate, compile_rule_pack
+from qa_scoring.rules.sql import CompiledPack, _col, _evaluate, compile_rule_pack
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,27 @@ SCORE_SQL = """
     FROM qa_wide"""
 
 
+# What scoring replaces: the score and the rule results (stored compactly; `rule_results` is a view on them).
+RESULT_TABLES = ("interaction_scores", "rule_outcomes", "rule_evidence")
+
+
+def register_pack_rules(con: duckdb.DuckDBPyConnection, compiled: CompiledPack, pack_hash: str) -> None:
+    """Record which rule sits at which position of this pack's outcome letters (once per pack)."""
+    con.execute("""INSERT INTO rule_pack_rules
+        SELECT $hash, position, rule_id FROM unnest($ids) WITH ORDINALITY AS t(rule_id, position)
+        ON CONFLICT DO NOTHING""", {"hash": pack_hash, "ids": list(compiled.rule_ids)})
+
+
+def store_rule_results(con: duckdb.DuckDBPyConnection, compiled: CompiledPack, wide: str, params: dict) -> None:
+    """Write the rule results of the wide table: one outcome row per interaction plus the evidence rows."""
+    con.execute(f"""INSERT INTO rule_outcomes
+        SELECT *, $hash AS rule_pack_hash, $run_id AS run_id FROM ({compiled.outcomes_sql.format(wide=wide)})""",
+                params)
+    con.execute(f"""INSERT INTO rule_evidence
+        SELECT *, $hash AS rule_pack_hash, $run_id AS run_id FROM ({compiled.evidence_sql.format(wide=wide)})""",
+                params)
+
+
 BATCH_ROWS = 1_000_000  # interactions per evaluation batch: bounds memory (the wide table) on big rescoring
 
 
@@ -74,9 +95,10 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
         stored, total = store.fetch_one(con, "SELECT (SELECT count(*) FROM interaction_scores), "
                                              "(SELECT count(*) FROM interactions)")
         clock.lap("select what to score")
+        register_pack_rules(con, compiled, pack.hash)
         if replacing == stored and todo == total:
-            con.execute("DELETE FROM rule_results")  # everything is rescored
-            con.execute("DELETE FROM interaction_scores")
+            for table in RESULT_TABLES:  # everything is rescored
+                con.execute(f"DELETE FROM {table}")
         else:
             # Results of interactions that are about to be rescored or are gone (rebuild). Scores of
             # interactions still present = total - todo + replacing, so orphans exist only when the
@@ -87,8 +109,8 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
                 {"UNION ALL SELECT interaction_id FROM interaction_scores ANTI JOIN interactions USING (interaction_id)"
                  if orphans else ""}""")
             if store.fetch_one(con, "SELECT count(*) FROM qa_drop")[0]:
-                con.execute("DELETE FROM rule_results WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
-                con.execute("DELETE FROM interaction_scores WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
+                for table in RESULT_TABLES:
+                    con.execute(f"DELETE FROM {table} WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
             con.execute("DROP TABLE qa_drop")
         clock.lap("drop old results")
         batches = con.execute("SELECT rid // $size AS batch FROM qa_todo GROUP BY ALL ORDER BY 1",
@@ -105,9 +127,7 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
                 con, f"SELECT count(*) FILTER (critical_failed), sum(score), count(score) FROM ({SCORE_SQL})", params)
             critical, score_sum, score_count = critical + n_critical, score_sum + (n_sum or 0.0), score_count + n_count
             clock.lap("write interaction_scores")
-            con.execute(f"""INSERT INTO rule_results
-                SELECT *, $hash AS rule_pack_hash, $run_id AS run_id FROM ({compiled.unpivot_sql.format(wide='qa_wide')})""",
-                        params)
+            store_rule_results(con, compiled, "qa_wide", params)
             con.execute("DROP TABLE qa_wide")
             clock.lap("write rule_results")
         con.execute("DROP TABLE qa_todo")
@@ -201,9 +221,12 @@ def check_rule_pack(path: Path) -> CheckSummary:
                        coalesce(try_cast(closed_at AS TIMESTAMP),
                                 try_cast(created_at AS TIMESTAMP) + to_seconds(seconds)) AS closed_at
                       FROM qa_examples)"""
+        # The same path as `score`: compiled query, compact storage, read back through rule_results.
+        register_pack_rules(con, compiled, pack.hash)
         _evaluate(con, compiled, source, "qa_wide")
-        got = {(iid, rid): (app, passed, ev) for iid, rid, app, passed, ev, *_ in
-               con.execute(compiled.unpivot_sql.format(wide="qa_wide")).fetchall()}
+        store_rule_results(con, compiled, "qa_wide", {"hash": pack.hash, "run_id": None})
+        got = {(iid, rid): (app, passed, ev) for iid, rid, app, passed, ev in con.execute(
+            "SELECT interaction_id, rule_id, applicable, passed, evidence FROM rule_results").fetchall()}
     finally:
         con.close()
     problems = []

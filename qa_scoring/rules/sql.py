@@ -22,8 +22,9 @@ class CompiledPack:
 
     select_sql: str
     params: dict
-    rule_ids: tuple[str, ...]
-    unpivot_sql: str  # the long form of the wide table: (interaction_id, rule_id, applicable, ...)
+    rule_ids: tuple[str, ...]  # sorted: position n (1-based) in rule_outcomes.outcomes is rule_ids[n - 1]
+    outcomes_sql: str  # from `{wide}`: (interaction_id, outcomes), one letter per rule (see store.py)
+    evidence_sql: str  # from `{wide}`: the long evidence rows of failed rules that have one
 
 
 class _Params:
@@ -222,6 +223,7 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
         level0.append(f"coalesce(regexp_matches({_col(column)}, {params.bind(patterns)}), false) AS {alias}")
         screens[column] = alias
     app_terms, pass_terms, fail_terms, crit_terms, n_app_terms = [], [], [], [], []
+    letters: dict[str, str] = {}
     for i, rule in enumerate(pack.rules):
         applicable, passed, extract, value_evidence = _rule_sql(rule, params, screens)
         level1.append(f"coalesce({applicable}, false) AS a{i}")
@@ -248,7 +250,10 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
         fail_terms.append(f"coalesce({failed}, false)::INTEGER")
         if rule.severity == "critical":
             crit_terms.append(f"coalesce({failed}, false)")
-        groups.append(f"(a{i}, p{i}, ev{i}, ef{i}, es{i}, ee{i}) AS {sql_identifier(rule.id)}")
+        if extract or value_evidence:
+            groups.append(f"(ev{i}, ef{i}, es{i}, ee{i}) AS {sql_identifier(rule.id)}")
+        has_row = f"(ev{i} IS NOT NULL OR ef{i} IS NOT NULL)"  # store.EVIDENCE_ROW on the wide columns
+        letters[rule.id] = f"CASE WHEN NOT a{i} THEN 'n' WHEN p{i} THEN 'p' WHEN {has_row} THEN 'e' ELSE 'f' END"
     critical = " OR ".join(crit_terms) or "false"
     columns = sorted({r.field for r in pack.rules if r.field} | {c for r in pack.rules for c in r.when
                                                                   if c not in WHEN_SPECIAL}
@@ -270,13 +275,19 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
                     FROM (SELECT {', '.join(['interaction_id', 'content_hash'] + [carry] * bool(carry) + level0)}
                           FROM {{source}})))
     )"""
-    unpivot_sql = f"""SELECT interaction_id, rule_id, applicable, passed, evidence, evidence_field,
-        evidence_start, evidence_end
-    FROM {{wide}} UNPIVOT INCLUDE NULLS (
-        (applicable, passed, evidence, evidence_field, evidence_start, evidence_end)
-        FOR rule_id IN ({', '.join(groups)}))"""
-    return CompiledPack(select_sql=select_sql, params=params.values,
-                        rule_ids=tuple(r.id for r in pack.rules), unpivot_sql=unpivot_sql)
+    rule_ids = tuple(sorted(letters))
+    outcomes_sql = f"SELECT interaction_id, concat({', '.join(letters[r] for r in rule_ids)}) AS outcomes FROM {{wide}}"
+    if groups:
+        evidence_sql = f"""SELECT interaction_id, rule_id, evidence, evidence_field, evidence_start, evidence_end
+        FROM {{wide}} UNPIVOT INCLUDE NULLS ((evidence, evidence_field, evidence_start, evidence_end)
+                                             FOR rule_id IN ({', '.join(groups)}))
+        WHERE evidence IS NOT NULL OR evidence_field IS NOT NULL"""
+    else:
+        evidence_sql = ("SELECT interaction_id, NULL::VARCHAR AS rule_id, NULL::VARCHAR AS evidence, NULL::VARCHAR AS "
+                        "evidence_field, NULL::INTEGER AS evidence_start, NULL::INTEGER AS evidence_end FROM {wide} "
+                        "WHERE false")
+    return CompiledPack(select_sql=select_sql, params=params.values, rule_ids=rule_ids,
+                        outcomes_sql=outcomes_sql, evidence_sql=evidence_sql)
 
 
 def _evaluate(con: duckdb.DuckDBPyConnection, compiled: CompiledPack, source: str, wide: str) -> None:
