@@ -358,6 +358,23 @@ def test_rule_results_has_one_row_per_interaction_and_rule_with_evidence(sample_
     con.close()
 
 
+def test_table_scan_and_arrow_batches_give_the_same_results(sample_db, monkeypatch):
+    """Small batches go to DuckDB as Arrow record batches (parallel), big ones as a table scan."""
+    from qa_scoring.rules import score as score_module
+
+    con = store.connect(sample_db)
+    pack = load_rule_pack(rules_dir())
+    results_sql = "SELECT * EXCLUDE (run_id) FROM rule_results ORDER BY interaction_id, rule_id"
+    scores_sql = "SELECT * EXCLUDE (run_id) FROM interaction_scores ORDER BY interaction_id"
+    score_interactions(con, pack, full=True)
+    assert store.fetch_one(con, "SELECT count(*) FROM interactions")[0] < score_module.SMALL_BATCH_ROWS
+    by_arrow = con.execute(results_sql).fetchall(), con.execute(scores_sql).fetchall()
+    monkeypatch.setattr(score_module, "SMALL_BATCH_ROWS", 0)
+    score_interactions(con, pack, full=True)
+    assert (con.execute(results_sql).fetchall(), con.execute(scores_sql).fetchall()) == by_arrow
+    con.close()
+
+
 def test_pack_hash_ignores_titles_examples_and_layout(tmp_path):
     a = load_rule_pack(one_rule(tmp_path / "a", "field: answer\ncheck: {contains_any: [hola]}\n"))
     b = load_rule_pack(one_rule(tmp_path / "b", "field: answer\ncheck:\n  contains_any:\n    - hola\n"

@@ -13,6 +13,7 @@ import duckdb
 from qa_scoring import store
 from qa_scoring.rules.pack import TEXT_FIELDS, Rule, RulePack, _raise_problems, load_rule_pack
 from qa_scoring.rules.sql import CompiledPack, _col, _evaluate, compile_rule_pack
+from qa_scoring.rules.text import sql_identifier
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,23 @@ def store_rule_results(con: duckdb.DuckDBPyConnection, compiled: CompiledPack, w
                 params)
 
 
+# DuckDB scans a table in parallel by row group (122,880 rows): a night's 100k rows ran on one core.
+# Below this size the rows are handed to DuckDB as small Arrow record batches, which it shares
+# between threads (measured: the rule query on 100k rows 1.9 s -> 1.2 s on 2 cores, plus 0.2 s to fetch).
+SMALL_BATCH_ROWS = 2 * 122_880
+
+
+def _as_parallel_source(con: duckdb.DuckDBPyConnection, source: str, rows: int) -> str:
+    """Register the rows of `source` as Arrow record batches small enough for every thread to get some."""
+    import pyarrow as pa
+
+    threads = int(store.fetch_one(con, "SELECT current_setting('threads')")[0])
+    table = con.sql(f"SELECT * FROM {source}").to_arrow_table()
+    chunk = max(1024, -(-rows // (4 * threads)))
+    con.register("qa_source", pa.Table.from_batches(table.to_batches(max_chunksize=chunk), schema=table.schema))
+    return "qa_source"
+
+
 BATCH_ROWS = 1_000_000  # interactions per evaluation batch: bounds memory (the wide table) on big rescoring
 
 
@@ -113,14 +131,19 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
                     con.execute(f"DELETE FROM {table} WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
             con.execute("DROP TABLE qa_drop")
         clock.lap("drop old results")
-        batches = con.execute("SELECT rid // $size AS batch FROM qa_todo GROUP BY ALL ORDER BY 1",
+        batches = con.execute("SELECT rid // $size AS batch, count(*) FROM qa_todo GROUP BY ALL ORDER BY 1",
                               {"size": batch_rows}).fetchall()
         critical, score_sum, score_count = 0, 0.0, 0
-        for (batch,) in batches:
+        for batch, rows in batches:
             lo, hi = int(batch) * batch_rows, (int(batch) + 1) * batch_rows
             wanted = "" if todo == total else " AND rowid IN (SELECT rid FROM qa_todo)"
-            source = f"(SELECT * FROM interactions WHERE rowid >= {lo} AND rowid < {hi}{wanted})"
+            source = (f"(SELECT {', '.join(sql_identifier(c) for c in compiled.columns)} FROM interactions "
+                      f"WHERE rowid >= {lo} AND rowid < {hi}{wanted})")
+            if rows < SMALL_BATCH_ROWS:
+                source = _as_parallel_source(con, source, rows)
             _evaluate(con, compiled, source, "qa_wide")
+            if source == "qa_source":
+                con.unregister("qa_source")
             clock.lap("evaluate rules")
             con.execute("INSERT INTO interaction_scores " + SCORE_SQL, params)
             n_critical, n_sum, n_count = store.fetch_one(

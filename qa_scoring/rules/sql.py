@@ -23,6 +23,7 @@ class CompiledPack:
     select_sql: str
     params: dict
     rule_ids: tuple[str, ...]  # sorted: position n (1-based) in rule_outcomes.outcomes is rule_ids[n - 1]
+    columns: tuple[str, ...]  # the interaction columns the query reads from `{source}`
     outcomes_sql: str  # from `{wide}`: (interaction_id, outcomes), one letter per rule (see store.py)
     evidence_sql: str  # from `{wide}`: the long evidence rows of failed rules that have one
 
@@ -287,7 +288,7 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
                         "evidence_field, NULL::INTEGER AS evidence_start, NULL::INTEGER AS evidence_end FROM {wide} "
                         "WHERE false")
     return CompiledPack(select_sql=select_sql, params=params.values, rule_ids=rule_ids,
-                        outcomes_sql=outcomes_sql, evidence_sql=evidence_sql)
+                        columns=("interaction_id", "content_hash", *columns), outcomes_sql=outcomes_sql, evidence_sql=evidence_sql)
 
 
 def _evaluate(con: duckdb.DuckDBPyConnection, compiled: CompiledPack, source: str, wide: str) -> None:
