@@ -224,7 +224,8 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
         level0.append(f"coalesce(regexp_matches({_col(column)}, {params.bind(patterns)}), false) AS {alias}")
         screens[column] = alias
     app_terms, pass_terms, fail_terms, crit_terms, n_app_terms = [], [], [], [], []
-    letters: dict[str, str] = {}
+    letters: dict[str, str] = {}  # rule id -> SQL of its outcome letter (see store.py: rule_outcomes)
+    evidence_columns, evidence_fields = [], {}  # only rules that can carry evidence get columns
     for i, rule in enumerate(pack.rules):
         applicable, passed, extract, value_evidence = _rule_sql(rule, params, screens)
         level1.append(f"coalesce({applicable}, false) AS a{i}")
@@ -233,17 +234,17 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
         if extract:
             level2.append(f"CASE WHEN {failed} THEN {extract} END AS x{i}")
             start = f"(length(x{i}.pre) + length(x{i}.edge))"
-            level3 += [f"substring({_col(rule.field)}, {start} + 1, length(x{i}.m)) AS ev{i}",
-                       f"CASE WHEN x{i} IS NOT NULL THEN {sql_literal(rule.field)} END AS ef{i}",
-                       f"{start}::INTEGER AS es{i}", f"({start} + length(x{i}.m))::INTEGER AS ee{i}"]
+            level3.append(f"substring({_col(rule.field)}, {start} + 1, length(x{i}.m)) AS ev{i}")
+            evidence_columns += [f"ev{i}", f"{start}::INTEGER AS es{i}", f"({start} + length(x{i}.m))::INTEGER AS ee{i}"]
+        elif value_evidence:
+            level3.append(f"CASE WHEN {failed} THEN {value_evidence} END AS ev{i}")
+            evidence_columns += [f"ev{i}", f"NULL::INTEGER AS es{i}", f"NULL::INTEGER AS ee{i}"]
+        if extract or value_evidence:
+            groups.append(f"(ev{i}, es{i}, ee{i}) AS {sql_identifier(rule.id)}")
+            evidence_fields[rule.id] = rule.field or rule.arg.get("to")
+            letters[rule.id] = f"CASE WHEN NOT a{i} THEN 'n' WHEN p{i} THEN 'p' WHEN ev{i} IS NOT NULL THEN 'e' ELSE 'f' END"
         else:
-            evidence = f"CASE WHEN {failed} THEN {value_evidence} END" if value_evidence else "NULL::VARCHAR"
-            field_name = rule.field or rule.arg.get("to")
-            level3 += [f"{evidence} AS ev{i}",
-                       f"CASE WHEN {failed} THEN {sql_literal(field_name)} END AS ef{i}" if value_evidence
-                       else "NULL::VARCHAR AS ef{i}".format(i=i),
-                       f"NULL::INTEGER AS es{i}", f"NULL::INTEGER AS ee{i}"]
-        level3 += [f"a{i}", f"p{i}"]
+            letters[rule.id] = f"CASE WHEN NOT a{i} THEN 'n' WHEN p{i} THEN 'p' ELSE 'f' END"
         weight = repr(rule.weight)
         n_app_terms.append(f"a{i}::INTEGER")
         app_terms.append(f"{weight} * a{i}::INTEGER")
@@ -251,16 +252,16 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
         fail_terms.append(f"coalesce({failed}, false)::INTEGER")
         if rule.severity == "critical":
             crit_terms.append(f"coalesce({failed}, false)")
-        if extract or value_evidence:
-            groups.append(f"(ev{i}, ef{i}, es{i}, ee{i}) AS {sql_identifier(rule.id)}")
-        has_row = f"(ev{i} IS NOT NULL OR ef{i} IS NOT NULL)"  # store.EVIDENCE_ROW on the wide columns
-        letters[rule.id] = f"CASE WHEN NOT a{i} THEN 'n' WHEN p{i} THEN 'p' WHEN {has_row} THEN 'e' ELSE 'f' END"
     critical = " OR ".join(crit_terms) or "false"
     columns = sorted({r.field for r in pack.rules if r.field} | {c for r in pack.rules for c in r.when
                                                                   if c not in WHEN_SPECIAL}
                      | {c for r in pack.rules for k in WHEN_SPECIAL for c in r.when.get(k, {})}
                      | {r.arg[end] for r in pack.rules if r.kind == "duration" for end in ("from", "to")})
     carry = ", ".join(_col(c) for c in columns)
+    rule_ids = tuple(sorted(letters))
+    # Only what is stored leaves the query: the score terms, one outcome letter per rule, and the
+    # evidence columns (NULL unless failed). A wide table of every a/p/evidence column per rule
+    # cost 1.3 s more per 1M rows to materialise.
     select_sql = f"""
     SELECT interaction_id, content_hash,
            {' + '.join(n_app_terms)} AS rules_applicable,
@@ -268,21 +269,22 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
            {critical} AS critical_failed,
            {' + '.join(app_terms)} AS weight_applicable,
            {' + '.join(pass_terms)} AS weight_passed,
-           {', '.join(level3)}
+           concat({', '.join(letters[r] for r in rule_ids)}) AS outcomes{''.join(', ' + c for c in evidence_columns)}
     FROM (
-        SELECT *{', ' if level2 else ''}{', '.join(level2)}
-        FROM (SELECT *, {', '.join(level_pass)}
-              FROM (SELECT *, {', '.join(level1)}
-                    FROM (SELECT {', '.join(['interaction_id', 'content_hash'] + [carry] * bool(carry) + level0)}
-                          FROM {{source}})))
+        SELECT *{''.join(', ' + c for c in level3)}
+        FROM (SELECT *{''.join(', ' + c for c in level2)}
+              FROM (SELECT *, {', '.join(level_pass)}
+                    FROM (SELECT *, {', '.join(level1)}
+                          FROM (SELECT {', '.join(['interaction_id', 'content_hash'] + [carry] * bool(carry) + level0)}
+                                FROM {{source}}))))
     )"""
-    rule_ids = tuple(sorted(letters))
-    outcomes_sql = f"SELECT interaction_id, concat({', '.join(letters[r] for r in rule_ids)}) AS outcomes FROM {{wide}}"
+    outcomes_sql = "SELECT interaction_id, outcomes FROM {wide}"
     if groups:
-        evidence_sql = f"""SELECT interaction_id, rule_id, evidence, evidence_field, evidence_start, evidence_end
-        FROM {{wide}} UNPIVOT INCLUDE NULLS ((evidence, evidence_field, evidence_start, evidence_end)
-                                             FOR rule_id IN ({', '.join(groups)}))
-        WHERE evidence IS NOT NULL OR evidence_field IS NOT NULL"""
+        field_of = " ".join(f"WHEN {sql_literal(r)} THEN {sql_literal(f)}" for r, f in evidence_fields.items())
+        evidence_sql = f"""SELECT interaction_id, rule_id, evidence, CASE rule_id {field_of} END AS evidence_field,
+               evidence_start, evidence_end
+        FROM {{wide}} UNPIVOT INCLUDE NULLS ((evidence, evidence_start, evidence_end) FOR rule_id IN ({', '.join(groups)}))
+        WHERE evidence IS NOT NULL"""
     else:
         evidence_sql = ("SELECT interaction_id, NULL::VARCHAR AS rule_id, NULL::VARCHAR AS evidence, NULL::VARCHAR AS "
                         "evidence_field, NULL::INTEGER AS evidence_start, NULL::INTEGER AS evidence_end FROM {wide} "
