@@ -1,15 +1,20 @@
 """Import throughput: the bundled sample, a 1M-row API file, and a 100k overlapping-window upsert.
 
-    python benchmarks/bench_import.py [--rows 1000000] [--workdir /tmp/qa-bench-import]
+    python benchmarks/bench_import.py [--rows 1000000] [--workdir /tmp/qa-bench-import] [--compare]
 
 Prints seconds, rows/s and peak memory; asserts nothing. Each measurement runs in a fresh process
-so the peak memory belongs to that step alone.
+so the peak memory belongs to that step alone. `parse` is read_file (JSON through DuckDB's reader
+when the rows are plain, zlib compression started in a background thread); `land` is land_page
+(derive, then the raw payload, then COMMIT; it includes any wait for the compression).
+--compare also times the same 1M-row file with the Python JSON path (orjson + Arrow from dicts) in
+the same run, for a ratio on the same machine load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,9 +28,11 @@ import json, sys, time
 sys.path.insert(0, {bench!r})
 from _common import peak_rss_mib
 from pathlib import Path
-from qa_scoring import store
+from qa_scoring import parse, store
 from qa_scoring.parse import read_file
-db, files = sys.argv[1], sys.argv[2:]
+db, python_path, files = sys.argv[1], sys.argv[2] == "python", sys.argv[3:]
+if python_path:
+    parse.DUCKDB_MIN_BYTES = 1 << 62
 con = store.connect(db)
 parse_s = land_s = 0.0
 totals = dict(rows=0, new=0, updated=0, unchanged=0)
@@ -40,10 +47,10 @@ print(json.dumps(dict(parse_s=parse_s, land_s=land_s, peak_mib=peak_rss_mib(), *
 """
 
 
-def run_step(db: Path, files: list[Path]) -> dict:
+def run_step(db: Path, files: list[Path], python_path: bool = False) -> dict:
     code = STEP.format(bench=str(Path(__file__).resolve().parent))
-    out = subprocess.run([sys.executable, "-c", code, str(db), *map(str, files)], check=True,
-                         capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run([sys.executable, "-c", code, str(db), "python" if python_path else "auto",
+                          *map(str, files)], check=True, capture_output=True, text=True, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -59,6 +66,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--window", type=int, default=100_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/qa-bench-import"))
+    ap.add_argument("--compare", action="store_true", help="also time the Python JSON path on the big file")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     gen = generator()
@@ -83,9 +91,13 @@ def main() -> None:
     sample = sorted((REPO / "data" / "sample").glob("*.json"))
     for db in args.workdir.glob("*.duckdb*"):
         db.unlink()
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     report("sample (bundled)", run_step(args.workdir / "sample.duckdb", sample))
     report(f"{args.rows:,}-row API file", run_step(args.workdir / "big.duckdb", [big]))
     report(f"{args.window:,}-row overlapping window", run_step(args.workdir / "big.duckdb", [window]))
+    if args.compare:
+        report(f"{args.rows:,} rows, Python JSON path", run_step(args.workdir / "python.duckdb", [big], True))
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"(peak of this driver process: {peak_rss_mib():,.0f} MiB)")
 
 
