@@ -375,6 +375,75 @@ def test_table_scan_and_arrow_batches_give_the_same_results(sample_db, monkeypat
     con.close()
 
 
+OVERLAPPING_PACK = """\
+rules:
+  - {id: curt, title: C, field: answer, check: {contains_none: ["no es mi problema", "ya le dije", "es culpa de usted"]},
+     weight: 1, severity: major}
+  - {id: blame, title: B, field: answer, check: {contains_none: ["usted no entiende", "culpa", "usted"]},
+     weight: 1, severity: major}
+  - {id: caps, title: K, field: answer, case_sensitive: true, accent_sensitive: true,
+     check: {contains_none: ["NO SE PUEDE", "Día"]}, weight: 1, severity: major}
+  - {id: short, title: S, field: answer, check: {contains_none: ["ya", "le", "no es"]}, weight: 1, severity: minor}
+  - {id: overlap, title: O, field: answer, check: {contains_none: ["usted no entiende"]}, weight: 1, severity: minor}
+  - {id: neg, title: N, field: answer, negation: true, check: {contains_none: ["problema", "molesto"]},
+     weight: 1, severity: minor}
+  - {id: when, title: W, field: answer, when: {field_contains: {answer: ["dije", "no entiende"]}},
+     check: {not_empty: true}, weight: 1, severity: minor}
+"""
+
+
+def test_shared_fragment_pass_decides_exactly_like_each_rules_own_pattern(con, tmp_path):
+    """Rules decided on the extracted phrase fragments must agree with their own pattern on the
+    whole text: adjacent phrases, phrases inside others, overlaps, case/accent options, negation,
+    hostile text."""
+    import random
+
+    from qa_scoring.rules import sql as sql_module
+
+    pack = load_rule_pack(pack_dir(tmp_path, OVERLAPPING_PACK))
+    assert sql_module._screens(pack)["answer"][0] == "fragments"
+    pieces = ["no es mi problema", "ya le dije", "es culpa de usted", "usted no entiende", "culpa", "usted",
+              "NO SE PUEDE", "no se puede", "Día", "día", "DIA", "ya", "le", "no es", "problema", "molesto",
+              "no estoy molesto", "nunca dije", "dije", "ustedes", "culpable", "yale", "le\u0301", "ÚSTED",
+              "es culpa de usted no entiende", "ya le dijeron", "  ", "\n", ", ", ".", "¡", "!", "-", "_", "'",
+              "😀", "<script>", "x"]
+    blns = json.loads((REPO / "tests" / "blns.json").read_text(encoding="utf-8"))
+    rng = random.Random(7)
+    texts = []
+    for _ in range(1500):
+        parts = [rng.choice(pieces if rng.random() < 0.85 else blns) for _ in range(rng.randint(1, 8))]
+        texts.append(rng.choice(["", " ", "  "]).join(parts))
+    texts += ["ya le dije es culpa de usted no entiende", "es culpa de usted no entiende",
+              "no es mi problema ya le dije", "usted no entiende ya", "le ya le"]
+    add_rows(con, [{"answer": t} for t in texts])
+    query = "SELECT interaction_id, rule_id, applicable, passed, evidence FROM rule_results ORDER BY 1, 2"
+    score_interactions(con, pack)
+    with_fragments = con.execute(query).fetchall()
+    original = sql_module._fragment_pattern
+    sql_module._fragment_pattern = lambda lists: None  # each rule runs its own pattern on the text
+    try:
+        assert sql_module._screens(pack)["answer"][0] == "flag"
+        score_interactions(con, pack, full=True)
+    finally:
+        sql_module._fragment_pattern = original
+    assert con.execute(query).fetchall() == with_fragments
+    failed = {rule: sum(1 for _, r, a, p, _ in with_fragments if r == rule and a and not p)
+              for rule in ("curt", "blame", "caps", "short", "neg", "overlap")}
+    assert all(n > 50 for n in failed.values()), failed  # every rule had failures to compare
+
+
+def test_fragment_pattern_merges_overlapping_phrases_or_declines():
+    from qa_scoring.rules.sql import _fragment_pattern
+
+    opts = {"case_sensitive": False, "accent_sensitive": False}
+    merged = _fragment_pattern([(["culpa de usted"], opts), (["usted no entiende"], opts)])
+    text = "es CULPA de  usted no entiende."
+    assert duckdb.sql("SELECT regexp_extract_all($t, $p)", params={"t": text, "p": merged}).fetchall() == [
+        ([" CULPA de  usted no entiende"],)]  # one fragment covers both overlapping phrases
+    assert _fragment_pattern([(["¡hola!"], opts), (["adiós"], opts)]) is None  # phrase edges are not letters
+    assert _fragment_pattern([(["a b a"], opts), (["b c"], opts)]) is None  # merges never end
+
+
 def test_pack_hash_ignores_titles_examples_and_layout(tmp_path):
     a = load_rule_pack(one_rule(tmp_path / "a", "field: answer\ncheck: {contains_any: [hola]}\n"))
     b = load_rule_pack(one_rule(tmp_path / "b", "field: answer\ncheck:\n  contains_any:\n    - hola\n"

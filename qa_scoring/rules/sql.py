@@ -8,12 +8,13 @@ unpivot turns the wide result into `rule_results` rows. Patterns are bound as `$
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 
 import duckdb
 
 from qa_scoring.rules.pack import TEXT_FIELDS, TIME_FIELDS, WHEN_SPECIAL, Rule, RulePack
-from qa_scoring.rules.text import (NEGATED_MARK, NOT_WORD, RIGHT_EDGE, escape_phrase, fold_regex, negation_pattern,
+from qa_scoring.rules.text import (LEFT_EDGE, NEGATED_MARK, NOT_WORD, RIGHT_EDGE, WORD, escape_phrase, fold_regex, negation_pattern,
                                    phrase_pattern, re2_problem, sql_identifier, sql_literal)
 
 @dataclass(frozen=True)
@@ -54,19 +55,32 @@ def _blank(col: str) -> str:
             f"starts_with({col}, '-') THEN qa_blank({col}) ELSE false END")
 
 
-def _phrase_match(col: str, phrases: list[str], rule: Rule, params: _Params) -> tuple[str, str]:
-    """(SQL that is true when a phrase occurs, not negated; SQL of the text the match is searched in)."""
+def _phrase_match(col: str, phrases: list[str], rule: Rule, params: _Params,
+                  screen: tuple[str, str] | None = None) -> tuple[str, str]:
+    """(SQL that is true when a phrase occurs, not negated; SQL of the text the match is searched in).
+
+    `screen` is the column's shared first pass (see _screens): ("flag", alias) is true when any
+    screened phrase occurs; ("fragments", alias) holds every screened phrase occurrence, so a rule
+    without negation is decided on those few characters instead of the whole text.
+    """
     opts = {"case_sensitive": rule.case_sensitive, "accent_sensitive": rule.accent_sensitive}
     pattern = params.bind(phrase_pattern(phrases, **opts))
+    if screen and screen[0] == "fragments" and not rule.negation:
+        return f"regexp_matches({screen[1]}, {pattern})", col
     if not rule.negation:
-        return f"regexp_matches({col}, {pattern})", col
-    negated = params.bind(negation_pattern(phrases, **opts))
-    spoiled = f"regexp_replace({col}, {negated}, {params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')"
-    # Only texts with a phrase pay for the negation check, and only those with a negated phrase
-    # pay for the replacement (capture groups run RE2's slow engines).
-    return (f"CASE WHEN NOT regexp_matches({col}, {pattern}) THEN false "
-            f"WHEN NOT regexp_matches({col}, {negated}) THEN true "
-            f"ELSE regexp_matches({spoiled}, {pattern}) END"), spoiled
+        found, searched = f"regexp_matches({col}, {pattern})", col
+    else:
+        negated = params.bind(negation_pattern(phrases, **opts))
+        searched = f"regexp_replace({col}, {negated}, {params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')"
+        # Only texts with a phrase pay for the negation check, and only those with a negated phrase
+        # pay for the replacement (capture groups run RE2's slow engines).
+        found = (f"CASE WHEN NOT regexp_matches({col}, {pattern}) THEN false "
+                 f"WHEN NOT regexp_matches({col}, {negated}) THEN true "
+                 f"ELSE regexp_matches({searched}, {pattern}) END")
+    if screen:
+        gate = screen[1] if screen[0] == "flag" else f"regexp_matches({screen[1]}, {pattern})"
+        found = f"CASE WHEN {gate} THEN {found} ELSE false END"
+    return found, searched
 
 
 def _in_set(col: str, values: list[str], rule: Rule, params: _Params) -> str:
@@ -86,10 +100,7 @@ def _when_sql(rule: Rule, params: _Params, screens: dict | None = None) -> str:
                 parts.append(f"regexp_matches({_col(col)}, {params.bind(folded)})")
         elif key == "field_contains":
             for col, phrases in value.items():
-                found = _phrase_match(_col(col), phrases, rule, params)[0]
-                if screens and col in screens:
-                    found = f"CASE WHEN {screens[col]} THEN {found} ELSE false END"
-                parts.append(found)
+                parts.append(_phrase_match(_col(col), phrases, rule, params, (screens or {}).get(col))[0])
         elif key == "min_length":
             for col, n in value.items():
                 parts.append(f"length(trim({_col(col)})) >= {int(n)}")
@@ -160,11 +171,9 @@ def _rule_sql(rule: Rule, params: _Params, screens: dict | None = None) -> tuple
     applicable = f"{when} AND NOT {_blank(col)}"
     opts = {"case_sensitive": rule.case_sensitive, "accent_sensitive": rule.accent_sensitive}
     if kind in ("contains_any", "contains_none"):
-        found, searched = _phrase_match(col, arg, rule, params)
-        if kind == "contains_any":
-            return applicable, found, None, None
-        if screens and rule.field in screens:
-            found = f"CASE WHEN {screens[rule.field]} THEN {found} ELSE false END"
+        if kind == "contains_any":  # common phrases (a greeting): no shared screen, they are found early
+            return applicable, _phrase_match(col, arg, rule, params)[0], None, None
+        found, searched = _phrase_match(col, arg, rule, params, (screens or {}).get(rule.field))
         alternatives = "|".join(escape_phrase(p, **opts) for p in arg)
         groups = ("" if rule.case_sensitive else "(?i)") + f"(^|{NOT_WORD})((?:{alternatives})){RIGHT_EDGE}"
         return applicable, f"NOT {found}", _locate(searched, params.bind(phrase_pattern(arg, **opts)),
@@ -190,27 +199,99 @@ def _rule_sql(rule: Rule, params: _Params, screens: dict | None = None) -> tuple
     return applicable, member if kind == "in_set" else f"NOT {member}", None, value_text
 
 
-def _screen_patterns(pack: RulePack) -> dict[str, str]:
-    """Per column, one RE2 union of the phrase lists that rarely match: contains_none checks
+def _fold(text: str) -> str:
+    """Case, accents, apostrophes and white space folded: for comparing phrases at compile time
+    (folds at least as much as the RE2 patterns do, so overlaps found here are a superset)."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(text.casefold().replace("’", "'").replace("`", "'").replace("´", "'").split())
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch == "_" or unicodedata.category(ch)[0] in "LN"
+
+
+MAX_FRAGMENT_ALTERNATIVES = 300
+
+
+def _overlaps(q: str, p: str) -> list[str]:
+    """Folded phrases: each way `p` can start at a word inside `q` and run on past the end of
+    q's last word, as the merged text q[:i] + p."""
+    out = []
+    for i in range(1, len(q)):
+        if not _is_word_char(q[i - 1]) and _is_word_char(q[i]):
+            suffix = q[i:]
+            if p.startswith(suffix) and not all(_is_word_char(c) for c in p[len(suffix):]):
+                out.append(q[:i] + p)
+    return out
+
+
+def _fragment_pattern(lists: list[tuple[list[str], dict]]) -> str | None:
+    """RE2 whose every match (regexp_extract_all) is a whole-word screened phrase plus the rest of
+    its word, or None when that cannot be made exact for these phrases.
+
+    Exact means: a rule's phrase occurs as whole words in the text if and only if it occurs in the
+    joined matches. That holds when (1) every phrase starts and ends with a letter or digit (a match
+    ends at a letter, so it never swallows the next phrase's left edge), (2) alternatives are tried
+    longest first (at one start the longest phrase wins and contains the shorter ones), and (3) when
+    a phrase can start inside another and run past it ("culpa de usted" / "usted no entiende"), the
+    merged text is an alternative too, so the longer match covers both. Tested against the plain
+    patterns on hostile and random texts (tests/test_rules.py).
+    """
+    alternatives: dict[str, str] = {}  # folded text -> RE2 alternative
+    for phrases, opts in lists:
+        for phrase in phrases:
+            text = phrase.strip()
+            if not text or not (_is_word_char(text[0]) and _is_word_char(text[-1])):
+                return None
+            body = escape_phrase(text, **opts)
+            key = _fold(text)
+            alternative = body if opts["case_sensitive"] else f"(?i:{body})"
+            alternatives[key] = alternative if key not in alternatives else f"{alternatives[key]}|{alternative}"
+    pending = list(alternatives)
+    while pending:
+        q = pending.pop()
+        for p in list(alternatives):
+            for merged in _overlaps(q, p) + _overlaps(p, q):
+                if merged not in alternatives:
+                    if len(alternatives) >= MAX_FRAGMENT_ALTERNATIVES:
+                        return None
+                    # Folded and matched loosely (any case and accents): a wider fragment is harmless.
+                    alternatives[merged] = f"(?i:{escape_phrase(merged)})"
+                    pending.append(merged)
+    ordered = [alternatives[k] for k in sorted(alternatives, key=lambda k: (-len(k), k))]
+    pattern = f"{LEFT_EDGE}(?:{'|'.join(ordered)}){WORD}*"
+    return pattern if re2_problem(pattern) is None else None
+
+
+def _screens(pack: RulePack) -> dict[str, tuple[str, str]]:
+    """Per column, one shared pass for the phrase lists that rarely match: contains_none checks
     (forbidden phrases) and when.field_contains triggers (an upset customer, a late follow-up).
 
-    Such a list would make each rule scan every text to its end; one union pass per column finds
-    the few texts where any of them occurs, and only those run each rule's own pattern (6
-    forbidden-phrase rules on `answer` then cost about one regex pass). User regexes (not_matches)
-    are not merged: a union of counted repetitions blew up RE2's DFA (measured 200x slower).
+    Each such list would scan every text to its end. One pass per column instead extracts every
+    occurrence of any of them ("fragments"; usually none, a few words when some): each rule then
+    runs on those few characters. When that is not exact for the phrases (see _fragment_pattern),
+    the pass is a plain union ("flag") and only flagged texts run each rule's own pattern.
+    User regexes (not_matches) are not merged: a union of counted repetitions blew up RE2's DFA
+    (measured 200x slower). Returns {column: (kind, RE2 pattern)}.
     """
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[list[str], dict]]] = {}
     for rule in pack.rules:
         opts = {"case_sensitive": rule.case_sensitive, "accent_sensitive": rule.accent_sensitive}
         if rule.kind == "contains_none":
-            found.setdefault(rule.field, []).append(phrase_pattern(rule.arg, **opts))
+            found.setdefault(rule.field, []).append((rule.arg, opts))
         for column, phrases in rule.when.get("field_contains", {}).items():
-            found.setdefault(column, []).append(phrase_pattern(phrases, **opts))
+            found.setdefault(column, []).append((phrases, opts))
     out = {}
-    for column, patterns in found.items():
-        union = "|".join(f"(?:{p})" for p in patterns)
-        if len(patterns) > 1 and re2_problem(union) is None:
-            out[column] = union
+    for column, lists in found.items():
+        if len(lists) < 2:  # one list: its own pattern is already one pass
+            continue
+        fragments = _fragment_pattern(lists)
+        if fragments:
+            out[column] = ("fragments", fragments)
+            continue
+        union = "|".join(f"(?:{phrase_pattern(phrases, **opts)})" for phrases, opts in lists)
+        if re2_problem(union) is None:
+            out[column] = ("flag", union)
     return out
 
 
@@ -219,10 +300,14 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
     params = _Params()
     level0, level1, level_pass, level2, level3, groups = [], [], [], [], [], []
     screens = {}
-    for column, patterns in _screen_patterns(pack).items():
+    for column, (kind, pattern) in _screens(pack).items():
         alias = f"s_{TEXT_FIELDS.index(column)}"
-        level0.append(f"coalesce(regexp_matches({_col(column)}, {params.bind(patterns)}), false) AS {alias}")
-        screens[column] = alias
+        if kind == "flag":
+            level0.append(f"coalesce(regexp_matches({_col(column)}, {params.bind(pattern)}), false) AS {alias}")
+        else:  # chr(31) between matches: not a letter, so it is a word edge for the rules' patterns
+            level0.append(f"coalesce(array_to_string(regexp_extract_all({_col(column)}, {params.bind(pattern)}), "
+                          f"chr(31)), '') AS {alias}")
+        screens[column] = (kind, alias)
     app_terms, pass_terms, fail_terms, crit_terms, n_app_terms = [], [], [], [], []
     letters: dict[str, str] = {}  # rule id -> SQL of its outcome letter (see store.py: rule_outcomes)
     evidence_columns, evidence_fields = [], {}  # only rules that can carry evidence get columns
