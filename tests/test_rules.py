@@ -167,6 +167,17 @@ def test_negated_contains_none_evidence_points_at_the_unnegated_occurrence(con, 
     assert text[start:end] == "molesto" and start == text.rindex("molesto")
 
 
+@pytest.mark.parametrize("text, start", [
+    ("Hola", 0), ("hola, señor", 0), ("xhola hola", 6), ("holax hola", 6), ("holax, holá", 7),
+    ("Holanda. ¡HOLA!", 10), ("día: hola\nhola", 5), ("😀hola", 1), ("hola" * 3 + " hola", 13),
+    ("x holax hola", 8), ("a holas, b holá", 11),
+])
+def test_contains_none_evidence_offsets_point_at_the_first_whole_word_match(con, tmp_path, text, start):
+    assert score_texts(con, tmp_path, "field: answer\ncheck: {contains_none: [hola, 'que tal']}\n", [text]) == ["fail"]
+    evidence, got_start, end = store.fetch_one(con, "SELECT evidence, evidence_start, evidence_end FROM rule_results")
+    assert (got_start, text[got_start:end]) == (start, evidence) and evidence.lower() in ("hola", "holá")
+
+
 # --- check kinds --------------------------------------------------------------------------------
 
 def test_matches_not_matches_and_evidence_offsets(con, tmp_path):
