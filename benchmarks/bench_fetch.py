@@ -17,13 +17,15 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import peak_rss_mib  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,7 +87,7 @@ def child(args: argparse.Namespace) -> None:
     total = time.perf_counter() - t
     rows = store.fetch_one(con, "SELECT count(*) FROM interactions")[0]
     con.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mib()  # VmHWM: ru_maxrss would carry the parent's RSS across exec
     print(json.dumps({"summary": summary.to_dict(), "seconds": total, "interactions": rows,
                       "peak_rss_mb": peak_mb, "timers": timers}))
 

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import peak_rss_mib  # noqa: E402
 
 BODIES = [
     "Buenos días, me llegó la factura duplicada este mes y necesito que me ayuden con el cobro indebido. "
@@ -145,7 +147,7 @@ def render_child(db: str, out: str) -> None:
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": round(seconds, 2), "pages": summary.pages, "agents": summary.agents,
                       "interactions": summary.interactions,
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+                      "peak_rss_mb": round(peak_rss_mib())}))  # VmHWM, not ru_maxrss (kept across exec)
 
 
 def run_size(root: Path, agents: int, days: int, per_day: int) -> dict:

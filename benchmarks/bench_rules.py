@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -99,7 +98,10 @@ def child_score(db: str, full: bool) -> None:
     summary = score_interactions(con, pack, full=full)
     seconds = time.perf_counter() - start
     con.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import peak_rss_mib  # VmHWM: ru_maxrss would include the parent's RSS (kept across exec)
+
+    peak_mb = peak_rss_mib()
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "scored": summary.scored, "steps": summary.seconds}))
 
 
