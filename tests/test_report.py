@@ -671,3 +671,30 @@ def test_cli_score_train_predict_report_on_the_sample(runner, sample_db, tmp_pat
     assert "failing this rule goes with" in rules_text  # the sample plants rules that matter
     assert re.search(r"<mark title=\"[^\"]+\">", "".join(p.read_text(encoding="utf-8")
                                                       for p in (out / "agents").glob("*.html")))
+
+
+def test_rule_cells_from_compact_outcomes_equal_counts_over_rule_results(sample_db):
+    """The report counts rules on the compact outcome letters; they must equal plain counts over the
+    rule_results contract (N/A, passes, failures with and without evidence, survey labels)."""
+    from qa_scoring.report import data
+    from qa_scoring.resources import rules_dir
+    from qa_scoring.rules import load_rule_pack, score_interactions
+
+    con = store.connect(sample_db)
+    score_interactions(con, load_rule_pack(rules_dir()))
+    data.build_base(con, data.resolve_period(con, None, None), data.DEFAULT_LABEL_SQL, {})
+    data._rule_cells(con)
+    got = con.execute("SELECT * FROM _rpt_rule_cells ORDER BY ALL").fetchall()
+    want = con.execute("""
+        SELECT b.agent, b.skill, b.channel, r.rule_id, count(*),
+               count(*) FILTER (r.applicable), count(*) FILTER (r.applicable AND r.passed),
+               count(*) FILTER (r.applicable AND NOT r.passed AND b.dissatisfied IS NOT NULL),
+               count(*) FILTER (r.applicable AND NOT r.passed AND b.dissatisfied),
+               count(*) FILTER (r.applicable AND r.passed AND b.dissatisfied IS NOT NULL),
+               count(*) FILTER (r.applicable AND r.passed AND b.dissatisfied)
+        FROM rule_results r JOIN _rpt_base b ON r.interaction_id = b.interaction_id
+                                            AND r.rule_pack_hash = b.rule_pack_hash
+        GROUP BY ALL ORDER BY ALL""").fetchall()
+    assert got == want
+    assert sum(row[7] for row in want) > 0 and store.fetch_one(con, "SELECT count(*) FROM rule_evidence")[0] > 0
+    con.close()

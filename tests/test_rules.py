@@ -340,6 +340,7 @@ def test_a_v1_database_keeps_its_rule_results_through_the_v2_migration(tmp_path)
     assert con.execute("SELECT interaction_id, outcomes FROM rule_outcomes ORDER BY 1").fetchall() == [
         ("i1", "epn"), ("i2", "fep"), ("i3", "p")]
     assert store.fetch_one(con, "SELECT count(*) FROM rule_evidence")[0] == 2
+    assert_outcome_rows_match(con)
     con.close()
 
 
@@ -349,6 +350,14 @@ def test_insert_rule_results_round_trips_the_long_form(con):
     store.insert_rule_results(con, "long_rows")
     got = con.execute("SELECT * FROM rule_results").fetchall()
     assert sorted(got, key=str) == sorted(LONG_ROWS[:-2], key=str)  # a missing result stays missing
+    assert_outcome_rows_match(con)
+
+
+def assert_outcome_rows_match(con) -> None:
+    """rule_outcome_rows is rule_results without the evidence columns, row for row."""
+    long = "SELECT interaction_id, rule_id, applicable, passed, rule_pack_hash, run_id FROM rule_results"
+    for a, b in ((long, "SELECT * FROM rule_outcome_rows"), ("SELECT * FROM rule_outcome_rows", long)):
+        assert con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchall() == [(0,)]
 
 
 def test_rule_results_has_one_row_per_interaction_and_rule_with_evidence(sample_db):
@@ -366,6 +375,7 @@ def test_rule_results_has_one_row_per_interaction_and_rule_with_evidence(sample_
                            WHERE r.evidence_field = 'answer' AND r.evidence_start IS NOT NULL""").fetchall()
     assert len(spans) > 50
     assert all(answer[start:end] == evidence for evidence, answer, start, end in spans)
+    assert_outcome_rows_match(con)
     con.close()
 
 

@@ -61,7 +61,7 @@ RULES_FAILED = """(
     SELECT interaction_id,
            coalesce(string_agg(rule_id, chr(31) ORDER BY rule_id) FILTER (WHERE applicable AND passed = false), '')
                AS rules_failed
-    FROM rule_results {where} GROUP BY interaction_id)"""
+    FROM rule_outcome_rows {where} GROUP BY interaction_id)"""
 
 
 def _batch_dict(batch: pa.RecordBatch | pa.Table) -> dict:

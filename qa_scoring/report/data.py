@@ -342,18 +342,27 @@ def _queues(con) -> dict[str, tuple[QueueRow, ...]]:
 
 def _rule_cells(con) -> None:
     """Per agent × queue × rule counts (applicable, passed, survey label split) in one pass."""
+    # Counted on the compact outcomes (one letter per rule, see store.py) grouped first, then
+    # spread over the rules: a month of 3M interactions x 31 rules never becomes 93M rows.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _rpt_rule_cells AS
-        SELECT b.agent, b.skill, b.channel, r.rule_id,
-               count(*) AS total,
-               count(*) FILTER (r.applicable) AS app,
-               count(*) FILTER (r.applicable AND r.passed) AS pass,
-               count(*) FILTER (r.applicable AND NOT r.passed AND b.dissatisfied IS NOT NULL) AS fail_lab,
-               count(*) FILTER (r.applicable AND NOT r.passed AND b.dissatisfied) AS fail_dis,
-               count(*) FILTER (r.applicable AND r.passed AND b.dissatisfied IS NOT NULL) AS pass_lab,
-               count(*) FILTER (r.applicable AND r.passed AND b.dissatisfied) AS pass_dis
-        FROM rule_results r JOIN _rpt_base b
-          ON r.interaction_id = b.interaction_id AND r.rule_pack_hash = b.rule_pack_hash
+        WITH grouped AS (
+            SELECT b.agent, b.skill, b.channel, o.rule_pack_hash, o.outcomes, b.dissatisfied, count(*) AS n
+            FROM rule_outcomes o JOIN _rpt_base b
+              ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
+            GROUP BY ALL),
+        spread AS (
+            SELECT g.*, r.rule_id, substr(g.outcomes, r.position, 1) AS letter
+            FROM grouped g JOIN rule_pack_rules r ON r.rule_pack_hash = g.rule_pack_hash)
+        SELECT agent, skill, channel, rule_id,
+               sum(n)::BIGINT AS total,
+               coalesce(sum(n) FILTER (letter <> 'n'), 0)::BIGINT AS app,
+               coalesce(sum(n) FILTER (letter = 'p'), 0)::BIGINT AS pass,
+               coalesce(sum(n) FILTER (letter IN ('f', 'e') AND dissatisfied IS NOT NULL), 0)::BIGINT AS fail_lab,
+               coalesce(sum(n) FILTER (letter IN ('f', 'e') AND dissatisfied), 0)::BIGINT AS fail_dis,
+               coalesce(sum(n) FILTER (letter = 'p' AND dissatisfied IS NOT NULL), 0)::BIGINT AS pass_lab,
+               coalesce(sum(n) FILTER (letter = 'p' AND dissatisfied), 0)::BIGINT AS pass_dis
+        FROM spread WHERE letter <> '-'
         GROUP BY ALL
     """)
 
