@@ -1,13 +1,18 @@
 """Import throughput: the bundled sample, a 1M-row API file, and a 100k overlapping-window upsert.
 
     python benchmarks/bench_import.py [--rows 1000000] [--workdir /tmp/qa-bench-import] [--compare]
+                                      [--codecs] [--rebuild]
 
-Prints seconds, rows/s and peak memory; asserts nothing. Each measurement runs in a fresh process
-so the peak memory belongs to that step alone. `parse` is read_file (JSON through DuckDB's reader
-when the rows are plain, zlib compression started in a background thread); `land` is land_page
-(derive, then the raw payload, then COMMIT; it includes any wait for the compression).
+Prints seconds, rows/s, peak memory and the stored blob's size as a share of the payload (`blob`);
+asserts nothing. Each measurement runs in a fresh process so the peak memory belongs to that step
+alone. `parse` is read_file (JSON through DuckDB's reader when the rows are plain, the raw
+payload's compression started in a background thread); `land` is land_page (derive, then the raw
+payload, then COMMIT; it includes any wait for the compression).
 --compare also times the same 1M-row file with the Python JSON path (orjson + Arrow from dicts) in
 the same run, for a ratio on the same machine load.
+--codecs also times the 1M-row file with other raw-payload compressions (zlib level 1 in the
+background: the codec before schema v3; zstd on the critical path; zstd level 3), same run.
+--rebuild also times `rebuild` of each 1M-row database (decompress + parse + derive every page).
 """
 
 from __future__ import annotations
@@ -30,9 +35,14 @@ from _common import peak_rss_mib
 from pathlib import Path
 from qa_scoring import parse, store
 from qa_scoring.parse import read_file
-db, python_path, files = sys.argv[1], sys.argv[2] == "python", sys.argv[3:]
+db, python_path, (codec, level, where), files = sys.argv[1], sys.argv[2] == "python", sys.argv[3].split(":"), sys.argv[4:]
 if python_path:
     parse.DUCKDB_MIN_BYTES = 1 << 62
+if codec != "default":
+    parse.PAYLOAD_CODEC = codec
+    parse.CODEC_LEVELS[codec] = int(level)
+    if where == "inline":
+        parse.BACKGROUND_COMPRESS_BYTES = 1 << 62
 con = store.connect(db)
 parse_s = land_s = 0.0
 totals = dict(rows=0, new=0, updated=0, unchanged=0)
@@ -43,22 +53,44 @@ for f in files:
     land_s += time.perf_counter() - t
     for k in totals: totals[k] += getattr(s, k)
     del parsed
-print(json.dumps(dict(parse_s=parse_s, land_s=land_s, peak_mib=peak_rss_mib(), **totals)))
+blob, size = store.fetch_one(con, "SELECT sum(octet_length(payload)), sum(bytes) FROM raw_pages WHERE source IN "
+                             "(SELECT unnest($files))", dict(files=files))
+print(json.dumps(dict(parse_s=parse_s, land_s=land_s, peak_mib=peak_rss_mib(), blob=blob / size, **totals)))
+"""
+
+REBUILD = r"""
+import json, sys, time
+sys.path.insert(0, {bench!r})
+from _common import peak_rss_mib
+from qa_scoring import store
+con = store.connect(sys.argv[1])
+t = time.perf_counter(); s = store.rebuild_interactions(con); took = time.perf_counter() - t
+codecs = dict(con.execute("SELECT payload_codec, count(*) FROM raw_pages GROUP BY ALL").fetchall())
+print(json.dumps(dict(seconds=took, rows=s.rows, pages=s.pages, codecs=codecs, peak_mib=peak_rss_mib())))
 """
 
 
-def run_step(db: Path, files: list[Path], python_path: bool = False) -> dict:
+def run_step(db: Path, files: list[Path], python_path: bool = False, codec: str = "default:0:bg") -> dict:
+    """`codec` is codec:level:bg|inline, or default (parse.PAYLOAD_CODEC in the background)."""
     code = STEP.format(bench=str(Path(__file__).resolve().parent))
-    out = subprocess.run([sys.executable, "-c", code, str(db), "python" if python_path else "auto",
+    out = subprocess.run([sys.executable, "-c", code, str(db), "python" if python_path else "auto", codec,
                           *map(str, files)], check=True, capture_output=True, text=True, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_rebuild(db: Path) -> None:
+    code = REBUILD.format(bench=str(Path(__file__).resolve().parent))
+    out = subprocess.run([sys.executable, "-c", code, str(db)], check=True, capture_output=True, text=True, cwd=REPO)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"rebuild {db.name:<26} rows {r['rows']:>9,}  total {r['seconds']:6.2f} s  "
+          f"({r['rows'] / r['seconds']:>9,.0f} rows/s)  pages {r['codecs']}  peak {r['peak_mib']:,.0f} MiB")
 
 
 def report(name: str, r: dict) -> None:
     total = r["parse_s"] + r["land_s"]
     print(f"{name:<34} rows {r['rows']:>9,}  total {total:6.2f} s  ({r['rows'] / total:>9,.0f} rows/s)  "
           f"parse {r['parse_s']:5.2f} s  land {r['land_s']:5.2f} s  new {r['new']:,} updated {r['updated']:,}  "
-          f"peak {r['peak_mib']:,.0f} MiB")
+          f"peak {r['peak_mib']:,.0f} MiB  blob {r['blob']:.3f}")
 
 
 def main() -> None:
@@ -67,6 +99,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=100_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/qa-bench-import"))
     ap.add_argument("--compare", action="store_true", help="also time the Python JSON path on the big file")
+    ap.add_argument("--codecs", action="store_true", help="also time other raw-payload compressions on the big file")
+    ap.add_argument("--rebuild", action="store_true", help="also time rebuild of each 1M-row database")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     gen = generator()
@@ -97,6 +131,13 @@ def main() -> None:
     report(f"{args.window:,}-row overlapping window", run_step(args.workdir / "big.duckdb", [window]))
     if args.compare:
         report(f"{args.rows:,} rows, Python JSON path", run_step(args.workdir / "python.duckdb", [big], True))
+    variants = ["zlib:1:bg", "zstd:1:inline", "zstd:3:bg"] if args.codecs else []
+    for spec in variants:
+        report(f"{args.rows:,} rows, {spec}", run_step(args.workdir / f"codec-{spec.replace(':', '-')}.duckdb",
+                                                       [big], codec=spec))
+    if args.rebuild:
+        for name in ["big"] + [f"codec-{spec.replace(':', '-')}" for spec in variants]:
+            run_rebuild(args.workdir / f"{name}.duckdb")
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"(peak of this driver process: {peak_rss_mib():,.0f} MiB)")
 

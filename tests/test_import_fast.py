@@ -9,7 +9,6 @@ Python path: same Arrow table, same errors, same database tables, same rebuild.
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
 import pytest
@@ -233,18 +232,19 @@ def test_payload_is_stored_losslessly_when_compressed_in_the_background(monkeypa
     f = tmp_path / "a.json"
     f.write_bytes(envelope(hostile_rows(), ensure_ascii=False))
     page = parse.read_file(f)
-    assert page.deflater is not None and page.deflater._thread is not None  # really in a thread
+    assert page.compressor is not None and page.compressor._thread is not None  # really in a thread
     con = store.connect(tmp_path / "db.duckdb")
     store.land_page(con, page, source=str(f), kind="import", operation="default", tz="America/Bogota")
-    blob, sha = store.fetch_one(con, "SELECT payload_zlib, sha256 FROM raw_pages")
-    assert zlib.decompress(blob) == f.read_bytes()
+    page_id, codec, blob, sha = store.fetch_one(con, "SELECT page_id, payload_codec, payload, sha256 FROM raw_pages")
+    assert codec == "zstd" and blob[:4] == b"\x28\xb5\x2f\xfd"  # a standard zstd frame
+    assert store.raw_payload(con, page_id) == f.read_bytes()
     assert sha == page.sha256 == __import__("hashlib").sha256(f.read_bytes()).hexdigest()
 
 
 def test_rebuild_does_not_compress_again(monkeypatch, sample_db):
     con = store.connect(sample_db)
     started = []
-    monkeypatch.setattr(parse._Deflater, "start", lambda self: started.append(self) or self)
+    monkeypatch.setattr(parse._Compressor, "start", lambda self: started.append(self) or self)
     store.rebuild_interactions(con)
     assert started == []
 

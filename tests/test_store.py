@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import zlib
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -12,6 +14,7 @@ from qa_scoring import store
 from qa_scoring.cli import cli
 from qa_scoring.errors import DataFileError, InputError
 from qa_scoring.ingest import import_files
+from qa_scoring.parse import read_file
 
 TABLES = ("raw_pages", "interactions", "quarantine", "watermarks")
 
@@ -322,3 +325,166 @@ def test_huge_numbers_and_nan_are_kept_as_text(con, tmp_path):
     assert load(con, f).new == 1
     assert con.execute("SELECT case_id, survey_score FROM interactions").fetchall() == [
         ("123456789012345678901234567890", None)]
+
+
+# --- raw payload storage (schema v3: per-page codec, zstd for new pages) ------------------------
+
+HOSTILE_TEXT = ("<script>alert('x')</script> &amp; \"{{ x }}\" \\ \u0000 \x7f \u202e RTL \u200b "
+                "emoji 😀👩‍💻 ñáé\r\nCRLF\ttab")
+
+
+def hostile_payloads() -> dict[str, bytes]:
+    rows = [row(body=HOSTILE_TEXT), row(case_id="2", answer="")]
+    envelope = {"code": "200", "error": None, "msg": "2 registros", "data": rows}
+    escaped = {**envelope, "data": rows + [row(case_id="3", comments="\ud800 lone surrogate")]}
+    csv_text = ("channel,agent_name,case_id,date_creation,body,answer,extra col\r\n"
+                'whatsapp,Ana,1,2026-11-02 09:15:00,"línea 1\r\n""citada"", <b>",ok,x\r\n')
+    return {
+        "hostile.json": json.dumps(envelope, ensure_ascii=False).encode(),
+        "escaped.json": json.dumps(escaped).encode(),  # \ud800 and \u0000 as JSON escapes
+        "bom.json": b"\xef\xbb\xbf" + json.dumps(envelope, ensure_ascii=False).encode(),
+        "nodata.json": b'{"code": "200", "error": null, "msg": "0 registros", "data": []}',
+        "export.csv": b"\xef\xbb\xbf" + csv_text.encode(),
+    }
+
+
+def test_payload_codecs_round_trip_any_bytes():
+    from qa_scoring import parse
+
+    for payload in [b"", b"\x00", bytes(range(256)) * 50, *hostile_payloads().values()]:
+        for codec in ("zstd", "zlib"):
+            blob = parse.compress_payload(payload, codec)
+            assert parse.decompress_payload(blob, codec, len(payload)) == payload
+    assert parse.compress_payload(b"x")[:4] == b"\x28\xb5\x2f\xfd"  # new pages: a standard zstd frame
+    with pytest.raises(ValueError, match="unknown payload codec 'lzma'"):
+        parse.compress_payload(b"x", "lzma")
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["inline", "background"])
+@pytest.mark.parametrize("name", list(hostile_payloads()))
+def test_new_page_is_stored_zstd_and_read_back_byte_for_byte(con, tmp_path, monkeypatch, name, background):
+    import hashlib
+
+    import pyarrow as pa
+
+    from qa_scoring import parse
+
+    monkeypatch.setattr(parse, "BACKGROUND_COMPRESS_BYTES", 0 if background else 1 << 40)
+    payload = hostile_payloads()[name]
+    f = tmp_path / name
+    f.write_bytes(payload)
+    page = parse.read_file(f)
+    assert (page.compressor._thread is not None) == background
+    store.land_page(con, page, source=str(f), kind="import", operation="default", tz="America/Bogota")
+    (page_id, codec, blob, size, sha), = con.execute(
+        "SELECT page_id, payload_codec, payload, bytes, sha256 FROM raw_pages").fetchall()
+    assert codec == "zstd" and size == len(payload)
+    assert store.raw_payload(con, page_id) == payload
+    assert sha == hashlib.sha256(store.raw_payload(con, page_id)).hexdigest() == hashlib.sha256(payload).hexdigest()
+    assert pa.decompress(blob, size, codec="zstd", asbytes=True) == payload  # readable without qa-scoring
+
+
+def test_empty_payload_lands_and_reads_back(con):
+    import hashlib
+
+    from qa_scoring.parse import STAGED_SCHEMA, ParsedPage
+
+    page = ParsedPage(STAGED_SCHEMA.empty_table(), b"", hashlib.sha256(b"").hexdigest(), "json")
+    store.land_page(con, page, source="empty", kind="api", operation="default", tz="America/Bogota",
+                    window=(datetime(2026, 11, 2), datetime(2026, 11, 3)))
+    page_id, codec = store.fetch_one(con, "SELECT page_id, payload_codec FROM raw_pages")
+    assert codec == "zstd" and store.raw_payload(con, page_id) == b""  # (parse refuses it, the store does not care)
+
+
+def _land_the_v2_way(c, path: Path, fetched_at: datetime) -> None:
+    """What land_page did up to schema v2 (payload_zlib, no codec column), for a v2 database."""
+    from qa_scoring.parse import read_file
+
+    payload = path.read_bytes()
+    parsed = read_file(path)
+    page_id = store.page_key("default", "import", None, parsed.sha256)
+    with store.atomic(c):
+        store.derive_page(c, page_id, str(path), "default", "America/Bogota", fetched_at, parsed)
+        c.execute("INSERT INTO raw_pages VALUES (?, nextval('raw_pages_seq'), 'import', ?, 'default', "
+                  "'America/Bogota', NULL, NULL, ?, ?, ?, ?, ?, NULL, ?)",
+                  [page_id, str(path), parsed.format, parsed.sha256, len(payload), parsed.rows.num_rows,
+                   fetched_at, zlib.compress(payload, 1)])
+
+
+def _all_tables(c) -> dict:
+    return {t: c.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in ("interactions", "quarantine")} | {
+        "raw_pages": c.execute("SELECT * EXCLUDE (payload, payload_codec) FROM raw_pages ORDER BY seq").fetchall()}
+
+
+def test_v2_database_with_zlib_pages_migrates_and_rebuilds_identically(tmp_path, monkeypatch):
+    files = []
+    for name, payload in hostile_payloads().items():
+        files.append(tmp_path / name)
+        files[-1].write_bytes(payload)
+    quarantined = write_json(tmp_path / "q.json", [row(case_id="9", agent_name="-"), row(case_id="10")])
+    files.append(quarantined)
+    later = write_json(tmp_path / "later.json", [row(evaluation_survey="5"), row(case_id="11")])
+    times = [datetime(2026, 11, 2, 12, i) for i in range(len(files) + 1)]
+
+    v2_path = tmp_path / "v2.duckdb"
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
+    c = store.connect(v2_path)
+    for f, at in zip(files, times):
+        _land_the_v2_way(c, f, at)
+    assert "payload_zlib" in [r[0] for r in c.execute("DESCRIBE raw_pages").fetchall()]
+    v2_interactions = c.execute("SELECT * FROM interactions ORDER BY ALL").fetchall()
+    c.close()
+    monkeypatch.undo()
+
+    c = store.connect(v2_path)  # migrates to v3
+    assert store.schema_version(c) == 3
+    assert c.execute("SELECT interactions FROM (SELECT count(*) AS interactions FROM interactions)").fetchall() == [
+        (len(v2_interactions),)]
+    assert c.execute("SELECT DISTINCT payload_codec FROM raw_pages").fetchall() == [("zlib",)]
+    pages = c.execute("SELECT page_id, source FROM raw_pages ORDER BY seq").fetchall()
+    assert [store.raw_payload(c, page_id) for page_id, _ in pages] == [Path(s).read_bytes() for _, s in pages]
+    migrated = _all_tables(c)
+    assert store.rebuild_interactions(c).pages == len(files)
+    assert _all_tables(c) == migrated and migrated["interactions"] == v2_interactions
+
+    # A new page on the migrated database is zstd; the mixed database rebuilds to the same tables.
+    store.land_page(c, read_file(later), source=str(later), kind="import", operation="default",
+                    tz="America/Bogota", fetched_at=times[-1])
+    assert c.execute("SELECT payload_codec, count(*) FROM raw_pages GROUP BY ALL ORDER BY 1").fetchall() == [
+        ("zlib", len(files)), ("zstd", 1)]
+    mixed = _all_tables(c)
+    assert store.rebuild_interactions(c).pages == len(files) + 1
+    assert _all_tables(c) == mixed
+    c.close()
+
+    # ... and equals a database built from scratch by this version (every page zstd).
+    fresh = store.connect(tmp_path / "fresh.duckdb")
+    for f, at in zip(files + [later], times):
+        store.land_page(fresh, read_file(f), source=str(f), kind="import", operation="default",
+                        tz="America/Bogota", fetched_at=at)
+    assert fresh.execute("SELECT DISTINCT payload_codec FROM raw_pages").fetchall() == [("zstd",)]
+    assert _all_tables(fresh) == mixed
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("payload = ?", "payload cannot be read"),  # not a zstd frame
+    ("payload = ?, bytes = bytes", "does not match its sha256"),  # a valid frame of other bytes
+    ("payload_codec = 'lzma'", "payload cannot be read (unknown payload codec 'lzma')"),
+])
+def test_a_damaged_raw_page_stops_rebuild_with_one_line(runner, db_path, tmp_path, damage, message):
+    from qa_scoring import parse
+
+    f = write_json(tmp_path / "a.json", [row(), row(case_id="2")])
+    assert runner.invoke(cli, ["--db", str(db_path), "import", str(f)]).exit_code == 0
+    c = store.connect(db_path)
+    size = store.fetch_one(c, "SELECT bytes FROM raw_pages")[0]
+    blob = b"not zstd" if "bytes =" not in damage else parse.compress_payload(b"x" * size)
+    c.execute(f"UPDATE raw_pages SET {damage}", [blob] if "?" in damage else None)
+    before = snapshot(c)
+    c.close()
+    result = runner.invoke(cli, ["--db", str(db_path), "rebuild"])
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: raw page ") and f"({f})" in last and message in last, last
+    c = store.connect(db_path)
+    assert snapshot(c) == before
