@@ -18,21 +18,10 @@ from qa_scoring.cli import cli
 from qa_scoring.errors import DataFileError
 from qa_scoring.ingest import import_files
 from qa_scoring.resources import sample_files
+from tests.test_store import row
 
 BLNS = json.loads((Path(__file__).parent / "blns.json").read_text(encoding="utf-8"))
 TABLES = ("raw_pages", "interactions", "quarantine")
-
-
-def row(**over) -> dict:
-    base = {
-        "channel": "whatsapp", "agent_name": "Ana Gómez", "skill_id": "0012", "case_id": "000123",
-        "subject": "Juan", "from": "573001112233", "to": "bot", "body": "Hola, ¿mi pedido?",
-        "answer": "Buenos días, le habla Ana.", "date_creation": "2026-11-02 09:15:00",
-        "close_date": "2026-11-02 09:30:00", "evaluation_survey": "", "cod_act": "CONSULTA",
-        "cod_description": "Consulta", "comments": "", "attachments": "", "status": "close",
-    }
-    base.update(over)
-    return base
 
 
 def envelope(rows: list, **dump) -> bytes:
