@@ -698,3 +698,22 @@ def test_rule_cells_from_compact_outcomes_equal_counts_over_rule_results(sample_
     assert got == want
     assert sum(row[7] for row in want) > 0 and store.fetch_one(con, "SELECT count(*) FROM rule_evidence")[0] > 0
     con.close()
+
+
+def test_review_failures_from_compact_storage_equal_rule_results(sample_db):
+    from qa_scoring.report import data
+    from qa_scoring.resources import rules_dir
+    from qa_scoring.rules import load_rule_pack, score_interactions
+
+    con = store.connect(sample_db)
+    score_interactions(con, load_rule_pack(rules_dir()))
+    con.execute("CREATE TEMP TABLE _rpt_review AS SELECT interaction_id, rule_pack_hash FROM interaction_scores "
+                "WHERE rules_failed > 0 OR hash(interaction_id) % 7 = 0")
+    want = con.execute("""
+        SELECT rr.interaction_id, rr.rule_id, rr.evidence, rr.evidence_field, rr.evidence_start, rr.evidence_end
+        FROM rule_results rr JOIN _rpt_review r USING (interaction_id, rule_pack_hash)
+        WHERE rr.applicable AND NOT rr.passed
+        ORDER BY rr.interaction_id, rr.rule_id, rr.evidence_start NULLS LAST""").fetchall()
+    assert data._review_failures(con) == want
+    assert any(row[2] is None for row in want) and any(row[4] is not None for row in want)
+    con.close()
