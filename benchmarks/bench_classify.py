@@ -36,7 +36,7 @@ def _generator():
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import generator
 
-    return generator()
+    return generator()  # the profile chosen by --profile (use_profile)
 
 
 def realistic_rows(n: int, *, seed: int, start: str, days: int, surveyed_only: bool = False):
@@ -187,12 +187,17 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="skip the plain scikit-learn baseline")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import add_profile_option, use_profile
+
+    add_profile_option(ap)
     a = ap.parse_args()
+    use_profile(a.profile)
     if a.phase == "baseline":
         baseline_phase(a.args[0], a.args[1], float(a.args[2]))
         return
 
-    work = Path(a.workdir)
+    work = Path(a.workdir) / a.profile  # databases are kept for reuse: one set per profile
     work.mkdir(parents=True, exist_ok=True)
     print(f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}; building data in {work}", flush=True)
     train_db = work / f"train_{a.train}.duckdb"

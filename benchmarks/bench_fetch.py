@@ -14,7 +14,6 @@ raw page insert, typed upsert). Prints results; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,15 +24,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mib  # noqa: E402
+from _common import add_profile_option, generator, peak_rss_mib  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def generate(path: Path, days: int, per_day: int, seed: int, start: str) -> None:
-    spec = importlib.util.spec_from_file_location("generate_sample", REPO / "data" / "generate_sample.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+def generate(path: Path, days: int, per_day: int, seed: int, start: str, profile: str) -> None:
+    gen = generator(profile)
     tmp = path.with_suffix(".tmp")
     started = time.perf_counter()
     with tmp.open("w", encoding="utf-8") as out:
@@ -104,6 +101,7 @@ def main() -> None:
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--lock-dir", help=argparse.SUPPRESS)
     ap.add_argument("--duckdb-setting", default="", help="e.g. \"checkpoint_threshold='1GB'\" (an experiment)")
+    add_profile_option(ap)
     args = ap.parse_args()
     if args.child:
         child(args)
@@ -113,9 +111,10 @@ def main() -> None:
 
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    data = cache / f"chat4-{args.days}d-{args.per_day}-{args.seed}-{args.start}.ndjson"
+    suffix = "" if args.profile == "default" else f"-{args.profile}"
+    data = cache / f"chat4-{args.days}d-{args.per_day}-{args.seed}-{args.start}{suffix}.ndjson"
     if not data.exists():
-        generate(data, args.days, args.per_day, args.seed, args.start)
+        generate(data, args.days, args.per_day, args.seed, args.start, args.profile)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     t = time.perf_counter()

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, generator, peak_rss_mib  # noqa: E402
+from _common import REPO, add_profile_option, generator, peak_rss_mib, use_profile  # noqa: E402
 
 STEP = r"""
 import json, sys, time
@@ -101,11 +101,14 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true", help="also time the Python JSON path on the big file")
     ap.add_argument("--codecs", action="store_true", help="also time other raw-payload compressions on the big file")
     ap.add_argument("--rebuild", action="store_true", help="also time rebuild of each 1M-row database")
+    add_profile_option(ap)
     args = ap.parse_args()
+    use_profile(args.profile)
     args.workdir.mkdir(parents=True, exist_ok=True)
     gen = generator()
+    suffix = "" if args.profile == "default" else f"_{args.profile}"
 
-    big = args.workdir / f"chat_4_{args.rows}.json"
+    big = args.workdir / f"chat_4_{args.rows}{suffix}.json"
     if not big.exists():
         t = time.perf_counter()
         gen.write_file(str(big), "json", args.rows, days=30, seed=7, jobs=2)
@@ -113,7 +116,7 @@ def main() -> None:
 
     # The overlapping window: the last half-window of the big file with surveys/comments changed
     # (a re-fetch after late surveys), plus half a window of new interactions.
-    window = args.workdir / f"window_{args.window}.json"
+    window = args.workdir / f"window_{args.window}{suffix}.json"
     if not window.exists():
         rows = json.loads(big.read_text(encoding="utf-8"))["data"][-(args.window // 2):]
         for i, row in enumerate(rows):
@@ -123,6 +126,7 @@ def main() -> None:
         gen.write_rows(rows, str(window))
 
     sample = sorted((REPO / "data" / "sample").glob("*.json"))
+    print(f"profile: {args.profile}")
     for db in args.workdir.glob("*.duckdb*"):
         db.unlink()
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))

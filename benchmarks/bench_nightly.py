@@ -53,7 +53,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, generator, peak_rss_mib  # noqa: E402
+from _common import REPO, add_profile_option, generator, peak_rss_mib, use_profile  # noqa: E402
 
 TOKEN = "bench-nightly-token"
 NIGHT_GOAL_S = 30.0
@@ -369,7 +369,11 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/qa-bench-nightly"))
     ap.add_argument("--scenarios", default="A,B,C", help="which of A,B,C (B alone reuses an earlier A's database; C needs A in the same run)")
     ap.add_argument("--generate-only", action="store_true", help="only generate (and cache) the day files")
+    add_profile_option(ap)
     args = ap.parse_args()
+    use_profile(args.profile)
+    if args.profile != "default":
+        args.workdir = args.workdir / args.profile  # cached day files and databases per profile
     scenarios = {s.strip().upper() for s in args.scenarios.split(",") if s.strip()}
 
     end = args.end or datetime.now(ZoneInfo("America/Bogota")).date() - timedelta(days=1)

@@ -9,6 +9,7 @@ invocation gives the scaling ratio (machines are noisy; compare the ratio, not t
     python benchmarks/bench_report.py                      # 3M rows and 300k rows
     python benchmarks/bench_report.py --per-day 10000      # quicker look
     python benchmarks/bench_report.py --keep /tmp/bench    # keep the databases and reports
+    python benchmarks/bench_report.py --profile dense      # long texts from the dense-match generator profile
 
 Prints results; asserts nothing.
 """
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mib  # noqa: E402
+from _common import add_profile_option, generator, peak_rss_mib  # noqa: E402
 
 BODIES = [
     "Buenos días, me llegó la factura duplicada este mes y necesito que me ayuden con el cobro indebido. "
@@ -47,7 +48,13 @@ SKILLS = ["0007", "0012", "0034", "PQR1", "VENTAS"]
 CHANNELS = ["whatsapp", "webchat", "email", "instagram", "facebook_page"]
 
 
-def build(db: Path, agents: int, days: int, per_day: int) -> dict:
+def dense_texts(count: int = 64) -> tuple[list[str], list[str]]:
+    """Bodies and answers of the dense-match profile: long texts where every rule finds phrases."""
+    rows = list(generator("dense").generate_rows(count, days=1, anomalies=False))
+    return [r["body"] + " Caso " for r in rows], [r["answer"] for r in rows if r["answer"].strip(" -")]
+
+
+def build(db: Path, agents: int, days: int, per_day: int, profile: str = "default") -> dict:
     """Create and fill a database; returns timing of the build phases."""
     from qa_scoring import store
 
@@ -55,8 +62,9 @@ def build(db: Path, agents: int, days: int, per_day: int) -> dict:
     n = days * per_day
     t = {}
     start = time.perf_counter()
-    bodies = "[" + ", ".join(store_literal(b) for b in BODIES) + "]"
-    answers = "[" + ", ".join(store_literal(a) for a in ANSWERS) + "]"
+    body_texts, answer_texts = dense_texts() if profile == "dense" else (BODIES, ANSWERS)
+    bodies = "[" + ", ".join(store_literal(b) for b in body_texts) + "]"
+    answers = "[" + ", ".join(store_literal(a) for a in answer_texts) + "]"
     con.execute(f"""
         INSERT INTO interactions BY NAME
         WITH g AS (SELECT range AS i, hash(range) AS h FROM range({n}))
@@ -65,8 +73,8 @@ def build(db: Path, agents: int, days: int, per_day: int) -> dict:
                'Agente ' || lpad(((h >> 8) % {agents})::VARCHAR, 3, '0') AS agent_name,
                ['{"','".join(SKILLS)}'][1 + ((h >> 20) % {len(SKILLS)})::INT] AS skill_id,
                (4800000 + i)::VARCHAR AS case_id, 'Cliente ' || (i % 9973)::VARCHAR AS subject,
-               {bodies}[1 + ((h >> 24) % 4)::INT] || i::VARCHAR AS body,
-               {answers}[1 + ((h >> 28) % 4)::INT] AS answer,
+               {bodies}[1 + ((h >> 24) % {len(body_texts)})::INT] || i::VARCHAR AS body,
+               {answers}[1 + ((h >> 28) % {len(answer_texts)})::INT] AS answer,
                CASE WHEN (h >> 32) % 5 = 0 THEN 'sin novedad' ELSE '' END AS comments,
                TIMESTAMP '2026-11-01' + to_microseconds((i * {86_400_000_000 // per_day})::BIGINT) AS created_at,
                TIMESTAMP '2026-11-01' + to_microseconds((i * {86_400_000_000 // per_day})::BIGINT)
@@ -150,12 +158,12 @@ def render_child(db: str, out: str) -> None:
                       "peak_rss_mb": round(peak_rss_mib())}))  # VmHWM, not ru_maxrss (kept across exec)
 
 
-def run_size(root: Path, agents: int, days: int, per_day: int) -> dict:
-    db = root / f"bench-{agents}x{days}x{per_day}.duckdb"
+def run_size(root: Path, agents: int, days: int, per_day: int, profile: str = "default") -> dict:
+    db = root / f"bench-{profile}-{agents}x{days}x{per_day}.duckdb"
     out = root / f"report-{per_day}"
     if db.exists():
         db.unlink()
-    build_t = build(db, agents, days, per_day)
+    build_t = build(db, agents, days, per_day, profile)
     proc = subprocess.run([sys.executable, __file__, "--render-child", str(db), str(out)],
                           capture_output=True, text=True, check=True)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -170,6 +178,7 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, default=None, help="keep databases and reports here")
     parser.add_argument("--render-child", nargs=2, help=argparse.SUPPRESS)
+    add_profile_option(parser)
     args = parser.parse_args()
     if args.render_child:
         render_child(*args.render_child)
@@ -177,10 +186,10 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-report-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
-        small = run_size(root, args.agents, args.days, max(args.per_day // 10, 1))
-        print(json.dumps({"size": "tenth", **small}))
-        full = run_size(root, args.agents, args.days, args.per_day)
-        print(json.dumps({"size": "full", **full}))
+        small = run_size(root, args.agents, args.days, max(args.per_day // 10, 1), args.profile)
+        print(json.dumps({"size": "tenth", "profile": args.profile, **small}))
+        full = run_size(root, args.agents, args.days, args.per_day, args.profile)
+        print(json.dumps({"size": "full", "profile": args.profile, **full}))
         print(f"render: {full['rows']:,} rows in {full['seconds']} s ({full['rows'] / full['seconds']:,.0f} rows/s), "
               f"peak {full['peak_rss_mb']} MB; tenth size {small['seconds']} s → ratio "
               f"{full['seconds'] / small['seconds']:.1f}x for 10x the rows")

@@ -45,7 +45,7 @@ def _generator():
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import generator
 
-    return generator()
+    return generator()  # the profile chosen by --profile (use_profile)
 
 
 def generated_batches(n: int, seed: int, batch: int = 100_000):
@@ -220,7 +220,12 @@ def main() -> None:
     parser.add_argument("--night", type=int, default=100_000)
     parser.add_argument("--child-score", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import add_profile_option, use_profile
+
+    add_profile_option(parser)
     args = parser.parse_args()
+    use_profile(args.profile)
     if args.child_score:
         child_score(args.child_score, args.full)
         return
@@ -231,7 +236,7 @@ def main() -> None:
         con = store.connect(db)
         start = time.perf_counter()
         load(con, args.rows, seed=1)
-        print(f"generated and loaded {args.rows:,} rows in {time.perf_counter() - start:.1f} s "
+        print(f"generated and loaded {args.rows:,} rows ({args.profile} profile) in {time.perf_counter() - start:.1f} s "
               f"({os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f})")
         lengths = con.execute("SELECT avg(length(body)), avg(length(answer)), avg(length(comments)) "
                               "FROM interactions").fetchall()[0]

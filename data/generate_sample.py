@@ -415,6 +415,7 @@ class Block(NamedTuple):
     case_seq: int   # first case number; a row advances it by 1-3, so blocks never overlap
     last_day: bool  # the last day of the range has many still-open interactions
     kinds: tuple    # ((index in block, anomaly kind), ...)
+    profile: str = "default"  # "default" (the sample's planted signal) or "dense" (see _DenseGen)
 
 
 def _anomaly_plan(n: int, counts: list[int], rng: Random, anomalies: bool = True) -> dict[int, str]:
@@ -450,7 +451,8 @@ def _anomaly_plan(n: int, counts: list[int], rng: Random, anomalies: bool = True
     return plan
 
 
-def _blocks(n: int, days: int, seed: int, start: str | dt.date, anomalies: bool) -> Iterator[Block]:
+def _blocks(n: int, days: int, seed: int, start: str | dt.date, anomalies: bool,
+            profile: str = "default") -> Iterator[Block]:
     """Yield the blocks of a run in output order (day by day; time-sorted within a day)."""
     if isinstance(start, str):
         start = dt.date.fromisoformat(start)
@@ -466,14 +468,14 @@ def _blocks(n: int, days: int, seed: int, start: str | dt.date, anomalies: bool)
             part = tuple(secs[i:i + BLOCK_ROWS])
             kinds = tuple((p - pos, plan[p]) for p in range(pos, pos + len(part)) if p in plan)
             yield Block((seed * 1_000_003 + d) * 1_000_003 + b, ordinal, part, case_seq,
-                        d == days - 1, kinds)
+                        d == days - 1, kinds, profile)
             pos += len(part)
             case_seq += 3 * len(part)
 
 
 def _gen_block(block: Block) -> list[tuple[dict, tuple, str]]:
     """Generate one block: a list of (row, truth tuple, anomaly kind)."""
-    gen = _Gen(block.seed, block.case_seq)
+    gen = (_DenseGen if block.profile == "dense" else _Gen)(block.seed, block.case_seq)
     day = dt.date.fromordinal(block.ordinal)
     kinds = dict(block.kinds)
     recent: deque = deque(maxlen=300)
@@ -923,25 +925,200 @@ def _later_status(row: dict, satisfied: bool, gen: _Gen) -> dict:
     return new
 
 
-def _stream(n: int, days: int, seed: int, start: str | dt.date, anomalies: bool
+# --------------------------------------------------------------------------------------------
+# The dense-match profile (--profile dense): the worst realistic case for the rules stage.
+# Every text is made from a small Spanish vocabulary (~150 words) that holds the default rule
+# pack's phrases and the negation cues, so every phrase rule finds something in most rows, many
+# occurrences are negated ("no estoy molesto"), answers are long, 200 agents, 5 channels, and the
+# JSON envelope is written on one line with a space after every ':' and ',' (json.dumps' default).
+# No planted per-agent signal beyond a survey that follows the phrases found.
+# --------------------------------------------------------------------------------------------
+PROFILES = ("default", "dense")
+DENSE_CHANNELS = ("whatsapp", "webchat", "Email", "facebook_page", "instagram")
+DENSE_CHANNEL_CUM = _cumulative((0.35, 0.20, 0.20, 0.15, 0.10))
+DENSE_AGENTS = tuple(f"{FIRST_NAMES[i % 32]} {LAST_NAMES[(i // 32 + i) % 24]} {LAST_NAMES[(i * 7 + 3) % 24]}"
+                     for i in range(200))
+# The default pack's phrases by what they mean (the kind decides the survey); {n} = a first name.
+DENSE_BODY_PHRASES = {
+    "angry": ("molesto", "molesta", "pésimo servicio", "terrible", "es el colmo", "ladrones",
+              "falta de respeto", "nadie me responde", "queja", "quiero cancelar"),
+    "waiting": ("alguien me atiende", "sigo esperando", "hace horas", "me van a responder"),
+    "neutral": ("hola", "buenas tardes", "buenos días", "por favor", "gracias"),
+}
+DENSE_ANSWER_PHRASES = {
+    "greeting": ("hola", "buenos días", "buenas tardes", "buenas noches", "buen día", "cordial saludo",
+                 "estimado", "estimada"),
+    "intro": ("le habla {n}", "mi nombre es {n}", "le saluda {n}", "soy {n}"),
+    "closing": ("algo más en lo que pueda ayudarle", "le puedo colaborar en algo más", "que tenga un excelente día",
+                "que tenga un buen día", "fue un gusto atenderle", "quedamos atentos", "gracias por comunicarse",
+                "otra inquietud", "en algo más"),
+    "courtesy": ("lamento", "entiendo su molestia", "comprendo", "pido disculpas", "con gusto", "con mucho gusto",
+                 "disculpe la demora", "lamento la demora", "por favor", "gracias", "entiendo"),
+    "signature": ("cordialmente", "atentamente", "saludos"),
+    "curt": ("no es mi problema", "eso no se puede", "ya le dije", "es política de la empresa",
+             "lea bien lo que le escribí", "no hay nada que hacer", "llame a la línea", "eso no es conmigo",
+             "no es mi culpa", "es culpa suya", "culpa de usted", "usted no sabe", "usted no entiende",
+             "usted se equivocó"),
+    "insult": ("bruto", "idiota", "ignorante", "tarado"),
+    "pci": ("cvv", "código de seguridad", "número completo de su tarjeta", "número completo de la tarjeta",
+            "me confirma su contraseña", "dígame su clave"),
+}
+# How often a sentence carries a phrase of each kind (the rest are filler sentences).
+DENSE_ANSWER_KINDS = (("greeting", 3), ("intro", 2), ("closing", 3), ("courtesy", 4), ("signature", 1),
+                      ("curt", 3), ("insult", 0.3), ("pci", 0.6))
+DENSE_CUES = ("no", "nunca", "jamás", "sin", "tampoco", "ni", "ningún", "ninguna")
+DENSE_FILLER = (
+    "el", "la", "los", "un", "una", "de", "en", "con", "para", "por", "que", "y", "pero", "porque", "mi",
+    "su", "me", "se", "muy", "más", "es", "está", "estoy", "tengo", "quiero", "necesito", "puede", "revisar",
+    "pagar", "aparece", "sigue", "todavía", "hoy", "ayer", "mes", "cliente", "factura", "servicio", "cuenta",
+    "cobro", "valor", "internet", "módem", "técnico", "plan", "caso", "número", "sistema", "respuesta",
+    "usted",
+)
+DENSE_NAMES = ("Ana", "Óscar", "María José", "Andrés", "Camila", "Néstor")
+DENSE_POOL = 3000  # distinct sentences per side; a text is several of them
+
+
+def _dense_sentences(kinds: dict, weights: tuple, filler_share: float, seed: int) -> tuple:
+    """A fixed pool of (sentence, kinds present and not negated, negated?) built from the vocabulary."""
+    rng = Random(seed)
+    r = rng.random
+    names = [k for k, _ in weights]
+    cum = _cumulative([w for _, w in weights])
+    pool = []
+    for _ in range(DENSE_POOL):
+        words, found, negated = [], set(), False
+        for _ in range(1 + int(r() * 3)):  # 1-3 phrases a sentence, filler around them
+            words += [DENSE_FILLER[int(r() * len(DENSE_FILLER))] for _ in range(int(r() * 4))]
+            if r() < filler_share:
+                continue
+            kind = names[bisect.bisect_left(cum, r())]
+            phrase = kinds[kind][int(r() * len(kinds[kind]))].replace("{n}", DENSE_NAMES[int(r() * 6)])
+            if r() < 0.3:  # a negation cue, within two words of the phrase
+                words.append(DENSE_CUES[int(r() * len(DENSE_CUES))])
+                words += [DENSE_FILLER[int(r() * len(DENSE_FILLER))] for _ in range(int(r() * 3))]
+                negated = True
+            else:
+                found.add(kind)
+            words.append(phrase)
+        words += [DENSE_FILLER[int(r() * len(DENSE_FILLER))] for _ in range(1 + int(r() * 3))]
+        text = " ".join(words)
+        end = ".?!,"[int(r() * 4)] if r() < 0.8 else ""
+        pool.append(((text[0].upper() + text[1:] + end), frozenset(found), negated))
+    return tuple(pool)
+
+
+_DENSE_POOLS: dict = {}
+
+
+def _dense_pool(side: str) -> tuple:
+    if side not in _DENSE_POOLS:
+        if side == "body":
+            weights = (("angry", 4), ("waiting", 2), ("neutral", 2))
+            _DENSE_POOLS[side] = _dense_sentences(DENSE_BODY_PHRASES, weights, 0.35, 17)
+        else:
+            _DENSE_POOLS[side] = _dense_sentences(DENSE_ANSWER_PHRASES, DENSE_ANSWER_KINDS, 0.25, 29)
+    return _DENSE_POOLS[side]
+
+
+def dense_vocabulary() -> list[str]:
+    """Every distinct word (lower case, punctuation stripped) the dense profile writes in texts."""
+    words = set(DENSE_FILLER) | set(DENSE_CUES)
+    for kinds in (DENSE_BODY_PHRASES, DENSE_ANSWER_PHRASES):
+        for phrases in kinds.values():
+            for phrase in phrases:
+                words.update(w for w in phrase.replace("{n}", "").lower().split())
+    return sorted(words)
+
+
+class _DenseGen(_Gen):
+    """Draws dense-match interactions (same fields, anomalies and writers as the default profile)."""
+
+    def _text(self, side: str, chars: int) -> tuple[str, set, bool]:
+        pool, r = _dense_pool(side), self.r
+        parts, found, negated, size = [], set(), False, 0
+        while size < chars:
+            text, kinds, neg = pool[int(r() * len(pool))]
+            parts.append(text)
+            found |= kinds
+            negated |= neg
+            size += len(text) + 1
+        sep = ("\r\n", " ", " ", "\n")[int(r() * 4)]
+        text = sep.join(parts)
+        style = r()
+        if style < 0.25:
+            text = strip_accents(text)
+        elif style < 0.30:
+            text = text.upper()
+        elif style < 0.40:
+            text = text.lower()
+        return text, found, negated
+
+    def interaction(self, day: dt.date, sec: int, last_day: bool, insult: bool = False) -> tuple[dict, tuple]:
+        r, pick = self.r, self.pick
+        agent = DENSE_AGENTS[int(r() * len(DENSE_AGENTS))]
+        channel = DENSE_CHANNELS[bisect.bisect_left(DENSE_CHANNEL_CUM, r())]
+        topic = TOPICS[bisect.bisect_left(TOPIC_CUM, r())]
+        status_r = r()
+        status = "open" if status_r < (0.25 if last_day else 0.025) else ("archived" if status_r > 0.88 else "close")
+        body, body_kinds, negated = self._text("body", 140 + int(r() * 110))
+        empty = r() < 0.03
+        answer, kinds, _ = ("", set(), False) if empty else self._text("answer", 300 + int(r() * 200))
+        if insult:
+            answer += " ¿Usted es bruto? Ya le dije."  # words of the vocabulary only
+            kinds.add("insult")
+        if "pci" in kinds and r() < 0.3:
+            answer += f" Tarjeta {pick(CARDS)}, CVV {int(r() * 900) + 100}."
+        comments, _, _ = self._text("answer", 30 + int(r() * 60)) if r() < 0.8 else (pick(BLANKS), set(), False)
+        late = r() < 0.2
+        secs = int(r() * 28 * 3600) + 7200 if late else int(r() * 50 * 60) + 120
+        ordinal = day.toordinal()
+        angry, curt = "angry" in body_kinds, "curt" in kinds
+        logit = 1.8 - 1.2 * angry - 1.5 * curt - 2.5 * ("insult" in kinds) - 1.0 * late \
+            + 0.5 * ("courtesy" in kinds) - 2.0 * empty
+        satisfied = r() < 1.0 / (1.0 + math.exp(-logit))
+        surveyed = status != "open" and r() < 0.3
+        self.case_seq += 1 + int(r() * 3)
+        first, last = pick(FIRST_NAMES), pick(LAST_NAMES)
+        email = channel == "Email"
+        row = {
+            "channel": channel, "agent_name": agent, "skill_id": TOPIC_SKILL[topic],
+            "case_id": f"{self.case_seq:010d}" if email else str(self.case_seq),
+            "subject": self._text("body", 30)[0][:80] if email else f"{first} {last}",
+            "from": strip_accents(f"{first}.{last}@gmail.com".lower()) if email else f"573{int(r() * 10**9):09d}",
+            "to": "servicioalcliente@teleandina.com.co" if email else "573174440000",
+            "body": body, "answer": answer if answer else pick(BLANKS),
+            "date_creation": self.stamp(ordinal, sec),
+            "close_date": "" if status == "open" else self.stamp(ordinal, sec + secs),
+            "evaluation_survey": self._survey(satisfied) if surveyed else pick(BLANKS),
+            "cod_act": topic, "cod_description": pick(COD_DESC[topic]), "comments": comments,
+            "attachments": "", "status": status,
+        }
+        truth = (agent, "es", topic, angry, negated, "greeting" in kinds, "closing" in kinds, "intro" in kinds,
+                 "courtesy" in kinds, curt, False, "pci" in kinds, "insult" in kinds, late, empty,
+                 not curt, satisfied, surveyed)  # TRUTH_KEYS
+        return row, truth
+
+
+def _stream(n: int, days: int, seed: int, start: str | dt.date, anomalies: bool, profile: str = "default"
             ) -> Iterator[tuple[dict, tuple, str]]:
     """Yield (row, truth tuple, anomaly kind) for n rows, block by block."""
-    for block in _blocks(n, days, seed, start, anomalies):
+    for block in _blocks(n, days, seed, start, anomalies, _profile(profile)):
         yield from _gen_block(block)
 
 
 def generate_rows(n: int = DEFAULT_ROWS, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED,
-                  start: str | dt.date = DEFAULT_START, anomalies: bool = True) -> Iterator[dict]:
+                  start: str | dt.date = DEFAULT_START, anomalies: bool = True, profile: str = "default"
+                  ) -> Iterator[dict]:
     """Yield n chat_4 rows (dicts of 17 string fields, API order), streaming block by block."""
-    for row, _truth, _kind in _stream(n, days, seed, start, anomalies):
+    for row, _truth, _kind in _stream(n, days, seed, start, anomalies, profile):
         yield row
 
 
 def generate_with_truth(n: int = DEFAULT_ROWS, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED,
-                        start: str | dt.date = DEFAULT_START, anomalies: bool = True
+                        start: str | dt.date = DEFAULT_START, anomalies: bool = True, profile: str = "default"
                         ) -> Iterator[tuple[dict, dict]]:
     """Yield (row, truth): the row and the hidden flags that produced it (TRUTH_KEYS + anomaly)."""
-    for row, truth, kind in _stream(n, days, seed, start, anomalies):
+    for row, truth, kind in _stream(n, days, seed, start, anomalies, profile):
         yield row, dict(zip(TRUTH_KEYS, truth), anomaly=kind)
 
 
@@ -952,10 +1129,21 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(row, ensur
 FORMATS = ("json", "ndjson", "csv")
 
 
-def _encode_rows(rows: list[dict], fmt: str) -> str:
-    """Encode rows as one text piece: JSON rows joined by ",\n", NDJSON lines, or CSV records."""
+def _profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} ({' or '.join(PROFILES)})")
+    return profile
+
+
+def _json_separator(profile: str) -> str:
+    """Between two JSON rows: a new line (the sample), or one line with ", " (dense: json.dumps' layout)."""
+    return ", " if profile == "dense" else ",\n"
+
+
+def _encode_rows(rows: list[dict], fmt: str, profile: str = "default") -> str:
+    """Encode rows as one text piece: JSON rows joined by ",\n" (", " when dense), NDJSON lines, or CSV records."""
     if fmt == "json":
-        return ",\n".join(map(_ENCODE, rows))
+        return _json_separator(profile).join(map(_ENCODE, rows))
     if fmt == "ndjson":
         return "".join([_ENCODE(row) + "\n" for row in rows])
     buf = io.StringIO()
@@ -965,7 +1153,7 @@ def _encode_rows(rows: list[dict], fmt: str) -> str:
 
 def _encode_block(block: Block, fmt: str) -> str:
     """Generate and encode one block (the unit of work of the parallel writer)."""
-    return _encode_rows([x[0] for x in _gen_block(block)], fmt)
+    return _encode_rows([x[0] for x in _gen_block(block)], fmt, block.profile)
 
 
 def _parallel(blocks: Iterator[Block], fmt: str, jobs: int) -> Iterator[str]:
@@ -982,11 +1170,12 @@ def _parallel(blocks: Iterator[Block], fmt: str, jobs: int) -> Iterator[str]:
             yield pending.popleft().get()
 
 
-def _write_pieces(pieces: Iterator[str], fmt: str, n: int, path: str) -> None:
+def _write_pieces(pieces: Iterator[str], fmt: str, n: int, path: str, profile: str = "default") -> None:
     """Write encoded pieces to path with the format's header and footer (UTF-8, streaming)."""
+    line = "" if profile == "dense" else "\n"
     with open(path, "w", encoding="utf-8", newline="") as f:
         if fmt == "json":
-            f.write(f'{{"code": "200", "error": null, "msg": "{n} records were found", "data": [\n')
+            f.write(f'{{"code": "200", "error": null, "msg": "{n} records were found", "data": [{line}')
         elif fmt == "csv":
             csv.writer(f).writerow(FIELDS)
         first = True
@@ -994,30 +1183,30 @@ def _write_pieces(pieces: Iterator[str], fmt: str, n: int, path: str) -> None:
             if not text:
                 continue
             if fmt == "json" and not first:
-                f.write(",\n")
+                f.write(_json_separator(profile))
             f.write(text)
             first = False
         if fmt == "json":
-            f.write("\n]}\n")
+            f.write(f"{line}]}}\n")
 
 
-def write_rows(rows: list[dict], path: str, fmt: str = "json") -> None:
-    """Write a list of rows to path as the Wolkvox envelope (json), NDJSON or CSV."""
+def write_rows(rows: list[dict], path: str, fmt: str = "json", profile: str = "default") -> None:
+    """Write a list of rows to path as the Wolkvox envelope (json), NDJSON or CSV (`profile`: the JSON layout)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (json, ndjson or csv)")
-    pieces = (_encode_rows(rows[i:i + BLOCK_ROWS], fmt) for i in range(0, len(rows), BLOCK_ROWS))
-    _write_pieces(pieces, fmt, len(rows), path)
+    pieces = (_encode_rows(rows[i:i + BLOCK_ROWS], fmt, profile) for i in range(0, len(rows), BLOCK_ROWS))
+    _write_pieces(pieces, fmt, len(rows), path, _profile(profile))
 
 
 def write_file(path: str, fmt: str, n: int, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED,
-               start: str = DEFAULT_START, anomalies: bool = True, jobs: int = 1) -> None:
+               start: str = DEFAULT_START, anomalies: bool = True, jobs: int = 1, profile: str = "default") -> None:
     """Generate n rows and stream them to path (json, ndjson or csv); jobs > 1 uses processes.
 
     The bytes written do not depend on jobs: every block has its own seed.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (json, ndjson or csv)")
-    blocks = _blocks(n, days, seed, start, anomalies)
+    blocks = _blocks(n, days, seed, start, anomalies, _profile(profile))
     # Worker processes find _encode_block by module name: only when this module is importable
     # under its name (run as a script, or imported normally), not when loaded from a bare path.
     importable = getattr(sys.modules.get(__name__), "_encode_block", None) is _encode_block
@@ -1025,7 +1214,7 @@ def write_file(path: str, fmt: str, n: int, days: int = DEFAULT_DAYS, seed: int 
         pieces = _parallel(blocks, fmt, jobs)
     else:
         pieces = (_encode_block(b, fmt) for b in blocks)
-    _write_pieces(pieces, fmt, n, path)
+    _write_pieces(pieces, fmt, n, path, profile)
 
 
 def write_sample(out_dir: str = SAMPLE_DIR) -> list[str]:
@@ -1136,6 +1325,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="no malformed, hostile, very long or duplicate rows")
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes for --out (default: 2 for 20,000 rows or more; output is identical)")
+    p.add_argument("--profile", choices=PROFILES, default="default",
+                   help="default: the sample's planted signal; dense: every rule matching often (benchmarks)")
     p.add_argument("--stats", action="store_true", help="print the planted-signal statistics and exit")
     a = p.parse_args(argv)
     rows = DEFAULT_ROWS if a.rows is None else a.rows
@@ -1149,7 +1340,7 @@ def main(argv: list[str] | None = None) -> int:
         print_stats(rows, a.days, a.seed, a.start)
         return 0
     if a.out is None:
-        if a.rows is not None or a.format or a.seed != DEFAULT_SEED or a.no_anomalies:
+        if a.rows is not None or a.format or a.seed != DEFAULT_SEED or a.no_anomalies or a.profile != "default":
             p.error("--out is required unless you regenerate the bundled sample")
         for path in write_sample():
             print(f"wrote {path} ({os.path.getsize(path):,} bytes)", file=sys.stderr)
@@ -1158,7 +1349,7 @@ def main(argv: list[str] | None = None) -> int:
         os.path.splitext(a.out)[1].lower(), "json")
     jobs = a.jobs if a.jobs is not None else (min(2, os.cpu_count() or 1) if rows >= 20000 else 1)
     t0 = time.perf_counter()
-    write_file(a.out, fmt, rows, a.days, a.seed, a.start, anomalies=not a.no_anomalies, jobs=jobs)
+    write_file(a.out, fmt, rows, a.days, a.seed, a.start, anomalies=not a.no_anomalies, jobs=jobs, profile=a.profile)
     secs = time.perf_counter() - t0
     print(f"wrote {a.out} ({os.path.getsize(a.out):,} bytes, {rows:,} rows, {fmt}, {jobs} job(s), "
           f"{secs:.1f} s, {rows / max(secs, 1e-9):,.0f} rows/s)", file=sys.stderr)
