@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from qa_scoring import __version__, store
-from qa_scoring.config import Settings, load_settings
+from qa_scoring.config import DatabaseSettings, ReportSettings, Settings, WolkvoxSettings, load_settings
 from qa_scoring.errors import QAError, scrub_secrets
 
 log = logging.getLogger("qa_scoring")
@@ -53,6 +53,12 @@ class _QAException(click.ClickException):
     def __init__(self, err: QAError):
         super().__init__(scrub_secrets(str(err).splitlines()[0] if str(err) else type(err).__name__))
         self.exit_code = err.exit_code
+        self.details = tuple(scrub_secrets(line) for line in err.details)
+
+    def show(self, file=None) -> None:
+        for line in self.details:  # plain lines, as the README shows them: no timestamp, no level
+            click.echo(line, err=True)
+        super().show(file)
 
 
 class _Group(click.Group):
@@ -78,10 +84,15 @@ class App:
             overrides = {"database.path": db, **overrides}
         return load_settings(self.config_file, overrides=overrides)
 
-    def open_db(self, settings: Settings | None = None, read_only: bool = False):
-        """Open the database for this command; it is closed when the command ends, whatever happens."""
+    def open_db(self, settings: Settings | None = None, read_only: bool = False, create: bool = True):
+        """Open the database for this command; it is closed when the command ends, whatever happens.
+
+        Commands that only read data pass `read_only=True`, or `create=False` when they still
+        write their run record (report): neither creates a missing database.
+        """
         settings = settings or self.settings()
-        con = store.connect(settings.db_path, read_only=read_only, memory_limit=settings.database.memory_limit)
+        con = store.connect(settings.db_path, read_only=read_only, memory_limit=settings.database.memory_limit,
+                            create=create)
         click.get_current_context().call_on_close(con.close)
         return con
 
@@ -143,7 +154,8 @@ def emit(summary: dict, as_json: bool, text: str) -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", metavar="PATH", default=None,
-              help="DuckDB file (default: $QA_SCORING_DB, else qa_scoring.duckdb here).")
+              help="DuckDB file (default: $QA_SCORING_DB, else [database] path in the settings, "
+                   f"else {DatabaseSettings.path} here).")
 @click.option("--config", "config_file", metavar="FILE", default=None,
               help="Settings file (default: ./qa-scoring.toml when it exists).")
 @click.option("-v", "--verbose", count=True, help="More detail in the log on stderr.")
@@ -175,7 +187,7 @@ def main() -> None:
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--operation", default=None, metavar="NAME",
-              help="Wolkvox server the files came from (default: the configured server).")
+              help="Wolkvox server the files came from (default: [wolkvox] server in the settings, else 'default').")
 @json_option
 @pass_app
 def import_cmd(app: App, files: tuple[Path, ...], operation: str | None, as_json: bool) -> None:
@@ -225,27 +237,36 @@ def rebuild_cmd(app: App, as_json: bool) -> None:
 
 @cli.command("runs")
 @click.option("--last", default=20, show_default=True, type=click.IntRange(min=1), help="How many runs.")
-@json_option
+@click.option("--json", "as_json", is_flag=True,
+              help='Print one JSON object, {"runs": [...]} newest first, on stdout.')
 @pass_app
 def runs_cmd(app: App, last: int, as_json: bool) -> None:
     """Show the run log: what ran, when, with which rule pack and model, and how it ended.
 
+    Times are UTC. With --json each run carries its counts and metrics as JSON objects.
+
     \b
     Example:
         qa-scoring runs --last 5
+        qa-scoring runs --last 1 --json
     """
     con = app.open_db(read_only=True)
     runs = store.list_runs(con, last)
     if as_json:
-        click.echo(json.dumps(runs, default=str, ensure_ascii=False))
+        click.echo(json.dumps({"runs": runs}, default=str, ensure_ascii=False))
         return
+    row = "{:>5}  {:<19}  {:<8} {:<8} {:<19}  {:<12} {:<12}"
+    click.echo(row.format("run", "started (UTC)", "command", "status", "ended (UTC)", "rule pack", "model")
+               + "  error")
     for r in runs:
-        line = (f"{r['run_id']:>5}  {r['started_at']!s:<19}  {r['command']:<8} {r['status']:<8} "
-                f"{r['ended_at'] or '-'!s:<19}  pack {(r['rule_pack_hash'] or '-')[:12]:<12} "
-                f"model {(r['model_id'] or '-')[:12]}")
-        if r["error"]:
-            line += f"  error: {r['error']}"
-        click.echo(line)
+        line = row.format(r["run_id"], str(r["started_at"]), r["command"], r["status"], str(r["ended_at"] or "-"),
+                          _short_ids(r["rule_pack_hash"]), _short_ids(r["model_id"]))
+        click.echo((line + (f"  {r['error']}" if r["error"] else "")).rstrip())
+
+
+def _short_ids(value: str | None) -> str:
+    """Hashes as the report footer shows them: 12 characters each (a report may span several packs)."""
+    return ",".join(part[:12] for part in value.split(",")) if value else "-"
 
 
 # --- fetch / sandbox (wolkvox.py, sandbox.py) -------------------------------------------------
@@ -282,7 +303,8 @@ def _fetch_progress(state: dict) -> None:
 @click.option("--until", type=TimeParam(end_of_day=True), default=None,
               help="End, inclusive (a bare date includes that day). Default: now.")
 @click.option("--min-interval", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Seconds between two calls on the token (default: wolkvox.min_interval, 300).")
+              help="Seconds between two calls on the token "
+                   f"(default: [wolkvox] min_interval in the settings, else {WolkvoxSettings.min_interval:g}).")
 @json_option
 @pass_app
 def fetch_cmd(app: App, since, until, min_interval: float | None, as_json: bool) -> None:
@@ -464,12 +486,14 @@ def predict_cmd(app: App, full: bool, as_json: bool) -> None:
 # --- report (report.py) -----------------------------------------------------------------------
 
 @cli.command("report")
-@click.option("--out", default=None, metavar="DIR", help="Report folder, replaced as a whole (default: report.out).")
+@click.option("--out", default=None, metavar="DIR",
+              help=f"Report folder, replaced as a whole (default: [report] out in the settings, else {ReportSettings.out}).")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
               help="First day (YYYY-MM-DD; default: the first day with data).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
               help="Last day, included (default: the last day with data).")
-@click.option("--lang", type=click.Choice(["es", "en"]), default=None, help="Language (default: report.lang, es).")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+              help=f"Language (default: [report] lang in the settings, else {ReportSettings.lang}).")
 @json_option
 @pass_app
 def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_json: bool) -> None:
@@ -486,11 +510,12 @@ def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_jso
     from qa_scoring.report import render_reports
 
     settings = app.settings(**{"report.out": out, "report.lang": lang})
-    con = app.open_db(settings)
+    con = app.open_db(settings, create=False)
     with app.recorded(con, "report") as info:
         summary = render_reports(con, settings, out_dir=Path(settings.report.out), since=since and since.date(),
                                  until=until and until.date(), lang=settings.report.lang, run_id=info["run_id"])
-        info["counts"] = summary.to_dict()
+        info.update(counts=summary.to_dict(), rule_pack_hash=",".join(summary.rule_pack_hashes) or None,
+                    model_id=",".join(summary.model_ids) or None)
     emit(summary.to_dict(), as_json, summary.text())
 
 
@@ -500,7 +525,8 @@ def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_jso
 @click.option("--since", type=TimeParam(), default=None, help="Fetch from here instead of the watermark.")
 @click.option("--until", type=TimeParam(end_of_day=True), default=None,
               help="Fetch up to here (inclusive; a bare date includes that day) instead of now.")
-@click.option("--out", default=None, metavar="DIR", help="Reports root (default: report.out).")
+@click.option("--out", default=None, metavar="DIR",
+              help=f"Reports root (default: [report] out in the settings, else {ReportSettings.out}).")
 @click.option("--report-day", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Report this day and its month to date instead of yesterday's (re-running a past night).")
 @click.option("--wait", is_flag=True, help="Wait for another run on this database instead of failing.")

@@ -9,6 +9,8 @@ class QAError(Exception):
     """Base class: a failure the user should read about in one line."""
 
     exit_code = 1
+    # Lines the CLI prints on stderr before the `Error:` line (e.g. every problem of a rule pack).
+    details: tuple[str, ...] = ()
 
 
 class RunTimeError(QAError):

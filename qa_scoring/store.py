@@ -297,13 +297,16 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def connect(path: str | os.PathLike, read_only: bool = False, memory_limit: str = "") -> duckdb.DuckDBPyConnection:
+def connect(path: str | os.PathLike, read_only: bool = False, memory_limit: str = "",
+            create: bool = True) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating when needed) the database; a held lock is a clear one-line error.
 
     `memory_limit` (e.g. "8GB", validated by config) caps DuckDB's memory; it spills to disk beyond.
+    With `read_only` or `create=False` a missing file is an error: commands that only read data
+    (report, runs, export) must not leave an empty database behind.
     """
     path = Path(path)
-    if read_only and not path.exists():
+    if (read_only or not create) and not path.exists():
         raise InputError(f"{path}: no such database (run 'qa-scoring import' or 'fetch' first)")
     if path.parent and not path.parent.exists():
         raise InputError(f"{path}: folder {path.parent} does not exist")
@@ -611,12 +614,17 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: int, status: str, *, coun
 
 
 def list_runs(con: duckdb.DuckDBPyConnection, last: int = 20) -> list[dict]:
-    """The newest `last` runs, newest first."""
+    """The newest `last` runs, newest first; `counts` and `metrics` decoded from their JSON."""
     cur = con.execute(
-        "SELECT run_id, command, started_at, ended_at, status, counts, rule_pack_hash, model_id, error "
+        "SELECT run_id, command, started_at, ended_at, status, counts, rule_pack_hash, model_id, metrics, error "
         "FROM runs ORDER BY run_id DESC LIMIT ?", [last])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    runs = [dict(zip(names, row)) for row in cur.fetchall()]
+    for run in runs:
+        for key in ("counts", "metrics"):
+            if isinstance(run[key], str):
+                run[key] = json.loads(run[key])
+    return runs
 
 
 # --- watermarks -------------------------------------------------------------------------------

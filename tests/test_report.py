@@ -548,6 +548,7 @@ def test_cli_report_json_and_errors(runner, sample_db, tmp_path):
 
 
 def test_cli_report_on_an_empty_database(runner, db_path, tmp_path):
+    store.connect(db_path).close()
     result = runner.invoke(cli, ["--db", str(db_path), "report", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == (

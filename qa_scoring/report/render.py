@@ -49,9 +49,14 @@ class ReportSummary:
     pages: int
     interactions: int
     seconds: float
+    rule_pack_hashes: tuple[str, ...] = ()  # what the footer names: the packs and models behind the figures
+    model_ids: tuple[str, ...] = ()
+    empty: bool = False  # no interaction in the period (the pages say so; so does a warning)
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in ((k, getattr(self, k)) for k in self.__dataclass_fields__)}
 
     def text(self) -> str:
         return (f"report {self.since} – {self.until} ({self.lang}): {self.interactions:,} interactions, "
@@ -293,8 +298,20 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
     write_folder(out_dir, pages)
     log.debug("report: data %.2f s, templates %.2f s, write %.2f s", prepared - started, rendered - prepared,
               time.perf_counter() - rendered)
+    warnings = () if data.team.n else (_empty_period_warning(con, period),)
+    for warning in warnings:
+        log.warning("%s", warning)
     summary = ReportSummary(out_dir=str(out_dir), index=str(out_dir / "index.html"), since=str(period.since),
                             until=str(period.until), lang=lang, agents=len(data.agents), pages=len(pages),
-                            interactions=data.team.n, seconds=round(time.perf_counter() - started, 3))
+                            interactions=data.team.n, seconds=round(time.perf_counter() - started, 3),
+                            rule_pack_hashes=tuple(data.rule_pack_hashes), model_ids=tuple(model_ids),
+                            empty=not data.team.n, warnings=warnings)
     log.debug("%s", summary.text())
     return summary
+
+
+def _empty_period_warning(con, period) -> str:
+    """Why a report came out empty: the period against the days the data covers."""
+    first, last = store.fetch_one(con, "SELECT min(created_at)::DATE, max(created_at)::DATE FROM interactions")
+    covers = f"the data covers {first} – {last}" if first else "the database has no interactions"
+    return f"report {period.since} – {period.until}: no interactions in this period ({covers}); the report is empty"

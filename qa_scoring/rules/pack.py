@@ -499,6 +499,6 @@ def load_rule_pack(path: Path) -> RulePack:
 def _raise_problems(path: Path, lines: list[str]) -> None:
     if len(lines) == 1:
         raise RulePackError(lines[0])
-    for line in lines:
-        log.error("%s", line)
-    raise RulePackError(f"{len(lines)} problems in rule pack {path}\n" + "\n".join(lines))
+    err = RulePackError(f"{len(lines)} problems in rule pack {path}\n" + "\n".join(lines))
+    err.details = tuple(lines)  # the CLI prints them, one a line, before the `Error:` line
+    raise err
