@@ -28,17 +28,16 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from qa_scoring import __version__
+from qa_scoring import __version__, outcomes
 from qa_scoring.errors import InputError, LockedError, RunTimeError
 from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload, parse_payload
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
-# A failed rule's long row has evidence (text match or out-of-bounds value): kept in rule_evidence.
-EVIDENCE_ROW = "(evidence IS NOT NULL OR evidence_field IS NOT NULL)"
-# The contract relation, one row per interaction and rule, read from the compact storage of v2.
-RULE_RESULTS_VIEW = """
+SCHEMA_VERSION = 4
+# The views as schema v2 / v3 created them (frozen: migrations replay history); v4 replaces them
+# with outcomes.py's, which show the current pack only.
+_RULE_RESULTS_VIEW_V2 = """
     CREATE VIEW rule_results AS
     SELECT o.interaction_id, r.rule_id,
            substr(o.outcomes, r.position, 1) <> 'n' AS applicable,
@@ -53,9 +52,7 @@ RULE_RESULTS_VIEW = """
            rule_pack_hash, run_id
     FROM rule_evidence;
 """
-# rule_results without the evidence columns: what counts need, and a join with a few interactions
-# filters the compact rows before expanding them (3x faster than rule_results). Added in v3.
-RULE_OUTCOME_ROWS_VIEW = """
+_RULE_OUTCOME_ROWS_VIEW_V3 = """
     CREATE OR REPLACE VIEW rule_outcome_rows AS
     SELECT o.interaction_id, r.rule_id,
            substr(o.outcomes, r.position, 1) <> 'n' AS applicable,
@@ -68,35 +65,23 @@ TEXT_COLUMNS = tuple(column_name(f) for f in FIELDS)
 
 
 
-def _compact_rule_results(source: str) -> str:
-    """SQL storing long-form rule results (the contract columns, in table `source`) compactly."""
-    return f"""
-    INSERT INTO rule_pack_rules
-        SELECT rule_pack_hash, row_number() OVER (PARTITION BY rule_pack_hash ORDER BY rule_id), rule_id
-        FROM (SELECT DISTINCT rule_pack_hash, rule_id FROM {source})
-        ON CONFLICT DO NOTHING;
-    INSERT INTO rule_evidence
-        SELECT interaction_id, rule_id, evidence, evidence_field, evidence_start, evidence_end, rule_pack_hash, run_id
-        FROM {source} WHERE applicable AND NOT passed AND {EVIDENCE_ROW};
-    INSERT INTO rule_outcomes
-        SELECT i.interaction_id,
-               string_agg(CASE WHEN r.rule_id IS NULL THEN '-' WHEN NOT r.applicable THEN 'n' WHEN r.passed THEN 'p'
-                               WHEN {EVIDENCE_ROW.replace("evidence", "r.evidence")} THEN 'e' ELSE 'f' END, ''
-                          ORDER BY p.position),
-               i.rule_pack_hash, any_value(r.run_id)
-        FROM (SELECT DISTINCT interaction_id, rule_pack_hash FROM {source}) i
-        JOIN rule_pack_rules p USING (rule_pack_hash)
-        LEFT JOIN {source} r ON r.interaction_id = i.interaction_id AND r.rule_pack_hash = i.rule_pack_hash
-                            AND r.rule_id = p.rule_id
-        GROUP BY i.interaction_id, i.rule_pack_hash;
-    """
-
-
 def insert_rule_results(con: duckdb.DuckDBPyConnection, source: str) -> None:
     """Add rule results given in the long contract form (a table or view named `source`, with the
     columns of `rule_results`): for tools and tests that produce results outside `score`. All rows
     of one pack hash must come in one call (the pack's rule positions are fixed by the first)."""
-    con.execute(_compact_rule_results(source))
+    con.execute(outcomes.compact_rule_results_sql(source))
+    # Results from outside `score`: their pack is stored with ids for titles, current if none is.
+    now = utc_now()
+    con.execute(f"""
+        INSERT INTO rule_packs (rule_pack_hash, rule_count, loaded_at, updated_at, is_current)
+        SELECT rule_pack_hash, count(*), $now, $now, false FROM rule_pack_rules
+        WHERE rule_pack_hash IN (SELECT DISTINCT rule_pack_hash FROM {source}) GROUP BY ALL
+        ON CONFLICT DO NOTHING""", {"now": now})
+    con.execute("UPDATE rule_pack_rules SET title = to_json(rule_id) WHERE title IS NULL")
+    con.execute(f"""
+        UPDATE rule_packs SET is_current = true, current_since = $now
+        WHERE NOT (SELECT count(*) FILTER (is_current) > 0 FROM rule_packs)
+          AND rule_pack_hash = (SELECT min(rule_pack_hash) FROM {source})""", {"now": now})
 
 
 # Forward-only migrations: MIGRATIONS[i] brings the schema from version i to i + 1.
@@ -251,9 +236,9 @@ MIGRATIONS: list[str] = [
         rule_pack_hash VARCHAR NOT NULL,
         run_id         BIGINT
     );
-    {_compact_rule_results('rule_results')}
+    {outcomes.compact_rule_results_sql('rule_results')}
     DROP TABLE rule_results;
-    {RULE_RESULTS_VIEW}
+    {_RULE_RESULTS_VIEW_V2}
     """,
     # v3: raw payloads in any codec, named per page (parse.PAYLOAD_CODEC, zstd for new pages: 4.8x
     # faster than zlib and 35% smaller on chat_4 JSON). Existing pages stay zlib; raw_payload()
@@ -263,7 +248,46 @@ MIGRATIONS: list[str] = [
     ALTER TABLE raw_pages ADD COLUMN payload_codec VARCHAR DEFAULT 'zlib';
     ALTER TABLE raw_pages ALTER COLUMN payload_codec SET NOT NULL;
     ALTER TABLE raw_pages ALTER COLUMN payload_codec DROP DEFAULT;
-    """ + RULE_OUTCOME_ROWS_VIEW,
+    """ + _RULE_OUTCOME_ROWS_VIEW_V3,
+    # v4: the rule pack is a stored object (rules/stored.py). `rule_packs` has one row per pack with
+    # one explicit current pack; rule_pack_rules carries each rule's metadata (titles for reports,
+    # the rule's own hash for backtest); the scores of packs that are not current are kept in
+    # `kept_scores` (their outcome rows stay in rule_outcomes / rule_evidence), so scoring under
+    # another pack no longer destroys results. Existing results become the current pack's.
+    f"""
+    CREATE TABLE rule_packs (
+        rule_pack_hash VARCHAR PRIMARY KEY,
+        source         VARCHAR,             -- the folder it was loaded from (NULL before v4)
+        engine_version VARCHAR,
+        rule_count     INTEGER NOT NULL,
+        loaded_at      TIMESTAMP NOT NULL,  -- UTC, first stored
+        updated_at     TIMESTAMP NOT NULL,  -- metadata last refreshed (titles may change, the hash does not)
+        current_since  TIMESTAMP,           -- when score last made it the current pack
+        is_current     BOOLEAN NOT NULL     -- exactly one pack is current once anything was scored
+    );
+    ALTER TABLE rule_pack_rules ADD COLUMN title JSON;        -- a text, or {{language: text}}
+    ALTER TABLE rule_pack_rules ADD COLUMN description JSON;
+    ALTER TABLE rule_pack_rules ADD COLUMN field VARCHAR;
+    ALTER TABLE rule_pack_rules ADD COLUMN check_kind VARCHAR;
+    ALTER TABLE rule_pack_rules ADD COLUMN severity VARCHAR;
+    ALTER TABLE rule_pack_rules ADD COLUMN weight DOUBLE;
+    ALTER TABLE rule_pack_rules ADD COLUMN file VARCHAR;
+    ALTER TABLE rule_pack_rules ADD COLUMN line INTEGER;
+    ALTER TABLE rule_pack_rules ADD COLUMN rule_hash VARCHAR; -- sha256 of what decides this rule's outcome
+    UPDATE rule_pack_rules SET title = to_json(rule_id);
+    CREATE TABLE kept_scores AS SELECT * FROM interaction_scores WHERE false;
+    INSERT INTO rule_packs
+        SELECT rule_pack_hash, NULL, NULL, count(*), current_timestamp::TIMESTAMP, current_timestamp::TIMESTAMP,
+               NULL, false
+        FROM rule_pack_rules GROUP BY rule_pack_hash;
+    UPDATE rule_packs SET is_current = true, current_since = current_timestamp::TIMESTAMP
+    WHERE rule_pack_hash = (  -- the pack of the scores (else of the rule results) that exist
+        SELECT rule_pack_hash FROM (SELECT rule_pack_hash, 1 AS scored FROM interaction_scores
+                                    UNION ALL SELECT rule_pack_hash, 0 FROM rule_outcomes)
+        GROUP BY 1 ORDER BY max(scored) DESC, count(*) DESC, 1 LIMIT 1);
+    {outcomes.RULE_RESULTS_VIEW}
+    {outcomes.RULE_OUTCOME_ROWS_VIEW}
+    """,
 ]
 
 DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",

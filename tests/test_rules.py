@@ -332,7 +332,13 @@ def test_a_v1_database_keeps_its_rule_results_through_the_v2_migration(tmp_path)
     c.close()
     con = store.connect(db)
     assert store.schema_version(con) == store.SCHEMA_VERSION
-    assert sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str) == sorted(LONG_ROWS, key=str)
+    # rule_results shows the current pack (v4): the one most results came from; packB's are kept.
+    assert store.fetch_one(con, "SELECT rule_pack_hash FROM rule_packs WHERE is_current")[0] == "packA"
+    assert sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str) == sorted(
+        [r for r in LONG_ROWS if r[8] == "packA"], key=str)
+    con.execute("UPDATE rule_packs SET is_current = (rule_pack_hash = 'packB')")
+    assert con.execute("SELECT * FROM rule_results").fetchall() == [r for r in LONG_ROWS if r[8] == "packB"]
+    con.execute("UPDATE rule_packs SET is_current = (rule_pack_hash = 'packA')")
     assert con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'rule_results'"
                        ).fetchall() == [("VIEW",)]
     # Stored compactly: one outcome row per interaction, evidence rows only for failures that have one.

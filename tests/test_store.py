@@ -436,8 +436,8 @@ def test_v2_database_with_zlib_pages_migrates_and_rebuilds_identically(tmp_path,
     c.close()
     monkeypatch.undo()
 
-    c = store.connect(v2_path)  # migrates to v3
-    assert store.schema_version(c) == 3
+    c = store.connect(v2_path)  # migrates to v3 and on
+    assert store.schema_version(c) == store.SCHEMA_VERSION
     assert c.execute("SELECT interactions FROM (SELECT count(*) AS interactions FROM interactions)").fetchall() == [
         (len(v2_interactions),)]
     assert c.execute("SELECT DISTINCT payload_codec FROM raw_pages").fetchall() == [("zlib",)]

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
+from qa_scoring import outcomes
 from qa_scoring.errors import InputError
 from qa_scoring.report import stats
 from qa_scoring.store import fetch_one
@@ -342,29 +343,14 @@ def _queues(con) -> dict[str, tuple[QueueRow, ...]]:
 
 def _rule_cells(con) -> None:
     """Per agent × queue × rule counts (applicable, passed, survey label split) in one pass."""
-    # Counted on the compact outcomes (one letter per rule, see store.py) grouped first, then
-    # spread over the rules: a month of 3M interactions x 31 rules never becomes 93M rows.
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _rpt_rule_cells AS
-        WITH grouped AS (
-            SELECT b.agent, b.skill, b.channel, o.rule_pack_hash, o.outcomes, b.dissatisfied, count(*) AS n
-            FROM rule_outcomes o JOIN _rpt_base b
-              ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
-            GROUP BY ALL),
-        spread AS (
-            SELECT g.*, r.rule_id, substr(g.outcomes, r.position, 1) AS letter
-            FROM grouped g JOIN rule_pack_rules r ON r.rule_pack_hash = g.rule_pack_hash)
-        SELECT agent, skill, channel, rule_id,
-               sum(n)::BIGINT AS total,
-               coalesce(sum(n) FILTER (letter <> 'n'), 0)::BIGINT AS app,
-               coalesce(sum(n) FILTER (letter = 'p'), 0)::BIGINT AS pass,
-               coalesce(sum(n) FILTER (letter IN ('f', 'e') AND dissatisfied IS NOT NULL), 0)::BIGINT AS fail_lab,
-               coalesce(sum(n) FILTER (letter IN ('f', 'e') AND dissatisfied), 0)::BIGINT AS fail_dis,
-               coalesce(sum(n) FILTER (letter = 'p' AND dissatisfied IS NOT NULL), 0)::BIGINT AS pass_lab,
-               coalesce(sum(n) FILTER (letter = 'p' AND dissatisfied), 0)::BIGINT AS pass_dis
-        FROM spread WHERE letter <> '-'
-        GROUP BY ALL
-    """)
+    # Counted on the compact outcomes (outcomes.py) grouped first, then spread over the rules:
+    # a month of 3M interactions x 31 rules never becomes 93M rows.
+    grouped = """SELECT b.agent, b.skill, b.channel, o.rule_pack_hash, o.outcomes, b.dissatisfied, count(*) AS n
+                 FROM rule_outcomes o JOIN _rpt_base b
+                   ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
+                 GROUP BY ALL"""
+    con.execute("CREATE OR REPLACE TEMP TABLE _rpt_rule_cells AS "
+                + outcomes.rule_counts_sql(grouped, ("agent", "skill", "channel")))
 
 
 def _verdict(failed: Rate, passed: Rate, min_n: int = 5) -> tuple[str, float | None]:
@@ -482,22 +468,8 @@ def _terms(value) -> tuple[str, ...]:
 
 def _review_failures(con) -> list[tuple]:
     """(interaction_id, rule_id, evidence, evidence_field, evidence_start, evidence_end) of every failed
-    rule of the interactions in `_rpt_review`, ordered.
-
-    Read from the compact storage (store.py) after narrowing it to those interactions: through the
-    rule_results view a day's review read the whole month's rows (1.6 s with 31 rules x 3M
-    interactions; 0.07 s like this).
-    """
-    return con.execute("""
-        WITH o AS (SELECT o.* FROM rule_outcomes o SEMI JOIN _rpt_review r
-                     ON o.interaction_id = r.interaction_id AND o.rule_pack_hash = r.rule_pack_hash),
-             e AS (SELECT e.* FROM rule_evidence e SEMI JOIN _rpt_review r
-                     ON e.interaction_id = r.interaction_id AND e.rule_pack_hash = r.rule_pack_hash)
-        SELECT o.interaction_id, p.rule_id, e.evidence, e.evidence_field, e.evidence_start, e.evidence_end
-        FROM o JOIN rule_pack_rules p ON p.rule_pack_hash = o.rule_pack_hash
-        LEFT JOIN e ON e.interaction_id = o.interaction_id AND e.rule_id = p.rule_id
-        WHERE substr(o.outcomes, p.position, 1) IN ('f', 'e')
-        ORDER BY o.interaction_id, p.rule_id, e.evidence_start NULLS LAST""").fetchall()
+    rule of the interactions in `_rpt_review`, ordered."""
+    return con.execute(outcomes.failed_rules_sql("_rpt_review")).fetchall()
 
 
 def _reviews(con, info, segment_text) -> dict[str, tuple[ReviewItem, ...]]:

@@ -22,13 +22,13 @@ from pathlib import Path
 import jinja2
 
 from qa_scoring import store
-from qa_scoring.errors import InputError, QAError, RunTimeError
+from qa_scoring.errors import InputError, RunTimeError
 from qa_scoring.report import charts
 from qa_scoring.report.data import DEFAULT_LABEL_SQL, ReportData, RuleInfo, prepare, resolve_period
 from qa_scoring.report.i18n import LANGUAGES, Formatter
 from qa_scoring.report.model import ModelView, load_model_view
 from qa_scoring.report.text import agent_file_names, segment_text
-from qa_scoring.resources import rules_dir, templates_dir
+from qa_scoring.resources import templates_dir
 
 log = logging.getLogger(__name__)
 
@@ -65,29 +65,16 @@ class ReportSummary:
 
 # --- inputs from the other stages -------------------------------------------------------------
 
-def _rule_catalogue(settings):
-    """rule_id → RuleInfo from the rule pack when it loads; otherwise the id stands for the title."""
-    known: dict[str, RuleInfo] = {}
-    try:
-        from qa_scoring import rules
+def _rule_catalogue(con, lang: str):
+    """rule_id → RuleInfo from the stored packs (the current one first), never from the YAML folder:
+    the titles are those of the pack the results came from. An unknown id stands for its title."""
+    from qa_scoring.rules.stored import rule_catalogue
 
-        folder = (rules.default_rules_dir(settings) if hasattr(rules, "default_rules_dir")
-                  else Path(settings.rules.dir) if settings.rules.dir else rules_dir())
-        pack = rules.load_rule_pack(folder)
-        for rule in pack.rules:
-            weight = getattr(rule, "weight", None)
-            known[rule.id] = RuleInfo(rule.id, str(getattr(rule, "title", "") or rule.id),
-                                      str(getattr(rule, "description", "") or ""),
-                                      str(getattr(rule, "severity", "") or ""),
-                                      float(weight) if isinstance(weight, int | float) else None)
-    except (ImportError, AttributeError, QAError, OSError) as err:
-        log.warning("report: rule titles unavailable (%s); showing rule ids", str(err).splitlines()[0] if str(err) else err)
-    cache: dict[str, RuleInfo] = {}
+    known = {rule_id: RuleInfo(rule_id, r.title, r.description, r.severity, r.weight)
+             for rule_id, r in rule_catalogue(con, lang).items()}
 
     def info(rule_id: str) -> RuleInfo:
-        if rule_id not in cache:
-            cache[rule_id] = known.get(rule_id) or RuleInfo(rule_id, rule_id, "", "", None)
-        return cache[rule_id]
+        return known.get(rule_id) or known.setdefault(rule_id, RuleInfo(rule_id, rule_id, "", "", None))
 
     return info
 
@@ -268,11 +255,11 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
     out_dir = Path(out_dir)
     _check_target(out_dir)
     fmt = Formatter(lang)
-    rule_info = _rule_catalogue(settings)
     label_sql, label_params, label_text = _label_sql(settings)
     opts = settings.report
     with store.atomic(con):  # one consistent snapshot of every table the report reads
         period = resolve_period(con, since, until)
+        rule_info = _rule_catalogue(con, lang)
         names = [n for (n,) in con.execute(
             "SELECT DISTINCT agent_name FROM interactions WHERE created_at >= ? AND created_at < ? ORDER BY 1",
             [period.since, period.until + timedelta(days=1)]).fetchall()]

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from qa_scoring import store
+from qa_scoring.rules import stored
 from qa_scoring.rules.pack import TEXT_FIELDS, Rule, RulePack, _raise_problems, load_rule_pack
 from qa_scoring.rules.sql import CompiledPack, _col, _evaluate, compile_rule_pack
 from qa_scoring.rules.text import sql_identifier
@@ -49,13 +50,9 @@ SCORE_SQL = """
     FROM qa_wide"""
 
 
-# What scoring replaces: the score and the rule results (stored compactly; `rule_results` is a view on them).
-RESULT_TABLES = ("interaction_scores", "rule_outcomes", "rule_evidence")
-
-
 def register_pack_rules(con: duckdb.DuckDBPyConnection, compiled: CompiledPack, pack_hash: str) -> None:
     """Record which rule sits at which position of this pack's outcome letters (once per pack)."""
-    con.execute("""INSERT INTO rule_pack_rules
+    con.execute("""INSERT INTO rule_pack_rules (rule_pack_hash, position, rule_id)
         SELECT $hash, position, rule_id FROM unnest($ids) WITH ORDINALITY AS t(rule_id, position)
         ON CONFLICT DO NOTHING""", {"hash": pack_hash, "ids": list(compiled.rule_ids)})
 
@@ -94,6 +91,9 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
                        run_id: int | None = None, batch_rows: int = BATCH_ROWS) -> ScoreSummary:
     """Score new or changed interactions (all with `full` or a changed pack), replacing results in one transaction.
 
+    The pack is stored (rules/stored.py) and becomes the current pack; the results of the pack
+    that was current are kept, not replaced, and a pack scored before gets its kept results back.
+
     An interaction is rescored when it has no stored score, its content_hash differs from the one
     scored, or its score came from another rule pack (so a pack change rescored everything). The
     work runs in batches of `batch_rows` consecutive rows (row-id ranges, which DuckDB prunes to the
@@ -103,32 +103,41 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
     clock = _Clock()
     params = {"hash": pack.hash, "run_id": run_id}
     with store.atomic(con):
+        stored.store_rule_pack(con, pack)
+        stored.make_current(con, pack.hash)
+        clock.lap("store the pack")
         con.execute("""
             CREATE OR REPLACE TEMP TABLE qa_todo AS
-            SELECT i.rowid AS rid, i.interaction_id, s.interaction_id IS NOT NULL AS had_score
+            SELECT i.rowid AS rid, i.interaction_id, s.interaction_id IS NOT NULL AS had_score,
+                   s.rule_pack_hash AS old_hash
             FROM interactions i LEFT JOIN interaction_scores s USING (interaction_id)
             WHERE $full OR s.interaction_id IS NULL OR s.content_hash <> i.content_hash
                   OR s.rule_pack_hash <> $hash""", {"full": full, "hash": pack.hash})
         todo, replacing = store.fetch_one(con, "SELECT count(*), count(*) FILTER (had_score) FROM qa_todo")
-        stored, total = store.fetch_one(con, "SELECT (SELECT count(*) FROM interaction_scores), "
+        n_stored, total = store.fetch_one(con, "SELECT (SELECT count(*) FROM interaction_scores), "
                                              "(SELECT count(*) FROM interactions)")
         clock.lap("select what to score")
         register_pack_rules(con, compiled, pack.hash)
-        if replacing == stored and todo == total:
-            for table in RESULT_TABLES:  # everything is rescored
-                con.execute(f"DELETE FROM {table}")
+        if replacing == n_stored and todo == total:  # everything is rescored
+            con.execute("""DELETE FROM rule_outcomes WHERE rule_pack_hash IN (SELECT DISTINCT old_hash FROM qa_todo);
+                           DELETE FROM rule_evidence WHERE rule_pack_hash IN (SELECT DISTINCT old_hash FROM qa_todo);
+                           DELETE FROM interaction_scores;""")
         else:
             # Results of interactions that are about to be rescored or are gone (rebuild). Scores of
             # interactions still present = total - todo + replacing, so orphans exist only when the
             # stored count is larger: skip that anti-join (a scan of both tables) on a normal night.
-            orphans = stored - (total - todo + replacing)
+            orphans = n_stored - (total - todo + replacing)
             con.execute(f"""CREATE OR REPLACE TEMP TABLE qa_drop AS
-                SELECT interaction_id FROM qa_todo WHERE had_score
-                {"UNION ALL SELECT interaction_id FROM interaction_scores ANTI JOIN interactions USING (interaction_id)"
-                 if orphans else ""}""")
+                SELECT interaction_id, old_hash AS rule_pack_hash FROM qa_todo WHERE had_score
+                {"UNION ALL SELECT interaction_id, rule_pack_hash FROM interaction_scores "
+                 "ANTI JOIN interactions USING (interaction_id)" if orphans else ""}""")
             if store.fetch_one(con, "SELECT count(*) FROM qa_drop")[0]:
-                for table in RESULT_TABLES:
-                    con.execute(f"DELETE FROM {table} WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
+                # Only this interaction's results under the pack they were scored with: the kept
+                # results of other packs stay.
+                con.execute("DELETE FROM interaction_scores WHERE interaction_id IN (SELECT interaction_id FROM qa_drop)")
+                for table in ("rule_outcomes", "rule_evidence"):
+                    con.execute(f"""DELETE FROM {table} t USING qa_drop d
+                                    WHERE t.interaction_id = d.interaction_id AND t.rule_pack_hash = d.rule_pack_hash""")
             con.execute("DROP TABLE qa_drop")
         clock.lap("drop old results")
         batches = con.execute("SELECT rid // $size AS batch, count(*) FROM qa_todo GROUP BY ALL ORDER BY 1",
@@ -245,7 +254,8 @@ def check_rule_pack(path: Path) -> CheckSummary:
                                 try_cast(created_at AS TIMESTAMP) + to_seconds(seconds)) AS closed_at
                       FROM qa_examples)"""
         # The same path as `score`: compiled query, compact storage, read back through rule_results.
-        register_pack_rules(con, compiled, pack.hash)
+        stored.store_rule_pack(con, pack)
+        stored.make_current(con, pack.hash)
         _evaluate(con, compiled, source, "qa_wide")
         store_rule_results(con, compiled, "qa_wide", {"hash": pack.hash, "run_id": None})
         got = {(iid, rid): (app, passed, ev) for iid, rid, app, passed, ev in con.execute(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from qa_scoring import outcomes
 from qa_scoring.rules.pack import TEXT_FIELDS, TIME_FIELDS, WHEN_SPECIAL, Rule, RulePack
 from qa_scoring.rules.text import (LEFT_EDGE, NEGATED_MARK, NOT_WORD, RIGHT_EDGE, WORD, escape_phrase, fold_regex, negation_pattern,
                                    phrase_pattern, re2_problem, sql_identifier, sql_literal)
@@ -309,7 +310,7 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
                           f"chr(31)), '') AS {alias}")
         screens[column] = (kind, alias)
     app_terms, pass_terms, fail_terms, crit_terms, n_app_terms = [], [], [], [], []
-    letters: dict[str, str] = {}  # rule id -> SQL of its outcome letter (see store.py: rule_outcomes)
+    letters: dict[str, str] = {}  # rule id -> SQL of its outcome letter (outcomes.py)
     evidence_columns, evidence_fields = [], {}  # only rules that can carry evidence get columns
     for i, rule in enumerate(pack.rules):
         applicable, passed, extract, value_evidence = _rule_sql(rule, params, screens)
@@ -327,9 +328,9 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
         if extract or value_evidence:
             groups.append(f"(ev{i}, es{i}, ee{i}) AS {sql_identifier(rule.id)}")
             evidence_fields[rule.id] = rule.field or rule.arg.get("to")
-            letters[rule.id] = f"CASE WHEN NOT a{i} THEN 'n' WHEN p{i} THEN 'p' WHEN ev{i} IS NOT NULL THEN 'e' ELSE 'f' END"
+            letters[rule.id] = outcomes.letter_sql(f"a{i}", f"p{i}", f"ev{i}")
         else:
-            letters[rule.id] = f"CASE WHEN NOT a{i} THEN 'n' WHEN p{i} THEN 'p' ELSE 'f' END"
+            letters[rule.id] = outcomes.letter_sql(f"a{i}", f"p{i}")
         weight = repr(rule.weight)
         n_app_terms.append(f"a{i}::INTEGER")
         app_terms.append(f"{weight} * a{i}::INTEGER")
