@@ -400,6 +400,57 @@ def rules_check_cmd(app: App, directory: Path | None, as_json: bool) -> None:
     emit(summary.to_dict(), as_json, summary.text())
 
 
+@rules_group.command("list")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print one JSON object, {"packs": [...]}, the current pack first, on stdout.')
+@pass_app
+def rules_list_cmd(app: App, as_json: bool) -> None:
+    """List the rule packs stored in the database: hash, when, source, rules, which is current.
+
+    A pack is stored each time `score` runs with it; the current pack is the one `score` last
+    ran, and reports read it. The results of the other packs are kept until `rules prune`.
+
+    \b
+    Example:
+        qa-scoring rules list
+        qa-scoring rules list --json
+    """
+    from qa_scoring.rules.stored import list_packs
+
+    packs = list_packs(app.open_db(create=False))
+    if as_json:
+        click.echo(json.dumps({"packs": [p.to_dict() for p in packs]}, ensure_ascii=False))
+        return
+    row = "{:<1} {:<12}  {:<19}  {:<19}  {:>5}  {:>12}  {}"
+    click.echo(row.format("", "rule pack", "stored (UTC)", "current since (UTC)", "rules", "interactions", "source"))
+    for p in packs:
+        click.echo(row.format("*" if p.current else "", p.rule_pack_hash[:12], str(p.loaded_at),
+                              str(p.current_since or "-"), p.rules, f"{p.interactions:,}", p.source or "-"))
+
+
+@rules_group.command("prune")
+@click.option("--keep", required=True, type=int, metavar="N",
+              help="How many packs to keep: the current one and the N-1 most recently current.")
+@json_option
+@pass_app
+def rules_prune_cmd(app: App, keep: int, as_json: bool) -> None:
+    """Drop the results and metadata of old rule packs, keeping the current one and the newest others.
+
+    Nothing is ever dropped without this command; the current pack is always kept.
+
+    \b
+    Example:
+        qa-scoring rules prune --keep 3
+    """
+    from qa_scoring.rules.stored import prune_packs
+
+    con = app.open_db(create=False)
+    with app.recorded(con, "rules prune") as info:
+        summary = prune_packs(con, keep)
+        info["counts"] = {"dropped": len(summary.dropped), "interactions_dropped": summary.interactions_dropped}
+    emit(summary.to_dict(), as_json, summary.text())
+
+
 @cli.command("score")
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Rule pack folder (default: [rules] dir in the settings, else the bundled pack).")

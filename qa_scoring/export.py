@@ -30,8 +30,11 @@ QUERIES = {
     """,
     "rule_results": """
         SELECT r.interaction_id, i.agent_name, i.channel, i.created_at, r.rule_id, r.applicable,
-               r.passed, r.evidence, r.evidence_field, r.rule_pack_hash
+               r.passed, r.evidence, r.evidence_field, r.rule_pack_hash,
+               coalesce(m.title->>'$.es', m.title->>'$') AS rule_title, m.severity, m.weight
         FROM rule_results r JOIN interactions i USING (interaction_id)
+        -- the rule's metadata as stored with the pack that produced the result (rules/stored.py)
+        LEFT JOIN rule_pack_rules m ON m.rule_pack_hash = r.rule_pack_hash AND m.rule_id = r.rule_id
         ORDER BY i.created_at, r.interaction_id, r.rule_id
     """,
     "predictions": """

@@ -638,10 +638,15 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: int, status: str, *, coun
 
 
 def list_runs(con: duckdb.DuckDBPyConnection, last: int = 20) -> list[dict]:
-    """The newest `last` runs, newest first; `counts` and `metrics` decoded from their JSON."""
+    """The newest `last` runs, newest first; `counts` and `metrics` decoded from their JSON, with the
+    source folder and rule count of each run's stored pack."""
+    # A read-only open does not migrate: a database from before v4 has no rule_packs yet.
+    packs = ("rule_packs" if schema_version(con) >= 4 else
+             "(SELECT NULL::VARCHAR AS rule_pack_hash, NULL::VARCHAR AS source, NULL::INTEGER AS rule_count)")
     cur = con.execute(
-        "SELECT run_id, command, started_at, ended_at, status, counts, rule_pack_hash, model_id, metrics, error "
-        "FROM runs ORDER BY run_id DESC LIMIT ?", [last])
+        "SELECT r.run_id, r.command, r.started_at, r.ended_at, r.status, r.counts, r.rule_pack_hash, "
+        "p.source AS rule_pack_source, p.rule_count AS rule_pack_rules, r.model_id, r.metrics, r.error "
+        f"FROM runs r LEFT JOIN {packs} p USING (rule_pack_hash) ORDER BY r.run_id DESC LIMIT ?", [last])
     names = [d[0] for d in cur.description]
     runs = [dict(zip(names, row)) for row in cur.fetchall()]
     for run in runs:
