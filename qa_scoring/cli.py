@@ -570,6 +570,52 @@ def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_jso
     emit(summary.to_dict(), as_json, summary.text())
 
 
+@cli.command("backtest")
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), required=True, metavar="DIR",
+              help="The candidate rule pack folder.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
+              help="First day (YYYY-MM-DD; default: the first day with data).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
+              help="Last day, included (default: the last day with data).")
+@click.option("--out", default="backtest", show_default=True, metavar="DIR",
+              help="Folder of the diff report, replaced as a whole.")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+              help=f"Language (default: [report] lang in the settings, else {ReportSettings.lang}).")
+@click.option("--flips", "flips_per_rule", default=10, show_default=True, type=click.IntRange(0, 1000),
+              metavar="N", help="Flipped interactions listed per rule.")
+@json_option
+@pass_app
+def backtest_cmd(app: App, rules_dir: Path, since, until, out: str, lang: str | None, flips_per_rule: int,
+                 as_json: bool) -> None:
+    """What a candidate rule pack would have done to a period, without changing any result.
+
+    Scores the period's interactions under the candidate pack beside the current one (the
+    current pack, scores, predictions and reports stay exactly as they were) and writes a
+    self-contained HTML diff report: rules added, removed, changed and unchanged, pass rates
+    with the difference's 95% interval, flips, agents' scores and ranks, the flipped
+    interactions with both packs' evidence, and each rule's relation to survey outcomes.
+    A bad candidate pack exits 2 with the messages of `rules check`, and nothing is written.
+
+    \b
+    Example:
+        qa-scoring backtest --rules my-rules/ --since 2026-11-01 --until 2026-11-30
+        qa-scoring backtest --rules my-rules/ --lang en --json
+    """
+    from qa_scoring.backtest import load_candidate, run_backtest
+
+    settings = app.settings(**{"report.lang": lang})
+    candidate = load_candidate(rules_dir)  # a bad pack stops here: nothing opened, nothing written
+    con = app.open_db(settings, create=False)
+    with app.recorded(con, "backtest") as info:
+        summary = run_backtest(con, settings, candidate, out_dir=Path(out), since=since and since.date(),
+                               until=until and until.date(), lang=settings.report.lang,
+                               flips_per_rule=flips_per_rule)
+        result = summary.to_dict()
+        info["counts"] = {"interactions": result["interactions"], "candidate_pack": result["candidate_pack"],
+                          "flipped": sum(r["flipped"] for r in result["rules"].values())}
+    emit(result, as_json, summary.text())
+
+
 # --- run / demo / export (pipeline.py, export.py) ---------------------------------------------
 
 @cli.command("run")

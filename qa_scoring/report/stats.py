@@ -77,3 +77,16 @@ def intervals_overlap(a: tuple[float, float] | None, b: tuple[float, float] | No
     if a is None or b is None:
         return True
     return a[0] <= b[1] and b[0] <= a[1]
+
+
+def difference_interval(k1: int, n1: int, k2: int, n2: int, z: float = Z95) -> tuple[float, float] | None:
+    """95% interval for p2 − p1 (Newcombe's hybrid score method, from the two Wilson intervals);
+    None when a side has no rows. Treats the two shares as independent: for the same interactions
+    under two rule packs that is conservative (the pairing would only narrow it)."""
+    a, b = wilson(k1, n1, z), wilson(k2, n2, z)
+    if a is None or b is None:
+        return None
+    p1, p2 = k1 / n1, k2 / n2
+    d = p2 - p1
+    return (max(-1.0, d - math.sqrt((p2 - b[0]) ** 2 + (a[1] - p1) ** 2)),
+            min(1.0, d + math.sqrt((b[1] - p2) ** 2 + (p1 - a[0]) ** 2)))

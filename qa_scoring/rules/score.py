@@ -42,10 +42,11 @@ class ScoreSummary:
                 f"rule results {self.rule_results:,}")
 
 
-SCORE_SQL = """
-    SELECT interaction_id,
-           CASE WHEN weight_applicable = 0 THEN NULL WHEN critical_failed THEN 0.0
-                ELSE 100.0 * weight_passed / weight_applicable END AS score,
+# An interaction's score from the rule query's terms (backtest computes candidate scores with it too).
+SCORE_EXPR = """CASE WHEN weight_applicable = 0 THEN NULL WHEN critical_failed THEN 0.0
+                ELSE 100.0 * weight_passed / weight_applicable END"""
+SCORE_SQL = f"""
+    SELECT interaction_id, {SCORE_EXPR} AS score,
            critical_failed, rules_applicable, rules_failed, content_hash, $hash AS rule_pack_hash, $run_id AS run_id
     FROM qa_wide"""
 

@@ -122,7 +122,7 @@ def make_current(con: duckdb.DuckDBPyConnection, pack_hash: str) -> bool:
     con.execute("""UPDATE rule_packs SET is_current = (rule_pack_hash = $hash),
                        current_since = CASE WHEN rule_pack_hash = $hash THEN $now ELSE current_since END""",
                 {"hash": pack_hash, "now": store.utc_now()})
-    log.info("rule pack %s is now the current pack", pack_hash[:12])
+    log.debug("rule pack %s is now the current pack", pack_hash[:12])
     return True
 
 
