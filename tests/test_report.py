@@ -718,3 +718,21 @@ def test_review_failures_from_compact_storage_equal_rule_results(sample_db):
     assert data._review_failures(con) == want
     assert any(row[2] is None for row in want) and any(row[4] is not None for row in want)
     con.close()
+
+
+# --- issue 12: what a QA lead must be able to trust -----------------------------------------------
+
+def test_rule_that_fails_without_surveys_is_not_called_never_failing(con, tmp_path):
+    """Issue 12 item 2: the verdict counts every failure, not only the surveyed ones."""
+    rows = [row(case_id=f"ok{i}", evaluation_survey="5") for i in range(8)]
+    rows += [row(case_id=f"bad{i}", answer="Buenos días, ya le dije que no.") for i in range(2)]  # no survey
+    import_rows(con, tmp_path, rows)
+    fill_derived(con)
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
+    html = (out / "rules.html").read_text(encoding="utf-8")
+    curt = html[html.index("<strong>no_curt</strong>"):].split("</tr>")[0]
+    assert "never fails" not in curt
+    assert "failures: 2, none with a survey" in curt
+    greeting = html[html.index("<strong>greeting</strong>"):].split("</tr>")[0]
+    assert "never fails in this period" in greeting

@@ -158,6 +158,7 @@ class RuleRow:
     total: int
     applicable: int
     passed: Rate
+    failed: int  # every failure in the period, surveyed or not
     dissat_failed: Rate
     dissat_passed: Rate
     verdict: str  # catalogue key
@@ -353,10 +354,15 @@ def _rule_cells(con) -> None:
                 + outcomes.rule_counts_sql(grouped, ("agent", "skill", "channel")))
 
 
-def _verdict(failed: Rate, passed: Rate, min_n: int = 5) -> tuple[str, float | None]:
-    """Plain-words relation of failing a rule with dissatisfaction (Wilson intervals must separate)."""
-    if failed.n == 0 and passed.n > 0:
+def _verdict(failures: int, failed: Rate, passed: Rate, min_n: int = 5) -> tuple[str, float | None]:
+    """Plain-words relation of failing a rule with dissatisfaction (Wilson intervals must separate).
+
+    `failures` counts every failure; `failed` only the surveyed ones: a rule whose failures were
+    never surveyed did fail, there is just nothing to measure yet."""
+    if failures == 0:
         return "verdict_never_fails", None
+    if failed.n == 0:
+        return "verdict_unsurveyed", None
     if (failed.n < min_n or passed.n < min_n or failed.share is None or passed.share is None
             or stats.intervals_overlap((failed.low, failed.high), (passed.low, passed.high))):
         return "verdict_none", None
@@ -373,8 +379,9 @@ def _rules(con, info) -> tuple[RuleRow, ...]:
     out = []
     for rule_id, total, app, passed, fail_lab, fail_dis, pass_lab, pass_dis in rows:
         failed_rate, passed_rate = Rate.of(int(fail_dis), int(fail_lab)), Rate.of(int(pass_dis), int(pass_lab))
-        verdict, ratio = _verdict(failed_rate, passed_rate)
-        out.append(RuleRow(info(rule_id), int(total), int(app), Rate.of(int(passed), int(app)),
+        failures = int(app) - int(passed)
+        verdict, ratio = _verdict(failures, failed_rate, passed_rate)
+        out.append(RuleRow(info(rule_id), int(total), int(app), Rate.of(int(passed), int(app)), failures,
                            failed_rate, passed_rate, verdict, ratio))
     # the rules that matter most first: largest measured gap, then lowest pass rate
     out.sort(key=lambda r: (r.verdict != "verdict_more", -(r.ratio or 0),

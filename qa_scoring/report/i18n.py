@@ -186,6 +186,9 @@ ES: dict[str, str] = {
     "none": "ninguno",
     "yes": "sí",
     "no": "no",
+    # issue 12 (report lane): critical failures, open interactions, review lists, masking
+    "verdict_unsurveyed": "fallas: {n}, ninguna con encuesta; nada que medir todavía",
+    "failures_n": "fallas: {n}",
 }
 
 EN: dict[str, str] = {
@@ -362,6 +365,9 @@ EN: dict[str, str] = {
     "none": "none",
     "yes": "yes",
     "no": "no",
+    # issue 12 (report lane): critical failures, open interactions, review lists, masking
+    "verdict_unsurveyed": "failures: {n}, none with a survey; nothing to measure yet",
+    "failures_n": "failures: {n}",
 }
 
 CATALOGUES = {"es": ES, "en": EN}
