@@ -146,6 +146,10 @@ class ReportSettings:
     review_per_agent: int = 8  # interactions listed under "review these first" on each agent page
     low_score: float = 60.0  # an interaction scored below this is a review candidate
     high_risk: float = 0.5  # predicted dissatisfaction from which an unsurveyed interaction is one
+    # An open interaction (status open / no close date) is left out of every figure until it closes
+    # or is this old (counted from the newest interaction of its operation); 72 h = the fetch
+    # look-back, after which a late close would not be fetched again. 0: open ones count at once.
+    open_max_age_hours: float = 72.0
 
     def problems(self) -> list[tuple[str, str]]:
         out = [("lang", "must be 'es' or 'en'")] if self.lang not in ("es", "en") else []
@@ -157,6 +161,8 @@ class ReportSettings:
             out.append(("low_score", "must be between 0 and 100"))
         if not 0 <= self.high_risk <= 1:
             out.append(("high_risk", "must be between 0 and 1"))
+        if self.open_max_age_hours < 0:
+            out.append(("open_max_age_hours", "must be >= 0 (0: open interactions count at once)"))
         return out
 
 

@@ -3,6 +3,10 @@
 Written by DuckDB's COPY (set-based, streams), to a temporary file renamed into place. In CSV, text
 cells starting with = + - @ (or a tab / carriage return) get a leading apostrophe so a spreadsheet
 never runs them as formulas (CSV injection); numbers are left alone.
+
+Every export carries the interaction's `status` (open / close / archived, as Wolkvox sent it): an
+open interaction is scored as it stands and rescored when it closes, so BI tools can leave open ones
+out the way the reports do (see report/data.py).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from qa_scoring.errors import InputError
 QUERIES = {
     "scores": """
         SELECT s.interaction_id, i.operation, i.agent_name, i.channel, i.skill_id, i.case_id,
-               i.created_at, i.closed_at, i.cod_act, i.survey_raw, i.survey_score,
+               i.created_at, i.closed_at, i.status, i.cod_act, i.survey_raw, i.survey_score,
                s.score, s.critical_failed, s.rules_applicable, s.rules_failed, s.rule_pack_hash,
                p.risk, p.model_id
         FROM interaction_scores s
@@ -29,7 +33,7 @@ QUERIES = {
         ORDER BY i.created_at, s.interaction_id
     """,
     "rule_results": """
-        SELECT r.interaction_id, i.agent_name, i.channel, i.created_at, r.rule_id, r.applicable,
+        SELECT r.interaction_id, i.agent_name, i.channel, i.created_at, i.status, r.rule_id, r.applicable,
                r.passed, r.evidence, r.evidence_field, r.rule_pack_hash,
                coalesce(m.title->>'$.es', m.title->>'$') AS rule_title, m.severity, m.weight
         FROM rule_results r JOIN interactions i USING (interaction_id)
@@ -38,7 +42,7 @@ QUERIES = {
         ORDER BY i.created_at, r.interaction_id, r.rule_id
     """,
     "predictions": """
-        SELECT p.interaction_id, i.agent_name, i.channel, i.created_at, p.risk,
+        SELECT p.interaction_id, i.agent_name, i.channel, i.created_at, i.status, p.risk,
                p.top_terms::VARCHAR AS top_terms, p.model_id
         FROM predictions p JOIN interactions i USING (interaction_id)
         ORDER BY i.created_at, p.interaction_id

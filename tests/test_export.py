@@ -19,7 +19,7 @@ def scored_db(db_path, tmp_path):
     load(con, write_json(tmp_path / "a.json", [
         row(case_id="1", agent_name="=HYPERLINK(\"http://evil\")"),
         row(case_id="2", agent_name="+cmd|' /C calc'!A0", cod_act="-2+3"),
-        row(case_id="3", agent_name="Ana Núñez 😀", cod_act="@SUM(1)"),
+        row(case_id="3", agent_name="Ana Núñez 😀", cod_act="@SUM(1)", status="open", close_date=""),
     ]))
     con.execute("""INSERT INTO interaction_scores BY NAME
         SELECT interaction_id, CASE case_id WHEN '1' THEN 0.0 ELSE 87.5 END AS score,
@@ -83,3 +83,22 @@ def test_export_without_database_is_exit_2(runner, tmp_path):
                                  "--format", "csv", "--out", str(tmp_path / "x.csv")])
     assert result.exit_code == 2
     assert "no such database" in result.stderr
+
+
+@pytest.mark.parametrize("what", ["scores", "rule_results", "predictions"])
+def test_every_export_carries_the_status(runner, scored_db, tmp_path, what):
+    """Issue 12 item 1: BI tools can leave open interactions out the way the reports do."""
+    if what == "rule_results":
+        con = store.connect(scored_db)
+        con.execute("""CREATE TEMP TABLE lr AS SELECT interaction_id, 'r1' AS rule_id, TRUE AS applicable,
+                       FALSE AS passed, NULL::VARCHAR AS evidence, NULL::VARCHAR AS evidence_field,
+                       NULL::INTEGER AS evidence_start, NULL::INTEGER AS evidence_end, 'hash' AS rule_pack_hash,
+                       1 AS run_id FROM interactions""")
+        store.insert_rule_results(con, "lr")
+        con.close()
+    out = tmp_path / f"{what}.parquet"
+    result = runner.invoke(cli, ["--db", str(scored_db), "export", "--what", what, "--format", "parquet",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    got = dict(duckdb.sql(f"SELECT interaction_id, status FROM '{out}'").fetchall())
+    assert sorted(got.values()) == ["close", "close", "open"]

@@ -412,9 +412,10 @@ def hand_store(con, specs, survey=None) -> None:
     con.unregister("hand_rows")
     con.execute("""
         INSERT INTO interactions (interaction_id, operation, agent_name, skill_id, channel, case_id, body, answer,
-                                  created_at, timezone, content_hash, page_id, position, first_seen, last_seen,
-                                  changed_at, survey_raw, survey_score)
-        SELECT iid, 'default', agent, skill, 'chat', iid, 'b', 'a', ts, 'UTC', 'h', 'p', 0, ts, ts, ts,
+                                  created_at, closed_at, status, timezone, content_hash, page_id, position,
+                                  first_seen, last_seen, changed_at, survey_raw, survey_score)
+        SELECT iid, 'default', agent, skill, 'chat', iid, 'b', 'a', ts, ts + INTERVAL 5 MINUTE, 'close', 'UTC', 'h',
+               'p', 0, ts, ts, ts,
                CASE WHEN score < 50 THEN '2' ELSE '5' END, CASE WHEN score < 50 THEN 2 ELSE 5 END FROM hand""")
     con.execute(f"""
         INSERT INTO interaction_scores (interaction_id, score, critical_failed, rules_applicable, rules_failed,
@@ -736,3 +737,50 @@ def test_rule_that_fails_without_surveys_is_not_called_never_failing(con, tmp_pa
     assert "failures: 2, none with a survey" in curt
     greeting = html[html.index("<strong>greeting</strong>"):].split("</tr>")[0]
     assert "never fails in this period" in greeting
+
+
+def test_open_interactions_are_left_out_until_they_close_or_age(con, tmp_path):
+    """Issue 12 item 1: a pending open interaction is in no figure; it is counted apart, counts once
+    older than [report] open_max_age_hours, and is rescored when it closes."""
+    rows = [row(case_id=f"c{i}", date_creation=f"2026-11-05 10:0{i}:00", close_date=f"2026-11-05 10:3{i}:00")
+            for i in range(4)]
+    rows.append(row(case_id="open-new", date_creation="2026-11-05 11:00:00", close_date="", answer="", status="open"))
+    rows.append(row(case_id="open-old", date_creation="2026-11-01 09:00:00", close_date="", answer="", status="open",
+                    agent_name="Beto"))
+    import_rows(con, tmp_path, rows)
+    fill_derived(con)  # greeting fails on the empty answers: the open ones score 50
+    out = tmp_path / "out"
+    summary = render_reports(con, settings_for(), out_dir=out, since=date(2026, 11, 5), until=date(2026, 11, 5),
+                             lang="en")
+    assert summary.interactions == 5 and summary.open_pending == 1
+    page = check_page(out / "index.html")
+    assert "open-pending" in page.ids
+    text = " ".join(page.text)
+    assert "1 interactions are still open (created less than 72 h ago)" in text
+    kpi = (out / "index.html").read_text(encoding="utf-8").split('<div class="value">')[2]
+    assert kpi.startswith("100.0<")  # the team score of the closed ones only
+    # the old open one (4 days before the newest interaction) counts as it is
+    summary = render_reports(con, settings_for(), out_dir=out, since=date(2026, 11, 1), until=date(2026, 11, 5),
+                             lang="en")
+    assert summary.open_pending == 1 and summary.agents == 2
+    assert "Beto" in " ".join(check_page(out / "index.html").text)
+    # 0 h: every open interaction counts at once
+    summary = render_reports(con, settings_for(open_max_age_hours=0), out_dir=out, since=date(2026, 11, 5),
+                             until=date(2026, 11, 5), lang="en")
+    assert summary.open_pending == 0
+    kpi = (out / "index.html").read_text(encoding="utf-8").split('<div class="value">')[2]
+    assert kpi.startswith("90.0<")  # (4 × 100 + 50) / 5
+
+
+def test_open_interaction_is_rescored_when_it_closes(con, tmp_path):
+    from qa_scoring.resources import rules_dir
+    from qa_scoring.rules import load_rule_pack, score_interactions
+
+    pack = load_rule_pack(rules_dir())
+    import_rows(con, tmp_path, [row(case_id="9", close_date="", answer="", status="open")])
+    score_interactions(con, pack)
+    before = store.fetch_one(con, "SELECT score FROM interaction_scores")[0]
+    import_rows(con, tmp_path, [row(case_id="9", status="close", answer="Buenos días, soy Ana. ¿Algo más?")], "b.json")
+    summary = score_interactions(con, pack)
+    assert summary.scored == 1
+    assert store.fetch_one(con, "SELECT score FROM interaction_scores")[0] > before

@@ -6,6 +6,15 @@ ends with a unique key, so the same database gives the same report.
 
 The period's rows are materialised once into a temporary table `_rpt_base` (one narrow row per
 interaction: agent, skill, channel, day, score, critical, risk, survey label), dropped at the end.
+
+Open interactions (the policy, issue 12): an interaction whose status is `open` (or, without a
+status, that has no close date) is *pending* while it is younger than `open_max_age_hours`, counted
+from the newest interaction of its operation (the data's own "now", so a rerun on the same database
+gives the same report). Pending interactions are in no figure, chart, ranking or review list: a chat
+still waiting for its answer is not a failed chat. The report counts them apart (per agent too).
+They are rescored when they close (the close changes their content hash, and `score` rescores
+changed rows), so the next report counts them as they ended. An open interaction older than the age
+counts as it is: nobody closed it, and the nightly look-back will not fetch it again.
 """
 
 from __future__ import annotations
@@ -82,6 +91,7 @@ class AgentRow:
     risk: float | None
     small: bool
     days: tuple[DayPoint, ...]
+    pending: int = 0  # open interactions left out of the figures (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,8 @@ class Team:
     satisfied: Rate
     risk: float | None
     days: tuple[DayPoint, ...]
+    pending: int = 0  # open interactions left out of every figure until they close or age
+    open_counted: int = 0  # open interactions older than the age, counted as they are
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,7 @@ class ReportData:
     model_ids: tuple[str, ...]
     min_sample: int
     label_text: str
+    open_max_age_hours: float = 72.0
     # per agent name: queues, rules and review items (only agents of the table)
     queues: dict[str, tuple[QueueRow, ...]] = field(default_factory=dict)
     agent_rules: dict[str, tuple[AgentRuleRow, ...]] = field(default_factory=dict)
@@ -230,10 +243,18 @@ def resolve_period(con: duckdb.DuckDBPyConnection, since: date | None, until: da
     return Period(since, until)
 
 
-def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, label_params: dict) -> None:
-    """Materialise the period's narrow per-interaction rows into the temp table `_rpt_base`."""
+# An open interaction: the status says so; without a status, the missing close date does.
+OPEN_SQL = ("CASE WHEN NOT qa_blank(i.status) THEN lower(trim(i.status)) = 'open' "
+            "ELSE i.closed_at IS NULL END")
+
+
+def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, label_params: dict,
+               open_max_age_hours: float = 72.0) -> None:
+    """Materialise the period's narrow per-interaction rows into the temp table `_rpt_base`, the
+    pending open ones apart (counted per agent in `_rpt_pending`, see the module docstring)."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _rpt_base AS
+        WITH newest AS (SELECT operation, max(created_at) AS newest FROM interactions GROUP BY operation)
         SELECT i.interaction_id,
                i.agent_name AS agent,
                CASE WHEN qa_blank(i.skill_id) THEN '–' ELSE trim(i.skill_id) END AS skill,
@@ -245,20 +266,27 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, l
                i.survey_raw IS NOT NULL AS surveyed,
                ({label_sql}) AS dissatisfied,
                qa_blank(i.answer) AS no_answer,
-               coalesce(i.handle_seconds < 0, FALSE) AS bad_time
+               coalesce(i.handle_seconds < 0, FALSE) AS bad_time,
+               coalesce({OPEN_SQL}, FALSE) AS is_open,
+               coalesce(({OPEN_SQL}) AND i.created_at > n.newest - to_seconds($open_age), FALSE) AS pending
         FROM interactions i
+        JOIN newest n USING (operation)
         LEFT JOIN interaction_scores s USING (interaction_id)
         LEFT JOIN predictions p USING (interaction_id)
         WHERE i.created_at >= $since AND i.created_at < $until
     """, {**label_params, "since": datetime.combine(period.since, datetime.min.time()),
-          "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time())})
+          "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time()),
+          "open_age": float(open_max_age_hours) * 3600.0})
+    con.execute("""CREATE OR REPLACE TEMP TABLE _rpt_pending AS
+                   SELECT agent, count(*) AS n FROM _rpt_base WHERE pending GROUP BY agent;
+                   DELETE FROM _rpt_base WHERE pending""")
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the report's temp tables; after a failed query the rollback removes them instead
     (and trying here would only hide the original error behind 'transaction is aborted')."""
     try:
-        for name in ("_rpt_base", "_rpt_rule_cells", "_rpt_review"):
+        for name in ("_rpt_base", "_rpt_pending", "_rpt_rule_cells", "_rpt_review"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     except duckdb.TransactionException:
         pass
@@ -270,13 +298,14 @@ def _team(con, team_days: list[tuple]) -> tuple[Team, float]:
     row = fetch_one(con, """
         SELECT count(*), count(DISTINCT agent), count(score), avg(score), coalesce(var_samp(score), 0),
                count(*) FILTER (critical), count(*) FILTER (surveyed), count(dissatisfied),
-               count(*) FILTER (dissatisfied = FALSE), avg(risk)
+               count(*) FILTER (dissatisfied = FALSE), avg(risk), count(*) FILTER (is_open),
+               (SELECT coalesce(sum(n), 0) FROM _rpt_pending)
         FROM _rpt_base""")
-    n, agents, scored, score, var, critical, surveyed, labeled, satisfied, risk = row
+    n, agents, scored, score, var, critical, surveyed, labeled, satisfied, risk, open_counted, pending = row
     interval = stats.mean_interval(score, var, scored, var) or (None, None)
     days = tuple(DayPoint(d, s, c) for d, s, c in team_days)
     return Team(n, agents, scored, score, *interval, critical, Rate.of(surveyed, n),
-                Rate.of(satisfied, labeled), risk, days), var
+                Rate.of(satisfied, labeled), risk, days, int(pending), int(open_counted)), var
 
 
 _AGENTS_SQL = """
@@ -308,6 +337,7 @@ def _agents(con, team_var: float, min_sample: int, file_of) -> tuple[AgentRow, .
     diffs = [(r[10] - r[9]) if r[9] is not None and r[10] is not None else None for r in rows]
     within = stats.pooled_variance([r[4] for r in rows], [r[2] for r in rows]) or team_var
     k = stats.shrinkage_constant(diffs, [r[2] for r in rows], within)
+    pending = dict(con.execute("SELECT agent, n FROM _rpt_pending").fetchall())
     out = []
     for r, diff in zip(rows, diffs):
         agent, n, scored, score, var, critical, labeled, satisfied, risk, expected, _own = r
@@ -317,6 +347,7 @@ def _agents(con, team_var: float, min_sample: int, file_of) -> tuple[AgentRow, .
             score_high=interval[1], expected=expected, diff=diff, shrunk=stats.shrink(diff, scored, k),
             critical=critical, satisfied=Rate.of(satisfied, labeled), risk=risk,
             small=(scored if scored else n) < min_sample, days=tuple(series.get(agent, ())),
+            pending=int(pending.get(agent, 0)),
         ))
     # worst first; agents without a comparable score last; ties by name (deterministic)
     out.sort(key=lambda a: (a.shrunk is None, a.shrunk if a.shrunk is not None else 0.0,
@@ -517,7 +548,7 @@ def _reviews(con, info, segment_text) -> dict[str, tuple[ReviewItem, ...]]:
 def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_of, segment_text,
             label_sql: str = DEFAULT_LABEL_SQL, label_params: dict | None = None, label_text: str = DEFAULT_LABEL_TEXT,
             min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
-            high_risk: float = 0.5) -> ReportData:
+            high_risk: float = 0.5, open_max_age_hours: float = 72.0) -> ReportData:
     """All data of one report, from the tables, for `period` (each step's time is logged at debug)."""
     clock = [time.perf_counter()]
 
@@ -526,7 +557,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         log.debug("report data: %s in %.2f s", what, now - clock[0])
         clock[0] = now
 
-    build_base(con, period, label_sql, label_params or {})
+    build_base(con, period, label_sql, label_params or {}, open_max_age_hours)
     lap("period rows")
     try:
         team_days = con.execute(
@@ -550,7 +581,8 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         lap("data quality")
         return ReportData(
             period=period, team=team, agents=agents, rules=rules, quality=quality, rule_pack_hashes=hashes,
-            model_ids=models, min_sample=min_sample, label_text=label_text, queues=queues,
+            model_ids=models, min_sample=min_sample, label_text=label_text,
+            open_max_age_hours=open_max_age_hours, queues=queues,
             agent_rules=agent_rules, reviews=reviews,
         )
     finally:

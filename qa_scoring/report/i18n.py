@@ -189,6 +189,13 @@ ES: dict[str, str] = {
     # issue 12 (report lane): critical failures, open interactions, review lists, masking
     "verdict_unsurveyed": "fallas: {n}, ninguna con encuesta; nada que medir todavía",
     "failures_n": "fallas: {n}",
+    "open_pending_note": (
+        "{n} interacciones siguen abiertas (creadas hace menos de {hours} h): quedan fuera de todas las "
+        "cifras, gráficos y listas hasta que cierren; se vuelven a evaluar al cerrar y el siguiente informe "
+        "las cuenta tal como terminen. Las abiertas hace más de {hours} h cuentan como están."),
+    "open_pending_short": "abiertas pendientes: {n}",
+    "dq_open_pending": "Abiertas, pendientes (fuera de las cifras)",
+    "dq_open_counted": "Abiertas hace más de {hours} h (cuentan como están)",
 }
 
 EN: dict[str, str] = {
@@ -368,6 +375,13 @@ EN: dict[str, str] = {
     # issue 12 (report lane): critical failures, open interactions, review lists, masking
     "verdict_unsurveyed": "failures: {n}, none with a survey; nothing to measure yet",
     "failures_n": "failures: {n}",
+    "open_pending_note": (
+        "{n} interactions are still open (created less than {hours} h ago): they are left out of every "
+        "figure, chart and list until they close; they are rescored when they close and the next report "
+        "counts them as they ended. Interactions open for more than {hours} h count as they are."),
+    "open_pending_short": "open, pending: {n}",
+    "dq_open_pending": "Open, pending (left out of the figures)",
+    "dq_open_counted": "Open for more than {hours} h (counted as they are)",
 }
 
 CATALOGUES = {"es": ES, "en": EN}

@@ -53,6 +53,7 @@ class ReportSummary:
     model_ids: tuple[str, ...] = ()
     empty: bool = False  # no interaction in the period (the pages say so; so does a warning)
     warnings: tuple[str, ...] = ()
+    open_pending: int = 0  # open interactions of the period left out of the figures (in `interactions`)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v
@@ -268,7 +269,8 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
                        label_sql=label_sql, label_params=label_params,
                        label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
                        min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,
-                       low_score=opts.low_score, high_risk=opts.high_risk)
+                       low_score=opts.low_score, high_risk=opts.high_risk,
+                       open_max_age_hours=opts.open_max_age_hours)
         model = load_model_view(con)
     model_ids = data.model_ids or ((model.model_id,) if model else ())
     footer = {
@@ -285,14 +287,16 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
     write_folder(out_dir, pages)
     log.debug("report: data %.2f s, templates %.2f s, write %.2f s", prepared - started, rendered - prepared,
               time.perf_counter() - rendered)
-    warnings = () if data.team.n else (_empty_period_warning(con, period),)
+    warnings = () if data.team.n or data.team.pending else (_empty_period_warning(con, period),)
     for warning in warnings:
         log.warning("%s", warning)
     summary = ReportSummary(out_dir=str(out_dir), index=str(out_dir / "index.html"), since=str(period.since),
                             until=str(period.until), lang=lang, agents=len(data.agents), pages=len(pages),
-                            interactions=data.team.n, seconds=round(time.perf_counter() - started, 3),
+                            interactions=data.team.n + data.team.pending,
+                            seconds=round(time.perf_counter() - started, 3),
                             rule_pack_hashes=tuple(data.rule_pack_hashes), model_ids=tuple(model_ids),
-                            empty=not data.team.n, warnings=warnings)
+                            empty=not (data.team.n or data.team.pending), warnings=warnings,
+                            open_pending=data.team.pending)
     log.debug("%s", summary.text())
     return summary
 
