@@ -144,6 +144,8 @@ class ReportSettings:
     lang: str = "es"
     min_sample: int = 30  # agents with fewer scored interactions get the "small sample" marker
     review_per_agent: int = 8  # interactions listed under "review these first" on each agent page
+    review_team: int = 20  # the team's worst interactions listed on the summary page
+    rule_failures_max: int = 500  # failures listed on each rule's page (the count is always the full one)
     low_score: float = 60.0  # an interaction scored below this is a review candidate
     high_risk: float = 0.5  # predicted dissatisfaction from which an unsurveyed interaction is one
     # An open interaction (status open / no close date) is left out of every figure until it closes
@@ -157,6 +159,10 @@ class ReportSettings:
             out.append(("min_sample", "must be >= 1"))
         if not 0 <= self.review_per_agent <= 100:
             out.append(("review_per_agent", "must be between 0 and 100"))
+        if not 0 <= self.review_team <= 500:
+            out.append(("review_team", "must be between 0 and 500"))
+        if not 0 <= self.rule_failures_max <= 100000:
+            out.append(("rule_failures_max", "must be between 0 and 100000"))
         if not 0 <= self.low_score <= 100:
             out.append(("low_score", "must be between 0 and 100"))
         if not 0 <= self.high_risk <= 1:

@@ -203,12 +203,16 @@ def check_page(path: Path) -> PageCheck:
 def check_report(out: Path) -> dict[str, PageCheck]:
     pages = {p.relative_to(out).as_posix(): check_page(p) for p in sorted(out.rglob("*.html"))}
     assert {"index.html", "rules.html", "model.html"} <= set(pages)
-    for name, page in pages.items():  # every local link resolves to a file of the report
+    for name, page in pages.items():  # every local link resolves to a file of the report (and its anchor)
         for link in page.links:
-            target = (out / name).parent / link.split("#")[0]
-            assert target.resolve().is_file(), (name, link)
+            path, _, anchor = link.partition("#")
+            target = ((out / name).parent / path).resolve() if path else (out / name).resolve()
+            assert target.is_file(), (name, link)
+            if anchor:
+                assert anchor in pages[target.relative_to(out.resolve()).as_posix()].ids, (name, link)
     agent_pages = {n for n in pages if n.startswith("agents/")}
-    linked = {"agents/" + link.split("agents/", 1)[1] for link in pages["index.html"].links if "agents/" in link}
+    linked = {"agents/" + link.split("agents/", 1)[1].split("#")[0]
+              for link in pages["index.html"].links if "agents/" in link}
     assert agent_pages == linked
     return pages
 
@@ -229,7 +233,8 @@ def test_sample_report_structure_and_numbers(sample_con, tmp_path):
     d = summary.to_dict()
     assert d["index"] == str(out / "index.html") and d["out_dir"] == str(out)
     n_agents = store.fetch_one(sample_con, "SELECT count(DISTINCT agent_name) FROM interactions")[0]
-    assert d["agents"] == n_agents and d["pages"] == n_agents + 3
+    rule_pages = list((out / "rules").glob("*.html"))  # one per rule that failed in the period
+    assert d["agents"] == n_agents and rule_pages and d["pages"] == n_agents + 3 + len(rule_pages)
     assert d["interactions"] == store.fetch_one(sample_con, "SELECT count(*) FROM interactions")[0]
     pages = check_report(out)
     index = " ".join(pages["index.html"].text)
@@ -431,7 +436,8 @@ def hand_store(con, specs, survey=None) -> None:
 
 def agent_order(out: Path) -> list[str]:
     html = (out / "index.html").read_text(encoding="utf-8")
-    return re.findall(r'<a href="agents/[^"]+"><bdi>([^<]*)</bdi>', html)
+    table = html[html.index('id="agents"'):html.index('id="worst"')]  # the ranking, not the worst list
+    return re.findall(r'<a href="agents/[^"]+"><bdi>([^<]*)</bdi>', table)
 
 
 def test_hard_queue_does_not_make_an_agent_look_worse(con, tmp_path):
@@ -784,3 +790,81 @@ def test_open_interaction_is_rescored_when_it_closes(con, tmp_path):
     summary = score_interactions(con, pack)
     assert summary.scored == 1
     assert store.fetch_one(con, "SELECT score FROM interaction_scores")[0] > before
+
+
+def scored_store(con, tmp_path, specs, pack: str = PACK) -> None:
+    """Interactions with the given scores: specs = (case_id, agent, score, critical, survey, risk).
+
+    Rule `r1` fails on every score under 100 (evidence: the answer), the critical rule `pci` fails
+    on the critical ones (evidence: the card number in the answer)."""
+    rows = [row(case_id=c, agent_name=a, evaluation_survey=sv, date_creation=f"2026-11-02 10:{n:02d}:00",
+                close_date=f"2026-11-02 11:{n:02d}:00",
+                answer="Deme el número 4242 4242 4242 4242 y el CVV 123" if crit else f"Buenos días ({c})")
+            for n, (c, a, _score, crit, sv, _risk) in enumerate(specs)]
+    import_rows(con, tmp_path, rows)
+    import pyarrow as pa
+
+    con.register("spec_rows", pa.table({"case_id": [s[0] for s in specs], "score": [float(s[2]) for s in specs],
+                                        "critical": [s[3] for s in specs], "risk": [s[5] for s in specs]}))
+    con.execute("CREATE OR REPLACE TEMP TABLE spec AS SELECT i.interaction_id, i.answer, i.content_hash, s.* "
+                "FROM spec_rows s JOIN interactions i USING (case_id)")
+    con.unregister("spec_rows")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE long_results AS
+        SELECT interaction_id, 'r1' AS rule_id, TRUE AS applicable, score >= 100 AS passed,
+               CASE WHEN score < 100 THEN answer END AS evidence, CASE WHEN score < 100 THEN 'answer' END AS evidence_field,
+               CASE WHEN score < 100 THEN 0 END AS evidence_start,
+               CASE WHEN score < 100 THEN length(answer) END AS evidence_end, $pack AS rule_pack_hash, 1 AS run_id
+        FROM spec
+        UNION ALL
+        SELECT interaction_id, 'pci', TRUE, NOT critical,
+               CASE WHEN critical THEN '4242 4242 4242 4242' END, CASE WHEN critical THEN 'answer' END,
+               CASE WHEN critical THEN strpos(answer, '4242') - 1 END,
+               CASE WHEN critical THEN strpos(answer, '4242') - 1 + 19 END, $pack, 1
+        FROM spec""", {"pack": pack})
+    store.insert_rule_results(con, "long_results")
+    con.execute("UPDATE rule_pack_rules SET severity = 'critical' WHERE rule_id = 'pci'")
+    con.execute("""INSERT INTO interaction_scores (interaction_id, score, critical_failed, rules_applicable,
+                                                   rules_failed, content_hash, rule_pack_hash, run_id)
+                   SELECT interaction_id, score, critical, 2, (score < 100)::INT + critical::INT, content_hash, $pack, 1
+                   FROM spec""", {"pack": pack})
+    con.execute("""INSERT INTO predictions (interaction_id, risk, top_terms, model_id, run_id)
+                   SELECT interaction_id, risk, '[]', 'model-test', 1 FROM spec WHERE risk IS NOT NULL""")
+
+
+def review_cases(html: str) -> list[str]:
+    return re.findall(r'<span class="case">Case <bdi>([^<]*)</bdi>', html)
+
+
+def test_review_lists_lead_with_critical_failures_and_lowest_scores(con, tmp_path):
+    """Issue 12 item 3: critical failures and the lowest scores come before rules-vs-model
+    disagreements, on the agent page and in a team-wide list; each rule lists its failures."""
+    specs = [("crit", "Ana", 0, True, "", 0.3), ("s54", "Ana", 54, False, "1", 0.4),
+             ("s23", "Ana", 23, False, "", 0.2), ("s40", "Ana", 40, False, "", 0.3)]
+    specs += [(f"d{i}", "Ana", 95, False, "1", 0.8) for i in range(8)]  # high score, unhappy customer
+    specs += [(f"ok{i}", "Ana", 100, False, "5", 0.1) for i in range(10)]
+    specs += [("b10", "Beto", 10, False, "", 0.2)] + [(f"bok{i}", "Beto", 100, False, "5", 0.1) for i in range(10)]
+    scored_store(con, tmp_path, specs)
+    out = tmp_path / "out"
+    render_reports(con, settings_for(review_per_agent=8), out_dir=out, since=None, until=None, lang="en")
+    pages = check_report(out)
+    ana = next((out / "agents").glob("ana-*.html")).read_text(encoding="utf-8")
+    cases = review_cases(ana)
+    assert cases[:4] == ["crit", "s23", "s40", "s54"] and len(cases) == 8
+    assert all(c.startswith("d") for c in cases[4:])
+    # the team list: the critical failure, then the lowest scores whoever had them
+    index = (out / "index.html").read_text(encoding="utf-8")
+    worst = index[index.index('id="worst"'):index.index('id="quality"')]
+    assert re.findall(r'<td class="name"><bdi>([^<]*)</bdi></td>', worst)[:5] == ["crit", "b10", "s23", "s40", "s54"]
+    # every failure of r1 on its own page (links checked by check_report)
+    rule_pages = [n for n in pages if n.startswith("rules/")]
+    assert len(rule_pages) == 2
+    r1 = next(n for n in rule_pages if n.startswith("rules/r1-"))
+    r1_html = (out / r1).read_text(encoding="utf-8")
+    shown = re.findall(r'<td class="name"><bdi>([^<]*)</bdi>', r1_html)
+    assert sorted(shown) == sorted(c for c, _a, score, *_ in specs if score < 100)
+    assert shown[:2] == ["crit", "b10"]  # lowest score first
+    # capped: the count stays the full one
+    render_reports(con, settings_for(rule_failures_max=3), out_dir=out, since=None, until=None, lang="en")
+    r1_html = (out / r1).read_text(encoding="utf-8")
+    assert len(re.findall(r'<td class="name"><bdi>', r1_html)) == 3 and "Showing 3 of 13" in r1_html

@@ -163,6 +163,44 @@ class ReviewItem:
 
 
 @dataclass(frozen=True)
+class WorstItem:
+    """One line of the team-wide list of the worst interactions (index page)."""
+
+    interaction_id: str
+    agent: str
+    agent_file: str
+    in_agent_review: bool  # shown as a card on the agent page (the line links to it)
+    case_id: str
+    created_at: datetime
+    skill: str
+    channel: str
+    score: float | None
+    critical: bool
+    risk: float | None
+    dissatisfied: bool | None
+    reasons: tuple[str, ...]
+    failed: tuple[FailedRule, ...]
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One failure of one rule in the period (the rule's own page)."""
+
+    interaction_id: str
+    agent: str
+    agent_file: str
+    case_id: str
+    created_at: datetime
+    skill: str
+    channel: str
+    score: float | None
+    critical: bool
+    dissatisfied: bool | None
+    evidence: str | None
+    field: str | None
+
+
+@dataclass(frozen=True)
 class RuleRow:
     rule: RuleInfo
     total: int
@@ -226,6 +264,9 @@ class ReportData:
     queues: dict[str, tuple[QueueRow, ...]] = field(default_factory=dict)
     agent_rules: dict[str, tuple[AgentRuleRow, ...]] = field(default_factory=dict)
     reviews: dict[str, tuple[ReviewItem, ...]] = field(default_factory=dict)
+    worst: tuple[WorstItem, ...] = ()  # the team's worst interactions, most urgent first
+    rule_failures: dict[str, tuple[RuleFailure, ...]] = field(default_factory=dict)  # capped per rule
+    rule_failures_max: int = 500
 
 
 # --- the period and the base table ------------------------------------------------------------
@@ -462,27 +503,32 @@ def _quality(con) -> DataQuality:
 
 # --- review these first -----------------------------------------------------------------------
 
-def _review(con, per_agent: int, low_score: float, high_risk: float) -> None:
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _rpt_review AS
-        SELECT *,
-               coalesce(score < $low, FALSE) AS low_flag,
-               coalesce(risk >= $high AND NOT surveyed, FALSE) AS risk_flag,
-               coalesce((score >= 90 AND (risk >= $high OR dissatisfied))
-                        OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE)), FALSE) AS disagree_flag
-        FROM _rpt_base
-        WHERE critical OR score < $low OR (risk >= $high AND NOT surveyed)
+# What makes an interaction worth a human look, and in which order: critical failures first, then
+# the lowest scores, then high risk without a survey, and only then rules and model disagreeing.
+_CANDIDATE_SQL = """critical OR score < $low OR (risk >= $high AND NOT surveyed)
            OR (score >= 90 AND (risk >= $high OR dissatisfied))
-           OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE))
-        QUALIFY row_number() OVER (
-            PARTITION BY agent
-            ORDER BY 3 * critical::INT
-                     + 2 * CASE WHEN risk >= $high AND NOT surveyed THEN risk ELSE 0 END
-                     + 1.5 * coalesce((score >= 90 AND (risk >= $high OR dissatisfied))
-                                      OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE)), FALSE)::INT
-                     + (100 - coalesce(score, 100)) / 100 + coalesce(dissatisfied, FALSE)::INT DESC,
-                     interaction_id) <= $k
-    """, {"low": low_score, "high": high_risk, "k": per_agent})
+           OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE))"""
+_TIER_SQL = "CASE WHEN critical THEN 0 WHEN score < $low THEN 1 WHEN risk >= $high AND NOT surveyed THEN 2 ELSE 3 END"
+_URGENCY_ORDER = f"""{_TIER_SQL}, CASE WHEN NOT critical AND score < $low THEN score END NULLS LAST,
+                     coalesce(dissatisfied, FALSE) DESC, risk DESC NULLS LAST, interaction_id"""
+
+
+def _review(con, per_agent: int, low_score: float, high_risk: float, team: int = 20) -> None:
+    """The review candidates kept for the agent pages (`per_agent` each) and the team list (`team`)."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _rpt_review AS
+        SELECT * FROM (
+            SELECT *,
+                   coalesce(score < $low, FALSE) AS low_flag,
+                   coalesce(risk >= $high AND NOT surveyed, FALSE) AS risk_flag,
+                   coalesce((score >= 90 AND (risk >= $high OR dissatisfied))
+                            OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE)), FALSE) AS disagree_flag,
+                   row_number() OVER (PARTITION BY agent ORDER BY {_URGENCY_ORDER}) AS agent_rank,
+                   row_number() OVER (ORDER BY {_URGENCY_ORDER}) AS team_rank
+            FROM _rpt_base
+            WHERE {_CANDIDATE_SQL})
+        WHERE agent_rank <= $k OR team_rank <= $team
+    """, {"low": low_score, "high": high_risk, "k": per_agent, "team": team})
 
 
 def _terms(value) -> tuple[str, ...]:
@@ -510,23 +556,37 @@ def _review_failures(con) -> list[tuple]:
     return con.execute(outcomes.failed_rules_sql("_rpt_review")).fetchall()
 
 
-def _reviews(con, info, segment_text) -> dict[str, tuple[ReviewItem, ...]]:
+def _reviews(con, info, segment_text, per_agent: int, team: int, file_of
+             ) -> tuple[dict[str, tuple[ReviewItem, ...]], tuple[WorstItem, ...]]:
+    """The agent pages' review cards and the team's worst-interactions list, most urgent first."""
     texts = con.execute("""
         SELECT r.agent, r.interaction_id, i.case_id, i.created_at, r.skill, r.channel, r.score, r.critical,
                r.risk, i.survey_raw, r.dissatisfied, r.low_flag, r.risk_flag, r.disagree_flag,
-               i.subject, i.body, i.answer, i.comments, p.top_terms, r.rule_pack_hash
+               i.subject, i.body, i.answer, i.comments, p.top_terms, r.rule_pack_hash, r.agent_rank, r.team_rank
         FROM _rpt_review r JOIN interactions i USING (interaction_id)
         LEFT JOIN predictions p USING (interaction_id)
-        ORDER BY r.agent, r.critical DESC, r.score NULLS LAST, r.risk DESC NULLS LAST, r.interaction_id
+        ORDER BY r.agent, r.agent_rank
     """).fetchall()
     failed: dict[str, list[tuple]] = {}
     for iid, rule_id, evidence, field_name, start, end in _review_failures(con):
         failed.setdefault(iid, []).append((rule_id, evidence, field_name, start, end))
     out: dict[str, list[ReviewItem]] = {}
+    worst: list[tuple[int, WorstItem]] = []
     for row in texts:
         (agent, iid, case_id, created, skill, channel, score, critical, risk, survey_raw, dissatisfied,
-         low, risky, disagree, subject, body, answer, comments, top_terms, _hash) = row
+         low, risky, disagree, subject, body, answer, comments, top_terms, _hash, agent_rank, team_rank) = row
         fails = failed.get(iid, [])
+        reasons = tuple(key for key, on in (("reason_critical", critical), ("reason_low_score", low and not critical),
+                                             ("reason_high_risk", risky), ("reason_disagree", disagree),
+                                             ("reason_dissatisfied", dissatisfied is True)) if on)
+        failed_rules = tuple(sorted((FailedRule(info(r), e, f) for r, e, f, _s, _e in fails),
+                                    key=lambda fr: fr.rule.severity != "critical"))  # critical ones first
+        if team_rank <= team:
+            worst.append((team_rank, WorstItem(
+                iid, agent, file_of(agent), agent_rank <= per_agent, case_id or "", created, skill, channel, score,
+                bool(critical), risk, dissatisfied, reasons, failed_rules)))
+        if agent_rank > per_agent:
+            continue
         spans: dict[str, list[tuple[int, int, str]]] = {}
         for rule_id, _evidence, field_name, start, end in fails:
             if field_name and start is not None and end is not None:
@@ -534,12 +594,35 @@ def _reviews(con, info, segment_text) -> dict[str, tuple[ReviewItem, ...]]:
         fields = tuple(segment_text(key, text, spans.get(key, []))
                        for key, text in (("subject", subject), ("body", body), ("answer", answer),
                                          ("comments", comments)))
-        reasons = tuple(key for key, on in (("reason_critical", critical), ("reason_low_score", low),
-                                             ("reason_high_risk", risky), ("reason_disagree", disagree),
-                                             ("reason_dissatisfied", dissatisfied is True)) if on)
         out.setdefault(agent, []).append(ReviewItem(
             iid, case_id or "", created, skill, channel, score, bool(critical), risk, survey_raw, dissatisfied,
-            reasons, fields, tuple(FailedRule(info(r), e, f) for r, e, f, _s, _e in fails), _terms(top_terms)))
+            reasons, fields, failed_rules, _terms(top_terms)))
+    worst.sort(key=lambda pair: pair[0])
+    return {k: tuple(v) for k, v in out.items()}, tuple(item for _, item in worst)
+
+
+def _rule_failures(con, cap: int, file_of) -> dict[str, tuple[RuleFailure, ...]]:
+    """Per rule, its failures in the period (at most `cap`, the lowest scores and newest first)."""
+    rows = con.execute(f"""
+        WITH f AS ({outcomes.failed_rules_sql("_rpt_base")}),
+        kept AS (
+            SELECT f.rule_id, f.interaction_id, f.evidence, f.evidence_field, b.agent, b.skill, b.channel,
+                   b.score, b.critical, b.dissatisfied, b.created_at
+            FROM f JOIN (SELECT b.*, i.created_at FROM _rpt_base b JOIN interactions i USING (interaction_id)) b
+                        USING (interaction_id)
+            QUALIFY row_number() OVER (PARTITION BY f.rule_id
+                                       ORDER BY b.score NULLS LAST, b.created_at DESC, f.interaction_id,
+                                                f.evidence_start NULLS LAST) <= $cap)
+        SELECT k.rule_id, k.interaction_id, k.agent, i.case_id, k.created_at, k.skill, k.channel, k.score,
+               k.critical, k.dissatisfied, k.evidence, k.evidence_field
+        FROM kept k JOIN interactions i USING (interaction_id)
+        ORDER BY k.rule_id, k.score NULLS LAST, k.created_at DESC, k.interaction_id""", {"cap": cap}).fetchall()
+    out: dict[str, list[RuleFailure]] = {}
+    for (rule_id, iid, agent, case_id, created, skill, channel, score, critical, dissatisfied, evidence,
+         field_name) in rows:
+        out.setdefault(rule_id, []).append(RuleFailure(iid, agent, file_of(agent), case_id or "", created, skill,
+                                                       channel, score, bool(critical), dissatisfied, evidence,
+                                                       field_name))
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -548,7 +631,8 @@ def _reviews(con, info, segment_text) -> dict[str, tuple[ReviewItem, ...]]:
 def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_of, segment_text,
             label_sql: str = DEFAULT_LABEL_SQL, label_params: dict | None = None, label_text: str = DEFAULT_LABEL_TEXT,
             min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
-            high_risk: float = 0.5, open_max_age_hours: float = 72.0) -> ReportData:
+            high_risk: float = 0.5, open_max_age_hours: float = 72.0, review_team: int = 20,
+            rule_failures_max: int = 500) -> ReportData:
     """All data of one report, from the tables, for `period` (each step's time is logged at debug)."""
     clock = [time.perf_counter()]
 
@@ -570,9 +654,10 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         rules = _rules(con, rule_info)
         agent_rules = _agent_rules(con, rule_info)
         lap("rules")
-        _review(con, review_per_agent, low_score, high_risk)
-        reviews = _reviews(con, rule_info, segment_text)
-        lap("review these first")
+        _review(con, review_per_agent, low_score, high_risk, review_team)
+        reviews, worst = _reviews(con, rule_info, segment_text, review_per_agent, review_team, file_of)
+        rule_failures = _rule_failures(con, rule_failures_max, file_of)
+        lap("review these first, worst interactions, failures per rule")
         quality = _quality(con)
         hashes = tuple(h for (h,) in con.execute(
             "SELECT DISTINCT rule_pack_hash FROM _rpt_base WHERE rule_pack_hash IS NOT NULL ORDER BY 1").fetchall())
@@ -583,7 +668,8 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             period=period, team=team, agents=agents, rules=rules, quality=quality, rule_pack_hashes=hashes,
             model_ids=models, min_sample=min_sample, label_text=label_text,
             open_max_age_hours=open_max_age_hours, queues=queues,
-            agent_rules=agent_rules, reviews=reviews,
+            agent_rules=agent_rules, reviews=reviews, worst=worst, rule_failures=rule_failures,
+            rule_failures_max=rule_failures_max,
         )
     finally:
         drop_temp(con)

@@ -196,6 +196,17 @@ ES: dict[str, str] = {
     "open_pending_short": "abiertas pendientes: {n}",
     "dq_open_pending": "Abiertas, pendientes (fuera de las cifras)",
     "dq_open_counted": "Abiertas hace más de {hours} h (cuentan como están)",
+    "worst_title": "Las peores interacciones del equipo",
+    "worst_help": (
+        "Primero las fallas críticas, luego los puntajes más bajos, luego el riesgo predicho alto sin "
+        "encuesta y por último los desacuerdos entre reglas y modelo."),
+    "back_to_rules": "← Reglas",
+    "failures": "Fallas",
+    "all_failures_link": "ver sus fallas ({n})",
+    "rule_failures_title": "Fallas en el periodo",
+    "rule_failures_capped": "Se muestran {shown} de {n}: primero los puntajes más bajos, luego las más recientes.",
+    "rule_failures_none": "Esta regla no falló en el periodo.",
+    "more_rules": "y {n} reglas más",
 }
 
 EN: dict[str, str] = {
@@ -382,6 +393,17 @@ EN: dict[str, str] = {
     "open_pending_short": "open, pending: {n}",
     "dq_open_pending": "Open, pending (left out of the figures)",
     "dq_open_counted": "Open for more than {hours} h (counted as they are)",
+    "worst_title": "The team's worst interactions",
+    "worst_help": (
+        "Critical failures first, then the lowest scores, then high predicted risk without a survey, "
+        "and last the interactions where the rules and the model disagree."),
+    "back_to_rules": "← Rules",
+    "failures": "Failures",
+    "all_failures_link": "see its failures ({n})",
+    "rule_failures_title": "Failures in the period",
+    "rule_failures_capped": "Showing {shown} of {n}: the lowest scores first, then the newest.",
+    "rule_failures_none": "This rule did not fail in the period.",
+    "more_rules": "and {n} more rules",
 }
 
 CATALOGUES = {"es": ES, "en": EN}

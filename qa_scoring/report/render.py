@@ -223,7 +223,10 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
                  env: jinja2.Environment | None = None) -> dict[str, str]:
     """Every page of the report as {relative path: HTML}."""
     env = env or environment()
-    common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang}
+    # each rule that failed in the period has its own page with all of its failures (up to the cap)
+    rule_files = agent_file_names([r.rule.rule_id for r in data.rules if r.failed])
+    reviewed = {item.interaction_id for items in data.reviews.values() for item in items}
+    common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang, "rule_files": rule_files}
     pages: dict[str, str] = {}
     # the interval strips share one scale, zoomed to where the agents are (a multiple of 10); the
     # sparklines share the scale of all agents' daily scores
@@ -238,6 +241,12 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
     pages["rules.html"] = env.get_template("rules.html").render(**common, root="", page="rules")
     pages["model.html"] = env.get_template("model.html").render(
         **common, root="", page="model", model=model, curves=model_charts(model, fmt))
+    rule_page = env.get_template("rule.html")
+    for r in data.rules:
+        if r.rule.rule_id in rule_files:
+            pages[f"rules/{rule_files[r.rule.rule_id]}"] = rule_page.render(
+                **common, root="../", page="rules", r=r, failures=data.rule_failures.get(r.rule.rule_id, ()),
+                reviewed=reviewed)
     agent_page = env.get_template("agent.html")
     for a in data.agents:
         pages[f"agents/{a.file}"] = agent_page.render(
@@ -270,7 +279,8 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
                        label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
                        min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,
                        low_score=opts.low_score, high_risk=opts.high_risk,
-                       open_max_age_hours=opts.open_max_age_hours)
+                       open_max_age_hours=opts.open_max_age_hours, review_team=opts.review_team,
+                       rule_failures_max=opts.rule_failures_max)
         model = load_model_view(con)
     model_ids = data.model_ids or ((model.model_id,) if model else ())
     footer = {
