@@ -868,3 +868,29 @@ def test_review_lists_lead_with_critical_failures_and_lowest_scores(con, tmp_pat
     render_reports(con, settings_for(rule_failures_max=3), out_dir=out, since=None, until=None, lang="en")
     r1_html = (out / r1).read_text(encoding="utf-8")
     assert len(re.findall(r'<td class="name"><bdi>', r1_html)) == 3 and "Showing 3 of 13" in r1_html
+
+
+def test_critical_failures_come_first(con, tmp_path):
+    """Issue 12 item 4: a banner at the top of the summary (who, how many), the agent page leading
+    with all of the agent's critical failures, critical rules first on the rules page."""
+    specs = [(f"crit{i}", "Ana", 0, True, "", 0.3) for i in range(3)]
+    specs += [(f"ok{i}", "Ana", 100, False, "5", 0.1) for i in range(30)]
+    specs += [(f"low{i}", "Beto", 20, False, "1", 0.6) for i in range(10)] + [("bc", "Beto", 0, True, "", 0.5)]
+    scored_store(con, tmp_path, specs)
+    out = tmp_path / "out"
+    render_reports(con, settings_for(review_per_agent=1), out_dir=out, since=None, until=None, lang="en")
+    check_report(out)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.index('id="critical"') < index.index('class="kpis"')
+    banner = index[index.index('id="critical"'):index.index("</section>")]
+    assert "Critical failures in the period: 4" in banner
+    agents = re.findall(r'<a href="agents/[^"#]+#critical"><bdi>([^<]*)</bdi></a> <strong>(\d+)</strong>', banner)
+    assert agents == [("Ana", "3"), ("Beto", "1")]
+    assert re.search(r'<a href="rules/pci-[0-9a-f]+\.html">pci</a> <strong>4</strong>', banner)
+    ana = next((out / "agents").glob("ana-*.html")).read_text(encoding="utf-8")
+    assert ana.index('id="critical"') < ana.index('class="kpis"')
+    section = ana[ana.index('id="critical"'):ana.index("</section>")]
+    assert "Critical failures: 3" in section
+    assert sorted(re.findall(r"<bdi>(crit\d)</bdi>", section)) == ["crit0", "crit1", "crit2"]
+    rules = (out / "rules.html").read_text(encoding="utf-8")
+    assert re.findall(r'<td class="name rule" id="r-([^"]+)">', rules) == ["pci", "r1"]

@@ -183,6 +183,18 @@ class WorstItem:
 
 
 @dataclass(frozen=True)
+class CriticalItem:
+    """One interaction with a critical failure (the top of the agent page)."""
+
+    interaction_id: str
+    case_id: str
+    created_at: datetime
+    skill: str
+    channel: str
+    failed: tuple[FailedRule, ...]  # the critical rules it failed, with their evidence
+
+
+@dataclass(frozen=True)
 class RuleFailure:
     """One failure of one rule in the period (the rule's own page)."""
 
@@ -267,6 +279,8 @@ class ReportData:
     worst: tuple[WorstItem, ...] = ()  # the team's worst interactions, most urgent first
     rule_failures: dict[str, tuple[RuleFailure, ...]] = field(default_factory=dict)  # capped per rule
     rule_failures_max: int = 500
+    critical: dict[str, tuple[CriticalItem, ...]] = field(default_factory=dict)  # per agent, newest first
+    critical_max: int = 50
 
 
 # --- the period and the base table ------------------------------------------------------------
@@ -327,7 +341,7 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the report's temp tables; after a failed query the rollback removes them instead
     (and trying here would only hide the original error behind 'transaction is aborted')."""
     try:
-        for name in ("_rpt_base", "_rpt_pending", "_rpt_rule_cells", "_rpt_review"):
+        for name in ("_rpt_base", "_rpt_pending", "_rpt_rule_cells", "_rpt_review", "_rpt_critical"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     except duckdb.TransactionException:
         pass
@@ -455,8 +469,9 @@ def _rules(con, info) -> tuple[RuleRow, ...]:
         verdict, ratio = _verdict(failures, failed_rate, passed_rate)
         out.append(RuleRow(info(rule_id), int(total), int(app), Rate.of(int(passed), int(app)), failures,
                            failed_rate, passed_rate, verdict, ratio))
-    # the rules that matter most first: largest measured gap, then lowest pass rate
-    out.sort(key=lambda r: (r.verdict != "verdict_more", -(r.ratio or 0),
+    # critical rules first (one failure zeroes an interaction), then the largest measured gap, then
+    # the lowest pass rate
+    out.sort(key=lambda r: (r.rule.severity != "critical", r.verdict != "verdict_more", -(r.ratio or 0),
                             r.passed.share if r.passed.share is not None else 2, r.rule.rule_id))
     return tuple(out)
 
@@ -475,8 +490,9 @@ def _agent_rules(con, info) -> dict[str, tuple[AgentRuleRow, ...]]:
     out: dict[str, list[AgentRuleRow]] = {}
     for agent, rule_id, app, passed, team_rate in rows:
         out.setdefault(agent, []).append(AgentRuleRow(info(rule_id), int(app), Rate.of(int(passed), int(app)), team_rate))
-    for agent, items in out.items():  # weakest first, relative to the team
-        items.sort(key=lambda r: ((r.passed.share or 0) - (r.team_rate if r.team_rate is not None else (r.passed.share or 0)),
+    for agent, items in out.items():  # critical rules the agent failed first, then weakest vs the team
+        items.sort(key=lambda r: (not (r.rule.severity == "critical" and r.passed.k < r.applicable),
+                                  (r.passed.share or 0) - (r.team_rate if r.team_rate is not None else (r.passed.share or 0)),
                                   r.rule.rule_id))
     return {k: tuple(v) for k, v in out.items()}
 
@@ -601,6 +617,26 @@ def _reviews(con, info, segment_text, per_agent: int, team: int, file_of
     return {k: tuple(v) for k, v in out.items()}, tuple(item for _, item in worst)
 
 
+def _critical(con, info, cap: int) -> dict[str, tuple[CriticalItem, ...]]:
+    """Per agent, the interactions with a critical failure (the newest `cap`) and their critical rules."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE _rpt_critical AS
+        SELECT b.interaction_id, b.rule_pack_hash, b.agent, b.skill, b.channel, i.case_id, i.created_at
+        FROM _rpt_base b JOIN interactions i USING (interaction_id)
+        WHERE b.critical
+        QUALIFY row_number() OVER (PARTITION BY b.agent ORDER BY i.created_at DESC, b.interaction_id) <= $cap""",
+                {"cap": cap})
+    failed: dict[str, list[FailedRule]] = {}
+    for iid, rule_id, evidence, field_name, _s, _e in con.execute(outcomes.failed_rules_sql("_rpt_critical")).fetchall():
+        if info(rule_id).severity == "critical":
+            failed.setdefault(iid, []).append(FailedRule(info(rule_id), evidence, field_name))
+    out: dict[str, list[CriticalItem]] = {}
+    for iid, _hash, agent, skill, channel, case_id, created in con.execute(
+            "SELECT * FROM _rpt_critical ORDER BY agent, created_at DESC, interaction_id").fetchall():
+        out.setdefault(agent, []).append(CriticalItem(iid, case_id or "", created, skill, channel,
+                                                      tuple(failed.get(iid, ()))))
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def _rule_failures(con, cap: int, file_of) -> dict[str, tuple[RuleFailure, ...]]:
     """Per rule, its failures in the period (at most `cap`, the lowest scores and newest first)."""
     rows = con.execute(f"""
@@ -632,7 +668,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             label_sql: str = DEFAULT_LABEL_SQL, label_params: dict | None = None, label_text: str = DEFAULT_LABEL_TEXT,
             min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
             high_risk: float = 0.5, open_max_age_hours: float = 72.0, review_team: int = 20,
-            rule_failures_max: int = 500) -> ReportData:
+            rule_failures_max: int = 500, critical_max: int = 50) -> ReportData:
     """All data of one report, from the tables, for `period` (each step's time is logged at debug)."""
     clock = [time.perf_counter()]
 
@@ -657,6 +693,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         _review(con, review_per_agent, low_score, high_risk, review_team)
         reviews, worst = _reviews(con, rule_info, segment_text, review_per_agent, review_team, file_of)
         rule_failures = _rule_failures(con, rule_failures_max, file_of)
+        critical = _critical(con, rule_info, critical_max)
         lap("review these first, worst interactions, failures per rule")
         quality = _quality(con)
         hashes = tuple(h for (h,) in con.execute(
@@ -669,7 +706,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             model_ids=models, min_sample=min_sample, label_text=label_text,
             open_max_age_hours=open_max_age_hours, queues=queues,
             agent_rules=agent_rules, reviews=reviews, worst=worst, rule_failures=rule_failures,
-            rule_failures_max=rule_failures_max,
+            rule_failures_max=rule_failures_max, critical=critical, critical_max=critical_max,
         )
     finally:
         drop_temp(con)

@@ -207,6 +207,12 @@ ES: dict[str, str] = {
     "rule_failures_capped": "Se muestran {shown} de {n}: primero los puntajes más bajos, luego las más recientes.",
     "rule_failures_none": "Esta regla no falló en el periodo.",
     "more_rules": "y {n} reglas más",
+    "critical_banner": "Fallas críticas en el periodo: {n}",
+    "critical_banner_help": "Cada falla crítica deja la interacción en 0 (tarjetas, CVV, insultos…): revíselas primero.",
+    "critical_by_agent": "Por agente",
+    "critical_by_rule": "Por regla",
+    "agent_critical_title": "Fallas críticas: {n}",
+    "critical_capped": "Se muestran las {shown} más recientes de {n}.",
 }
 
 EN: dict[str, str] = {
@@ -404,6 +410,12 @@ EN: dict[str, str] = {
     "rule_failures_capped": "Showing {shown} of {n}: the lowest scores first, then the newest.",
     "rule_failures_none": "This rule did not fail in the period.",
     "more_rules": "and {n} more rules",
+    "critical_banner": "Critical failures in the period: {n}",
+    "critical_banner_help": "Each critical failure zeroes the interaction (cards, CVV, insults…): review them first.",
+    "critical_by_agent": "By agent",
+    "critical_by_rule": "By rule",
+    "agent_critical_title": "Critical failures: {n}",
+    "critical_capped": "Showing the newest {shown} of {n}.",
 }
 
 CATALOGUES = {"es": ES, "en": EN}
