@@ -152,6 +152,9 @@ class ReportSettings:
     # or is this old (counted from the newest interaction of its operation); 72 h = the fetch
     # look-back, after which a late close would not be fetched again. 0: open ones count at once.
     open_max_age_hours: float = 72.0
+    # Card numbers and CVVs are always masked in reports and exports (PCI DSS); this also masks
+    # e-mail addresses, phone numbers and document numbers on the report pages.
+    mask_personal: bool = False
 
     def problems(self) -> list[tuple[str, str]]:
         out = [("lang", "must be 'es' or 'en'")] if self.lang not in ("es", "en") else []

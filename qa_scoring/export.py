@@ -6,7 +6,8 @@ never runs them as formulas (CSV injection); numbers are left alone.
 
 Every export carries the interaction's `status` (open / close / archived, as Wolkvox sent it): an
 open interaction is scored as it stands and rescored when it closes, so BI tools can leave open ones
-out the way the reports do (see report/data.py).
+out the way the reports do (see report/data.py). Card numbers and CVVs in the text columns (evidence,
+survey answers, model words) are masked as on the report pages (mask.py): exports are shared too.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import duckdb
 
 from qa_scoring import store
 from qa_scoring.errors import InputError
+from qa_scoring.mask import masked_sql, register_sql
 
 QUERIES = {
-    "scores": """
+    "scores": f"""
         SELECT s.interaction_id, i.operation, i.agent_name, i.channel, i.skill_id, i.case_id,
-               i.created_at, i.closed_at, i.status, i.cod_act, i.survey_raw, i.survey_score,
+               i.created_at, i.closed_at, i.status, i.cod_act, {masked_sql("i.survey_raw")} AS survey_raw, i.survey_score,
                s.score, s.critical_failed, s.rules_applicable, s.rules_failed, s.rule_pack_hash,
                p.risk, p.model_id
         FROM interaction_scores s
@@ -32,18 +34,18 @@ QUERIES = {
         LEFT JOIN predictions p USING (interaction_id)
         ORDER BY i.created_at, s.interaction_id
     """,
-    "rule_results": """
+    "rule_results": f"""
         SELECT r.interaction_id, i.agent_name, i.channel, i.created_at, i.status, r.rule_id, r.applicable,
-               r.passed, r.evidence, r.evidence_field, r.rule_pack_hash,
+               r.passed, {masked_sql("r.evidence")} AS evidence, r.evidence_field, r.rule_pack_hash,
                coalesce(m.title->>'$.es', m.title->>'$') AS rule_title, m.severity, m.weight
         FROM rule_results r JOIN interactions i USING (interaction_id)
         -- the rule's metadata as stored with the pack that produced the result (rules/stored.py)
         LEFT JOIN rule_pack_rules m ON m.rule_pack_hash = r.rule_pack_hash AND m.rule_id = r.rule_id
         ORDER BY i.created_at, r.interaction_id, r.rule_id
     """,
-    "predictions": """
+    "predictions": f"""
         SELECT p.interaction_id, i.agent_name, i.channel, i.created_at, i.status, p.risk,
-               p.top_terms::VARCHAR AS top_terms, p.model_id
+               {masked_sql("p.top_terms::VARCHAR")} AS top_terms, p.model_id
         FROM predictions p JOIN interactions i USING (interaction_id)
         ORDER BY i.created_at, p.interaction_id
     """,
@@ -90,6 +92,7 @@ def export(con: duckdb.DuckDBPyConnection, what: str, fmt: str, out: Path, *, bo
     if not out.parent.exists():
         raise InputError(f"--out: folder {out.parent} does not exist")
     query = QUERIES[what]
+    register_sql(con)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         if fmt == "csv":

@@ -102,3 +102,25 @@ def test_every_export_carries_the_status(runner, scored_db, tmp_path, what):
     assert result.exit_code == 0, result.output
     got = dict(duckdb.sql(f"SELECT interaction_id, status FROM '{out}'").fetchall())
     assert sorted(got.values()) == ["close", "close", "open"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_exports_mask_card_numbers(runner, scored_db, tmp_path, fmt):
+    """Issue 12 item 7: exports are shared like reports: evidence and model words never hold a PAN."""
+    con = store.connect(scored_db)
+    con.execute("""CREATE TEMP TABLE lr AS SELECT interaction_id, 'pci' AS rule_id, TRUE AS applicable,
+                   FALSE AS passed, 'tarjeta 4242 4242 4242 4242 cvv 123' AS evidence, 'answer' AS evidence_field,
+                   0 AS evidence_start, 34 AS evidence_end, 'hash' AS rule_pack_hash, 1 AS run_id FROM interactions""")
+    store.insert_rule_results(con, "lr")
+    con.execute("""UPDATE predictions SET top_terms = '["4111111111111111", "malo"]'""")
+    con.close()
+    for what, column, want in (("rule_results", "evidence", "tarjeta •••• •••• •••• 4242 cvv •••"),
+                               ("predictions", "top_terms", '["••••••••••••1111", "malo"]')):
+        out = tmp_path / f"{what}.{fmt}"
+        result = runner.invoke(cli, ["--db", str(scored_db), "export", "--what", what, "--format", fmt,
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        reader = f"read_csv('{out}', all_varchar=true)" if fmt == "csv" else f"'{out}'"
+        values = {v for (v,) in duckdb.sql(f"SELECT {column} FROM {reader}").fetchall()}
+        assert values == {want}, values
+        assert b"4242 4242" not in out.read_bytes() and b"4111111111111111" not in out.read_bytes()

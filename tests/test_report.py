@@ -795,7 +795,7 @@ def test_open_interaction_is_rescored_when_it_closes(con, tmp_path):
 def scored_store(con, tmp_path, specs, pack: str = PACK) -> None:
     """Interactions with the given scores: specs = (case_id, agent, score, critical, survey, risk).
 
-    Rule `r1` fails on every score under 100 (evidence: the answer), the critical rule `pci` fails
+    Rule `r1` fails on every score under 100 (evidence: the answer, unless critical), the critical rule `pci` fails
     on the critical ones (evidence: the card number in the answer)."""
     rows = [row(case_id=c, agent_name=a, evaluation_survey=sv, date_creation=f"2026-11-02 10:{n:02d}:00",
                 close_date=f"2026-11-02 11:{n:02d}:00",
@@ -812,9 +812,11 @@ def scored_store(con, tmp_path, specs, pack: str = PACK) -> None:
     con.execute("""
         CREATE OR REPLACE TEMP TABLE long_results AS
         SELECT interaction_id, 'r1' AS rule_id, TRUE AS applicable, score >= 100 AS passed,
-               CASE WHEN score < 100 THEN answer END AS evidence, CASE WHEN score < 100 THEN 'answer' END AS evidence_field,
-               CASE WHEN score < 100 THEN 0 END AS evidence_start,
-               CASE WHEN score < 100 THEN length(answer) END AS evidence_end, $pack AS rule_pack_hash, 1 AS run_id
+               CASE WHEN score < 100 AND NOT critical THEN answer END AS evidence,
+               CASE WHEN score < 100 AND NOT critical THEN 'answer' END AS evidence_field,
+               CASE WHEN score < 100 AND NOT critical THEN 0 END AS evidence_start,
+               CASE WHEN score < 100 AND NOT critical THEN length(answer) END AS evidence_end,
+               $pack AS rule_pack_hash, 1 AS run_id
         FROM spec
         UNION ALL
         SELECT interaction_id, 'pci', TRUE, NOT critical,
@@ -894,3 +896,47 @@ def test_critical_failures_come_first(con, tmp_path):
     assert sorted(re.findall(r"<bdi>(crit\d)</bdi>", section)) == ["crit0", "crit1", "crit2"]
     rules = (out / "rules.html").read_text(encoding="utf-8")
     assert re.findall(r'<td class="name rule" id="r-([^"]+)">', rules) == ["pci", "r1"]
+
+
+def test_card_numbers_and_cvvs_are_masked_on_every_page(con, tmp_path):
+    """Issue 12 item 7: at most the last four digits of a card number on any page, the CVV next to
+    it masked, the evidence mark kept on the masked text; personal data masked on request."""
+    from qa_scoring.mask import CARD_RE
+
+    specs = [(f"crit{i}", "Ana", 0, True, "", 0.3) for i in range(3)] + [("ok", "Ana", 100, False, "5", 0.1)]
+    scored_store(con, tmp_path, specs)
+    con.execute("UPDATE predictions SET top_terms = to_json(['4242 4242 4242 4242', 'cvv 123'])")
+    import_rows(con, tmp_path, [row(case_id="mail", agent_name="Ana", subject="juan.perez@example.com",
+                                    body="Mi celular es +57 300 123 4567 y mi cédula 52123456",
+                                    answer="Buenos días, tarjeta 5500-0000-0000-0004 cvc: 987",
+                                    date_creation="2026-11-02 12:00:00", close_date="2026-11-02 12:30:00")], "m.json")
+    con.execute(f"""INSERT INTO interaction_scores (interaction_id, score, critical_failed, rules_applicable,
+                                                    rules_failed, content_hash, rule_pack_hash, run_id)
+                    SELECT interaction_id, 30, FALSE, 2, 1, content_hash, '{PACK}', 1 FROM interactions
+                    WHERE case_id = 'mail'""")  # a low score: on the review list
+    out = tmp_path / "out"
+    render_reports(con, settings_for(review_per_agent=10), out_dir=out, since=None, until=None, lang="en")
+    pages = check_report(out)
+    raw = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
+    text = visible_text(pages)
+    assert not CARD_RE.search(text), CARD_RE.search(text)
+    assert "4242 4242 4242 4242" not in raw and "5500-0000-0000-0004" not in raw
+    assert "CVV 123" not in text and "cvv 123" not in text and "cvc: 987" not in text
+    assert '<mark title="pci">•••• •••• •••• 4242</mark>' in raw  # the evidence mark on the masked text
+    assert "CVV •••" in text and "••••-••••-••••-0004 cvc: •••" in text
+    assert "juan.perez@example.com" in text and "52123456" in text  # personal data shown by default
+    render_reports(con, settings_for(mask_personal=True), out_dir=out, since=None, until=None, lang="en")
+    text = visible_text(check_report(out))
+    assert "juan.perez@example.com" not in text and "j•••••••••@•••••••.com" in text
+    assert "+57 300 123 4567" not in text and "+•• ••• ••• ••67" in text and "••••••56" in text
+
+
+def test_masking_keeps_the_length_of_any_text():
+    from qa_scoring.mask import mask_text
+
+    blns = json.loads((HERE / "blns.json").read_text(encoding="utf-8"))
+    for s in blns + OWN_VECTORS + ["4242 4242 4242 4242 123", "x" * 5000 + "4111111111111111"]:
+        for personal in (False, True):
+            assert len(mask_text(s, personal)) == len(s), s
+    assert mask_text("4242424242424242") == "••••••••••••4242"
+    assert mask_text("pedido 12345678, 2026-11-02", personal=False) == "pedido 12345678, 2026-11-02"

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 
 from qa_scoring import outcomes
+from qa_scoring.mask import mask_text
 from qa_scoring.errors import InputError
 from qa_scoring.report import stats
 from qa_scoring.store import fetch_one
@@ -572,7 +573,7 @@ def _review_failures(con) -> list[tuple]:
     return con.execute(outcomes.failed_rules_sql("_rpt_review")).fetchall()
 
 
-def _reviews(con, info, segment_text, per_agent: int, team: int, file_of
+def _reviews(con, info, segment_text, per_agent: int, team: int, file_of, mask=mask_text
              ) -> tuple[dict[str, tuple[ReviewItem, ...]], tuple[WorstItem, ...]]:
     """The agent pages' review cards and the team's worst-interactions list, most urgent first."""
     texts = con.execute("""
@@ -595,7 +596,7 @@ def _reviews(con, info, segment_text, per_agent: int, team: int, file_of
         reasons = tuple(key for key, on in (("reason_critical", critical), ("reason_low_score", low and not critical),
                                              ("reason_high_risk", risky), ("reason_disagree", disagree),
                                              ("reason_dissatisfied", dissatisfied is True)) if on)
-        failed_rules = tuple(sorted((FailedRule(info(r), e, f) for r, e, f, _s, _e in fails),
+        failed_rules = tuple(sorted((FailedRule(info(r), mask(e), f) for r, e, f, _s, _e in fails),
                                     key=lambda fr: fr.rule.severity != "critical"))  # critical ones first
         if team_rank <= team:
             worst.append((team_rank, WorstItem(
@@ -611,13 +612,13 @@ def _reviews(con, info, segment_text, per_agent: int, team: int, file_of
                        for key, text in (("subject", subject), ("body", body), ("answer", answer),
                                          ("comments", comments)))
         out.setdefault(agent, []).append(ReviewItem(
-            iid, case_id or "", created, skill, channel, score, bool(critical), risk, survey_raw, dissatisfied,
-            reasons, fields, failed_rules, _terms(top_terms)))
+            iid, case_id or "", created, skill, channel, score, bool(critical), risk, mask(survey_raw), dissatisfied,
+            reasons, fields, failed_rules, tuple(mask(t) for t in _terms(top_terms))))
     worst.sort(key=lambda pair: pair[0])
     return {k: tuple(v) for k, v in out.items()}, tuple(item for _, item in worst)
 
 
-def _critical(con, info, cap: int) -> dict[str, tuple[CriticalItem, ...]]:
+def _critical(con, info, cap: int, mask=mask_text) -> dict[str, tuple[CriticalItem, ...]]:
     """Per agent, the interactions with a critical failure (the newest `cap`) and their critical rules."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _rpt_critical AS
         SELECT b.interaction_id, b.rule_pack_hash, b.agent, b.skill, b.channel, i.case_id, i.created_at
@@ -628,7 +629,7 @@ def _critical(con, info, cap: int) -> dict[str, tuple[CriticalItem, ...]]:
     failed: dict[str, list[FailedRule]] = {}
     for iid, rule_id, evidence, field_name, _s, _e in con.execute(outcomes.failed_rules_sql("_rpt_critical")).fetchall():
         if info(rule_id).severity == "critical":
-            failed.setdefault(iid, []).append(FailedRule(info(rule_id), evidence, field_name))
+            failed.setdefault(iid, []).append(FailedRule(info(rule_id), mask(evidence), field_name))
     out: dict[str, list[CriticalItem]] = {}
     for iid, _hash, agent, skill, channel, case_id, created in con.execute(
             "SELECT * FROM _rpt_critical ORDER BY agent, created_at DESC, interaction_id").fetchall():
@@ -637,7 +638,7 @@ def _critical(con, info, cap: int) -> dict[str, tuple[CriticalItem, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _rule_failures(con, cap: int, file_of) -> dict[str, tuple[RuleFailure, ...]]:
+def _rule_failures(con, cap: int, file_of, mask=mask_text) -> dict[str, tuple[RuleFailure, ...]]:
     """Per rule, its failures in the period (at most `cap`, the lowest scores and newest first)."""
     rows = con.execute(f"""
         WITH f AS ({outcomes.failed_rules_sql("_rpt_base")}),
@@ -657,7 +658,7 @@ def _rule_failures(con, cap: int, file_of) -> dict[str, tuple[RuleFailure, ...]]
     for (rule_id, iid, agent, case_id, created, skill, channel, score, critical, dissatisfied, evidence,
          field_name) in rows:
         out.setdefault(rule_id, []).append(RuleFailure(iid, agent, file_of(agent), case_id or "", created, skill,
-                                                       channel, score, bool(critical), dissatisfied, evidence,
+                                                       channel, score, bool(critical), dissatisfied, mask(evidence),
                                                        field_name))
     return {k: tuple(v) for k, v in out.items()}
 
@@ -668,8 +669,11 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             label_sql: str = DEFAULT_LABEL_SQL, label_params: dict | None = None, label_text: str = DEFAULT_LABEL_TEXT,
             min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
             high_risk: float = 0.5, open_max_age_hours: float = 72.0, review_team: int = 20,
-            rule_failures_max: int = 500, critical_max: int = 50) -> ReportData:
-    """All data of one report, from the tables, for `period` (each step's time is logged at debug)."""
+            rule_failures_max: int = 500, critical_max: int = 50, mask=mask_text) -> ReportData:
+    """All data of one report, from the tables, for `period` (each step's time is logged at debug).
+
+    Every text shown goes through `mask` (evidence, survey answers, model words) or `segment_text`
+    (conversations), which mask card data, and personal data when the settings ask for it."""
     clock = [time.perf_counter()]
 
     def lap(what: str) -> None:
@@ -691,9 +695,9 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         agent_rules = _agent_rules(con, rule_info)
         lap("rules")
         _review(con, review_per_agent, low_score, high_risk, review_team)
-        reviews, worst = _reviews(con, rule_info, segment_text, review_per_agent, review_team, file_of)
-        rule_failures = _rule_failures(con, rule_failures_max, file_of)
-        critical = _critical(con, rule_info, critical_max)
+        reviews, worst = _reviews(con, rule_info, segment_text, review_per_agent, review_team, file_of, mask)
+        rule_failures = _rule_failures(con, rule_failures_max, file_of, mask)
+        critical = _critical(con, rule_info, critical_max, mask)
         lap("review these first, worst interactions, failures per rule")
         quality = _quality(con)
         hashes = tuple(h for (h,) in con.execute(

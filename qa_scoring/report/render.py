@@ -8,6 +8,7 @@ never half of one, and a failed render leaves the old one untouched.
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
@@ -23,6 +24,7 @@ import jinja2
 
 from qa_scoring import store
 from qa_scoring.errors import InputError, RunTimeError
+from qa_scoring.mask import mask_text
 from qa_scoring.report import charts
 from qa_scoring.report.data import DEFAULT_LABEL_SQL, ReportData, RuleInfo, prepare, resolve_period
 from qa_scoring.report.i18n import LANGUAGES, Formatter
@@ -274,7 +276,10 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
             "SELECT DISTINCT agent_name FROM interactions WHERE created_at >= ? AND created_at < ? ORDER BY 1",
             [period.since, period.until + timedelta(days=1)]).fetchall()]
         files = agent_file_names(names)
-        data = prepare(con, period, rule_info=rule_info, file_of=files.__getitem__, segment_text=segment_text,
+        personal = opts.mask_personal
+        data = prepare(con, period, rule_info=rule_info, file_of=files.__getitem__,
+                       segment_text=functools.partial(segment_text, personal=personal),
+                       mask=functools.partial(mask_text, personal=personal),
                        label_sql=label_sql, label_params=label_params,
                        label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
                        min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,

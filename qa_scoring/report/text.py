@@ -3,6 +3,8 @@
 Highlighting never builds HTML: the raw text is split at the match offsets into `Segment`s, and the
 template escapes each piece and wraps matches in `<mark>`. Offsets are 0-based character (code
 point) offsets into the raw column, as the rules engine stores them; bad offsets are ignored.
+Card numbers (and, with `personal`, other personal data) are masked first; masking keeps the length,
+so the offsets mark the masked text.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import re
 import unicodedata
 
+from qa_scoring.mask import mask_text
 from qa_scoring.report.data import Segment, TextField
 
 SHOW_WHOLE = 4000  # texts up to this many characters are shown whole
@@ -47,9 +50,9 @@ def _windows(length: int, spans: list[tuple[int, int, str]]) -> list[tuple[int, 
     return out
 
 
-def segment_text(key: str, text: str | None, spans: list[tuple[int, int, str]]) -> TextField:
-    """Split `text` at the evidence offsets into plain and marked segments (long texts excerpted)."""
-    text = text or ""
+def segment_text(key: str, text: str | None, spans: list[tuple[int, int, str]], personal: bool = False) -> TextField:
+    """Split `text` (masked) at the evidence offsets into plain and marked segments (long texts excerpted)."""
+    text = mask_text(text or "", personal)
     length = len(text)
     spans = _merge(spans, length)
     windows = [(0, length)] if length <= SHOW_WHOLE else _windows(length, spans)
