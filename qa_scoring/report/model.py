@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from qa_scoring.mask import mask_cards
+
 log = logging.getLogger(__name__)
 
 
@@ -162,7 +164,7 @@ def load_model_view(con) -> ModelView | None:
         split=_scalar_items(training, _SPLIT) + tuple(
             (f"class_balance.{k}", v) for k, v in _scalar_items(balance)),
         mapping=tuple(mapping),
-        top_terms=_terms(_get(info, "top_terms")),
+        top_terms=tuple(mask_cards(t) for t in _terms(_get(info, "top_terms"))),  # a token can be a whole PAN
         roc=_points(curves.get("roc") or metrics.get("roc_curve"), ("fpr", "x"), ("tpr", "y")),
         pr=_points(curves.get("pr") or metrics.get("pr_curve"), ("recall", "x"), ("precision", "y")),
         calibration=_bins(curves.get("calibration") or metrics.get("calibration")),
