@@ -21,7 +21,7 @@ import click
 
 from qa_scoring import __version__, store
 from qa_scoring.config import DatabaseSettings, ReportSettings, Settings, WolkvoxSettings, load_settings
-from qa_scoring.errors import QAError, scrub_secrets
+from qa_scoring.errors import QAError, one_line, scrub_secrets
 
 log = logging.getLogger("qa_scoring")
 
@@ -32,7 +32,7 @@ class _ScrubFilter(logging.Filter):
     """Keep the API token out of every log line, whatever the message carries."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub_secrets(record.getMessage())
+        record.msg = scrub_secrets(one_line(record.getMessage()))  # one line: no forged log lines
         record.args = ()
         return True
 
@@ -47,11 +47,17 @@ def _setup_logging(verbose: int) -> None:
     root.propagate = False
 
 
+def error_line(err: BaseException) -> str:
+    """The first line of an error, scrubbed (before the cut: a secret may span lines) and printable."""
+    text = scrub_secrets(str(err))
+    return one_line(next(line for line in text.splitlines() if line.strip())) if text.strip() else type(err).__name__
+
+
 class _QAException(click.ClickException):
     """A QAError as click sees it: printed as `Error: <message>`, exit status from the class."""
 
     def __init__(self, err: QAError):
-        super().__init__(scrub_secrets(str(err).splitlines()[0] if str(err) else type(err).__name__))
+        super().__init__(error_line(err))
         self.exit_code = err.exit_code
         self.details = tuple(scrub_secrets(line) for line in err.details)
 
@@ -108,7 +114,7 @@ class App:
         try:
             yield info
         except BaseException as err:
-            message = scrub_secrets(str(err).splitlines()[0] if str(err) else type(err).__name__)
+            message = error_line(err)
             store.finish_run(con, run_id, "failed", counts=info.get("counts"), error=message)
             raise
         store.finish_run(con, run_id, "success", counts=info.get("counts"),

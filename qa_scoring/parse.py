@@ -36,8 +36,9 @@ from pathlib import Path
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from qa_scoring.errors import DataFileError
+from qa_scoring.errors import DataFileError, secret_regex
 
 # The chat_4 row fields, in the API's order. `status` is documented by the vendor but missing from the
 # seed card; every field is optional in a row (the vendor's own sample omits cod_description).
@@ -507,17 +508,54 @@ def parse_csv(payload: bytes, label: str) -> ParsedPage:
     return ParsedPage(table, payload, hashlib.sha256(payload).hexdigest(), "csv")
 
 
+# --- secrets --------------------------------------------------------------------------------------
+# A server (or a file) may carry the API token, escaped (`\u0074…`, PHP's `\/`), URL-encoded, in
+# base64... Both what is stored verbatim (raw_pages) and what is decoded from it (interactions,
+# then reports and file names) are scrubbed with errors.secret_regex in Arrow's RE2: linear time,
+# and nothing at all to do when no secret is known (an `import` without WOLKVOX_TOKEN).
+
+def scrub_payload(payload: bytes, pattern: str | None = None) -> bytes:
+    """`payload` with every known secret, in any common encoding, replaced by '***'."""
+    pattern = pattern or secret_regex()
+    if not pattern or not payload:
+        return payload
+    offsets = pa.array([0, len(payload)], pa.int64()).buffers()[1]
+    # A zero-copy view as text (RE2 in UTF-8 mode; invalid bytes simply never match).
+    text = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(payload))
+    out = pc.replace_substring_regex(text, pattern, "***")[0].as_buffer()
+    if out.size == len(payload) and out.equals(pa.py_buffer(payload)):
+        return payload  # nothing matched: keep the very bytes
+    return out.to_pybytes()
+
+
+def scrub_rows(rows: pa.Table, pattern: str | None = None) -> pa.Table:
+    """The staged rows with every known secret replaced by '***' in every text column."""
+    pattern = pattern or secret_regex()
+    if not pattern or not rows.num_rows:
+        return rows
+    for i, name in enumerate(rows.column_names):
+        if name != "position":
+            rows = rows.set_column(i, name, pc.replace_substring_regex(rows.column(i), pattern, "***"))
+    return rows
+
+
 def parse_payload(payload: bytes, label: str, fmt: str | None = None, *, compress: bool = True) -> ParsedPage:
     """Parse bytes as JSON (envelope, list, NDJSON) or CSV; `fmt` forces one, else guess from content.
 
-    With `compress` (a payload about to be landed), the compression for raw_pages starts in a
-    background thread now and overlaps the parse and the landing; `rebuild` passes False.
+    Known secrets are scrubbed first from the payload (what raw_pages keeps) and then from the
+    decoded values. With `compress` (a payload about to be landed), the compression for raw_pages
+    starts in a background thread now and overlaps the parse and the landing; `rebuild` passes False.
     """
+    pattern = secret_regex()
+    if pattern:
+        payload = scrub_payload(payload, pattern)
     if fmt is None:
         head = payload.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
         fmt = "json" if head in (b"{", b"[") else "csv"
     compressor = _Compressor(payload).start() if compress else None
     page = parse_csv(payload, label) if fmt == "csv" else parse_json(payload, label)
+    if pattern:
+        page = dataclasses.replace(page, rows=scrub_rows(page.rows, pattern))
     return dataclasses.replace(page, compressor=compressor) if compressor is not None else page
 
 

@@ -44,7 +44,7 @@ from urllib3.util.retry import Retry
 from qa_scoring import parse, store
 from qa_scoring.config import Settings, WolkvoxSettings
 from qa_scoring.errors import (APIError, AuthError, DataFileError, InputError, LockedError, QuotaError,
-                               register_secret, scrub_secrets)
+                               known_secrets, one_line, register_secret, scrub_secrets)
 
 log = logging.getLogger(__name__)
 
@@ -233,12 +233,20 @@ _EMPTY = re.compile(r"validate\s+dates|valide\s+las\s+fechas|no\s+records|no\s+s
                     r"\b0\s+records", re.I)
 
 
-def _snippet(body: bytes, limit: int = 160) -> str:
-    """The first bytes of a body as one printable line, for logs and errors (scrubbed by callers)."""
-    text = body[:limit * 2].decode("utf-8", "replace")
-    text = re.sub(r"<[^>]*>", " ", text) if text.lstrip().startswith("<") else text
-    text = " ".join(text.split())
+def server_text(text: str, limit: int = 300) -> str:
+    """Text a server sent, made safe for a log line or an error: one line (no control characters
+    that could forge a line), no secret in any encoding, at most `limit` characters."""
+    text = scrub_secrets(one_line(text))
     return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _snippet(body: bytes, limit: int = 160) -> str:
+    """The first bytes of a body as one safe printable line, for logs and errors."""
+    # Scrub before cutting: a secret straddling the cut would leave its first half behind.
+    margin = 16 * max(map(len, known_secrets()), default=0)
+    text = body[:limit * 2 + margin].decode("utf-8", "replace")
+    text = re.sub(r"<[^>]*>", " ", text) if text.lstrip().startswith("<") else text
+    return server_text(text, limit)
 
 
 def _envelope_text(body: bytes) -> tuple[str | None, str]:
@@ -251,10 +259,10 @@ def _envelope_text(body: bytes) -> tuple[str | None, str]:
         return None, _snippet(body)
     if not isinstance(doc, dict):
         return None, _snippet(body)
-    parts = [str(doc.get(k)).strip() for k in ("error", "msg", "message")
+    parts = [server_text(str(doc.get(k))) for k in ("error", "msg", "message")
              if doc.get(k) not in (None, "", "null")]
     code = doc.get("code")
-    return (None if code is None else str(code).strip()), " / ".join(parts) or _snippet(body)
+    return (None if code is None else server_text(str(code), 40)), " / ".join(parts) or _snippet(body)
 
 
 class WolkvoxClient:
@@ -333,15 +341,13 @@ class WolkvoxClient:
             return _Reply(_Outcome.BROKEN, f"body cut short ({type(err).__name__})")
         text = str(reason or err)
         text = re.sub(r"<urllib3[^>]*>", "", text)
-        return _Reply(_Outcome.SERVER, f"connection failed ({' '.join(text.split())[:200]})")
+        return _Reply(_Outcome.SERVER, f"connection failed ({server_text(text, 200)})")
 
     def classify(self, status: int, body: bytes, start: datetime, end: datetime) -> _Reply:
         """Turn an HTTP status and body into an outcome; raise for the failures that must stop the run."""
         where = _window_text(start, end)
         if status == 200:
-            if token_bytes := self._token_bytes(body):
-                body = body.replace(token_bytes, b"***")  # never store a secret the server echoed
-            try:
+            try:  # (parse_payload scrubs any secret the server echoed from the page and its values)
                 page = parse.parse_payload(body, f"chat_4 {where}", "json")
                 return _Reply(_Outcome.OK, page=page, rows=page.rows.num_rows)
             except DataFileError as err:
@@ -378,11 +384,6 @@ class WolkvoxClient:
         if status >= 500 or status == 200:
             return _Reply(_Outcome.SERVER, line)
         raise APIError(f"Wolkvox API {where}: unexpected {line}")
-
-    def _token_bytes(self, body: bytes) -> bytes | None:
-        token = self.session.headers.get("wolkvox-token", "")
-        token_bytes = token.encode() if token else b""
-        return token_bytes if token_bytes and token_bytes in body else None
 
     def fetch_window(self, start: datetime, end: datetime) -> _Reply:
         """Fetch one window with bounded retries. Returns OK, EMPTY, or BROKEN/TIMEOUT (caller splits)."""
