@@ -143,6 +143,9 @@ class ReportSettings:
     out: str = "reports"
     lang: str = "es"
     min_sample: int = 30  # agents with fewer scored interactions get the "small sample" marker
+    # A report shorter than this many days (the nightly one-day report) ranks agents on the rolling
+    # window of this many days ending with its last day; 0 ranks on the period itself.
+    ranking_days: int = 7
     review_per_agent: int = 8  # interactions listed under "review these first" on each agent page
     review_team: int = 20  # the team's worst interactions listed on the summary page
     rule_failures_max: int = 500  # failures listed on each rule's page (the count is always the full one)
@@ -160,6 +163,8 @@ class ReportSettings:
         out = [("lang", "must be 'es' or 'en'")] if self.lang not in ("es", "en") else []
         if self.min_sample < 1:
             out.append(("min_sample", "must be >= 1"))
+        if not 0 <= self.ranking_days <= 366:
+            out.append(("ranking_days", "must be between 0 and 366 (0: rank on the period)"))
         if not 0 <= self.review_per_agent <= 100:
             out.append(("review_per_agent", "must be between 0 and 100"))
         if not 0 <= self.review_team <= 500:

@@ -940,3 +940,53 @@ def test_masking_keeps_the_length_of_any_text():
             assert len(mask_text(s, personal)) == len(s), s
     assert mask_text("4242424242424242") == "••••••••••••4242"
     assert mask_text("pedido 12345678, 2026-11-02", personal=False) == "pedido 12345678, 2026-11-02"
+
+
+def test_one_day_report_ranks_on_a_rolling_window_and_says_so(con, tmp_path):
+    """Issue 12 item 5: a one-day report ranks the agents on the last [report] ranking_days days."""
+    hand_store(con, [("Good", "S", 100, 120), ("Mid", "S", 100, 90), ("Mid", "S", 40, 30),
+                     ("Bad", "S", 100, 60), ("Bad", "S", 40, 60)])
+    week, day = tmp_path / "week", tmp_path / "day"
+    render_reports(con, settings_for(min_sample=10), out_dir=week, since=date(2026, 11, 14), until=date(2026, 11, 20),
+                   lang="en")
+    render_reports(con, settings_for(min_sample=10), out_dir=day, since=date(2026, 11, 20), until=date(2026, 11, 20),
+                   lang="en")
+    assert agent_order(day) == agent_order(week) == ["Bad", "Mid", "Good"]
+    page = check_page(day / "index.html")
+    assert "ranking-window" in page.ids
+    assert "computed over the last 7 days (Nov 14, 2026 – Nov 20, 2026)" in " ".join(page.text)
+    html = (day / "index.html").read_text(encoding="utf-8")
+    table = html[html.index('id="agents"'):html.index('id="worst"')]
+    assert "◔ small sample" not in table  # a week is enough; the day alone (~12 each) would not be
+    render_reports(con, settings_for(min_sample=10, ranking_days=0), out_dir=day, since=date(2026, 11, 20),
+                   until=date(2026, 11, 20), lang="en")
+    assert "ranking-window" not in check_page(day / "index.html").ids
+
+
+def test_small_detail_cells_are_marked_not_painted(con, tmp_path):
+    """Issue 12 item 5: a queue or rule row from one interaction is a hint, shown with its interval,
+    never a bold red finding; a real gap on enough interactions still is."""
+    hand_store(con, [("Ana", "S", 100, 80), ("Ana", "RARE", 0, 1), ("Ana", "WEAK", 40, 40),
+                     ("Beto", "S", 100, 80), ("Beto", "RARE", 100, 40), ("Beto", "WEAK", 100, 40)])
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
+    ana = next((out / "agents").glob("ana-*.html")).read_text(encoding="utf-8")
+    queues = ana[ana.index("By skill and channel"):ana.index('id="rules"')]
+    rare = queues[queues.rfind("<tr", 0, queues.index("<bdi>RARE</bdi>")):].split("</tr>")[0]
+    assert 'class="small-n"' in rare and "small n" in rare and "delta bad" not in rare
+    assert re.search(r"0\.0<br><span class=\"ci\">0\.0–\d", rare)  # the one interaction's wide interval
+    weak = queues[queues.rfind("<tr", 0, queues.index("<bdi>WEAK</bdi>")):].split("</tr>")[0]
+    assert "delta bad" in weak and "small-n" not in weak
+
+
+def test_wilson_bounds_never_read_more_than_99_to_more_than_99(con, tmp_path):
+    """Issue 12 item 5: a 100 % pass rate's interval ends at exactly 100 %, with the decimals needed."""
+    from qa_scoring.report import stats
+
+    assert stats.wilson(3000, 3000)[1] == 1.0 and stats.wilson(0, 3000)[0] == 0.0
+    hand_store(con, [("Ana", "S", 100, 1500), ("Beto", "S", 100, 1499), ("Beto", "S", 40, 1)])
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
+    text = visible_text(check_report(out))
+    assert ">99%–>99%" not in text and re.search(r"\[99\.\d%–100\.0%\]", text)
+    assert re.search(r"\[99\.\d\d%–99\.99%\]", text)  # 2999 of 3000: two decimals make the ends differ

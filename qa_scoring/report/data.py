@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -93,6 +93,8 @@ class AgentRow:
     small: bool
     days: tuple[DayPoint, ...]
     pending: int = 0  # open interactions left out of the figures (see the module docstring)
+    # the same figures over the ranking window, when the period is shorter than it (one-day report)
+    window: AgentRow | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,10 @@ class QueueRow:
     score: float | None
     team_n: int
     team_score: float | None
+    score_low: float | None = None  # 95% interval of the agent's score on this queue
+    score_high: float | None = None
+    significant: bool = False  # the team's score lies outside that interval
+    small: bool = False  # fewer than MIN_CELL scored interactions: a hint, not a finding
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,15 @@ class AgentRuleRow:
     applicable: int
     passed: Rate
     team_rate: float | None  # rest of the team, same skill × channel mix
+    team_n: int = 0  # the team's applicable interactions behind team_rate
+    diff_low: float | None = None  # 95% interval of own pass rate − team_rate (Newcombe)
+    diff_high: float | None = None
+    significant: bool = False  # that interval excludes 0
+    small: bool = False  # fewer than MIN_CELL applicable interactions
+
+    @property
+    def diff(self) -> float | None:
+        return None if self.team_rate is None or self.passed.share is None else self.passed.share - self.team_rate
 
 
 @dataclass(frozen=True)
@@ -273,6 +288,7 @@ class ReportData:
     min_sample: int
     label_text: str
     open_max_age_hours: float = 72.0
+    ranking: Period | None = None  # the rolling window the agents are ranked on, when not the period
     # per agent name: queues, rules and review items (only agents of the table)
     queues: dict[str, tuple[QueueRow, ...]] = field(default_factory=dict)
     agent_rules: dict[str, tuple[AgentRuleRow, ...]] = field(default_factory=dict)
@@ -305,11 +321,11 @@ OPEN_SQL = ("CASE WHEN NOT qa_blank(i.status) THEN lower(trim(i.status)) = 'open
 
 
 def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, label_params: dict,
-               open_max_age_hours: float = 72.0) -> None:
-    """Materialise the period's narrow per-interaction rows into the temp table `_rpt_base`, the
-    pending open ones apart (counted per agent in `_rpt_pending`, see the module docstring)."""
+               open_max_age_hours: float = 72.0, table: str = "_rpt_base", pending_table: str = "_rpt_pending") -> None:
+    """Materialise the period's narrow per-interaction rows into the temp table `table` (`_rpt_base`),
+    the pending open ones apart (counted per agent in `pending_table`, see the module docstring)."""
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _rpt_base AS
+        CREATE OR REPLACE TEMP TABLE {table} AS
         WITH newest AS (SELECT operation, max(created_at) AS newest FROM interactions GROUP BY operation)
         SELECT i.interaction_id,
                i.agent_name AS agent,
@@ -333,16 +349,17 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, l
     """, {**label_params, "since": datetime.combine(period.since, datetime.min.time()),
           "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time()),
           "open_age": float(open_max_age_hours) * 3600.0})
-    con.execute("""CREATE OR REPLACE TEMP TABLE _rpt_pending AS
-                   SELECT agent, count(*) AS n FROM _rpt_base WHERE pending GROUP BY agent;
-                   DELETE FROM _rpt_base WHERE pending""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {pending_table} AS
+                    SELECT agent, count(*) AS n FROM {table} WHERE pending GROUP BY agent;
+                    DELETE FROM {table} WHERE pending""")
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the report's temp tables; after a failed query the rollback removes them instead
     (and trying here would only hide the original error behind 'transaction is aborted')."""
     try:
-        for name in ("_rpt_base", "_rpt_pending", "_rpt_rule_cells", "_rpt_review", "_rpt_critical"):
+        for name in ("_rpt_base", "_rpt_pending", "_rpt_rule_cells", "_rpt_review", "_rpt_critical", "_rpt_rank",
+                     "_rpt_rank_pending"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     except duckdb.TransactionException:
         pass
@@ -365,8 +382,8 @@ def _team(con, team_days: list[tuple]) -> tuple[Team, float]:
 
 
 _AGENTS_SQL = """
-WITH cell AS (SELECT skill, channel, count(score) AS n, sum(score) AS s FROM _rpt_base GROUP BY ALL),
-ac AS (SELECT agent, skill, channel, count(score) AS n, sum(score) AS s FROM _rpt_base GROUP BY ALL),
+WITH cell AS (SELECT skill, channel, count(score) AS n, sum(score) AS s FROM {table} GROUP BY ALL),
+ac AS (SELECT agent, skill, channel, count(score) AS n, sum(score) AS s FROM {table} GROUP BY ALL),
 mix AS (
     -- leave-one-out: the rest of the team on each of this agent's queues, weighted by own volume
     SELECT ac.agent,
@@ -379,21 +396,22 @@ mix AS (
 SELECT b.agent, count(*), count(score), avg(score), var_samp(score), count(*) FILTER (critical),
        count(dissatisfied), count(*) FILTER (dissatisfied = FALSE), avg(risk),
        any_value(mix.expected), any_value(mix.own_comparable)
-FROM _rpt_base b LEFT JOIN mix USING (agent)
+FROM {table} b LEFT JOIN mix USING (agent)
 GROUP BY b.agent
 """
 
 
-def _agents(con, team_var: float, min_sample: int, file_of) -> tuple[AgentRow, ...]:
-    rows = con.execute(_AGENTS_SQL).fetchall()
+def _agents(con, team_var: float, min_sample: int, file_of, table: str = "_rpt_base",
+            pending_table: str = "_rpt_pending") -> tuple[AgentRow, ...]:
+    rows = con.execute(_AGENTS_SQL.format(table=table)).fetchall()
     series: dict[str, list[DayPoint]] = {}
     for agent, day, score, n in con.execute(
-            "SELECT agent, day, avg(score), count(*) FROM _rpt_base GROUP BY ALL ORDER BY agent, day").fetchall():
+            f"SELECT agent, day, avg(score), count(*) FROM {table} GROUP BY ALL ORDER BY agent, day").fetchall():
         series.setdefault(agent, []).append(DayPoint(day, score, n))
     diffs = [(r[10] - r[9]) if r[9] is not None and r[10] is not None else None for r in rows]
     within = stats.pooled_variance([r[4] for r in rows], [r[2] for r in rows]) or team_var
     k = stats.shrinkage_constant(diffs, [r[2] for r in rows], within)
-    pending = dict(con.execute("SELECT agent, n FROM _rpt_pending").fetchall())
+    pending = dict(con.execute(f"SELECT agent, n FROM {pending_table}").fetchall())
     out = []
     for r, diff in zip(rows, diffs):
         agent, n, scored, score, var, critical, labeled, satisfied, risk, expected, _own = r
@@ -411,19 +429,28 @@ def _agents(con, team_var: float, min_sample: int, file_of) -> tuple[AgentRow, .
     return tuple(out)
 
 
-def _queues(con) -> dict[str, tuple[QueueRow, ...]]:
+# Detail cells (agent × queue, agent × rule) with fewer interactions than this are marked as a small
+# sample: their differences are shown muted, with their interval, never as a red or green finding.
+MIN_CELL = 10
+
+
+def _queues(con, team_var: float) -> dict[str, tuple[QueueRow, ...]]:
     rows = con.execute("""
         WITH cell AS (SELECT skill, channel, count(score) AS n, sum(score) AS s FROM _rpt_base GROUP BY ALL),
-        ac AS (SELECT agent, skill, channel, count(*) AS rows, count(score) AS n, sum(score) AS s
+        ac AS (SELECT agent, skill, channel, count(*) AS rows, count(score) AS n, sum(score) AS s,
+                      var_samp(score) AS var
                FROM _rpt_base GROUP BY ALL)
         SELECT ac.agent, ac.skill, ac.channel, ac.rows, ac.s / nullif(ac.n, 0),
-               cell.n - ac.n, (cell.s - ac.s) / nullif(cell.n - ac.n, 0)
+               cell.n - ac.n, (cell.s - ac.s) / nullif(cell.n - ac.n, 0), ac.n, ac.var
         FROM ac JOIN cell USING (skill, channel)
         ORDER BY ac.agent, ac.rows DESC, ac.skill, ac.channel
     """).fetchall()
     out: dict[str, list[QueueRow]] = {}
-    for agent, skill, channel, n, score, team_n, team_score in rows:
-        out.setdefault(agent, []).append(QueueRow(skill, channel, n, score, team_n, team_score))
+    for agent, skill, channel, n, score, team_n, team_score, scored, var in rows:
+        low, high = stats.mean_interval(score, var, scored, team_var) or (None, None)
+        significant = team_score is not None and low is not None and not low <= team_score <= high
+        out.setdefault(agent, []).append(QueueRow(skill, channel, n, score, team_n, team_score, low, high,
+                                                  significant and scored >= MIN_CELL, scored < MIN_CELL))
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -483,17 +510,27 @@ def _agent_rules(con, info) -> dict[str, tuple[AgentRuleRow, ...]]:
                       FROM _rpt_rule_cells GROUP BY ALL)
         SELECT c.agent, c.rule_id, sum(c.app), sum(c.pass),
                sum(c.app * (t.pass - c.pass) / (t.app - c.app)) FILTER (t.app > c.app AND c.app > 0)
-                 / nullif(sum(c.app) FILTER (t.app > c.app AND c.app > 0), 0)
+                 / nullif(sum(c.app) FILTER (t.app > c.app AND c.app > 0), 0),
+               coalesce(sum(t.app - c.app) FILTER (t.app > c.app AND c.app > 0), 0)
         FROM _rpt_rule_cells c JOIN team t USING (skill, channel, rule_id)
         GROUP BY c.agent, c.rule_id
         HAVING sum(c.app) > 0
         ORDER BY c.agent, c.rule_id""").fetchall()
     out: dict[str, list[AgentRuleRow]] = {}
-    for agent, rule_id, app, passed, team_rate in rows:
-        out.setdefault(agent, []).append(AgentRuleRow(info(rule_id), int(app), Rate.of(int(passed), int(app)), team_rate))
-    for agent, items in out.items():  # critical rules the agent failed first, then weakest vs the team
+    for agent, rule_id, app, passed, team_rate, team_n in rows:
+        app, passed, team_n = int(app), int(passed), int(team_n)
+        # the team's mix-weighted rate as k of its n, for the interval of the difference
+        interval = (stats.difference_interval(team_rate * team_n, team_n, passed, app)
+                    if team_rate is not None and team_n else None) or (None, None)
+        significant = interval[0] is not None and (interval[0] > 0 or interval[1] < 0)
+        out.setdefault(agent, []).append(AgentRuleRow(
+            info(rule_id), app, Rate.of(passed, app), team_rate, team_n, *interval,
+            significant and app >= MIN_CELL, app < MIN_CELL))
+    for agent, items in out.items():
+        # critical rules the agent failed first, then the gaps that are surely worst (their interval's
+        # optimistic end lowest): one failure out of one is not the agent's weakest rule
         items.sort(key=lambda r: (not (r.rule.severity == "critical" and r.passed.k < r.applicable),
-                                  (r.passed.share or 0) - (r.team_rate if r.team_rate is not None else (r.passed.share or 0)),
+                                  r.diff_high if r.diff_high is not None else (r.diff or 0),
                                   r.rule.rule_id))
     return {k: tuple(v) for k, v in out.items()}
 
@@ -668,7 +705,7 @@ def _rule_failures(con, cap: int, file_of, mask=mask_text) -> dict[str, tuple[Ru
 def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_of, segment_text,
             label_sql: str = DEFAULT_LABEL_SQL, label_params: dict | None = None, label_text: str = DEFAULT_LABEL_TEXT,
             min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
-            high_risk: float = 0.5, open_max_age_hours: float = 72.0, review_team: int = 20,
+            high_risk: float = 0.5, open_max_age_hours: float = 72.0, ranking_days: int = 7, review_team: int = 20,
             rule_failures_max: int = 500, critical_max: int = 50, mask=mask_text) -> ReportData:
     """All data of one report, from the tables, for `period` (each step's time is logged at debug).
 
@@ -688,7 +725,19 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             "SELECT day, avg(score), count(*) FROM _rpt_base GROUP BY day ORDER BY day").fetchall()
         team, team_var = _team(con, team_days)
         agents = _agents(con, team_var, min_sample, file_of)
-        queues = _queues(con)
+        ranking = None
+        if ranking_days and period.days < ranking_days:
+            # A day is too few interactions to rank anyone: rank on the rolling window ending with
+            # the period, and show the period's own figures beside it.
+            ranking = Period(period.until - timedelta(days=ranking_days - 1), period.until)
+            build_base(con, ranking, label_sql, label_params or {}, open_max_age_hours, "_rpt_rank",
+                       "_rpt_rank_pending")
+            ranked = _agents(con, team_var, min_sample, lambda _name: "", "_rpt_rank", "_rpt_rank_pending")
+            order = {a.name: i for i, a in enumerate(ranked)}
+            window = {a.name: a for a in ranked}
+            agents = tuple(sorted((replace(a, window=window.get(a.name)) for a in agents),
+                                  key=lambda a: (order.get(a.name, len(order)), a.name)))
+        queues = _queues(con, team_var)
         lap("team, agents and queues")
         _rule_cells(con)
         rules = _rules(con, rule_info)
@@ -708,7 +757,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         return ReportData(
             period=period, team=team, agents=agents, rules=rules, quality=quality, rule_pack_hashes=hashes,
             model_ids=models, min_sample=min_sample, label_text=label_text,
-            open_max_age_hours=open_max_age_hours, queues=queues,
+            open_max_age_hours=open_max_age_hours, ranking=ranking, queues=queues,
             agent_rules=agent_rules, reviews=reviews, worst=worst, rule_failures=rule_failures,
             rule_failures_max=rule_failures_max, critical=critical, critical_max=critical_max,
         )

@@ -213,6 +213,15 @@ ES: dict[str, str] = {
     "critical_by_rule": "Por regla",
     "agent_critical_title": "Fallas críticas: {n}",
     "critical_capped": "Se muestran las {shown} más recientes de {n}.",
+    "ranking_note": (
+        "Un periodo tan corto tiene pocas interacciones por agente: el orden, las interacciones, el puntaje, "
+        "su intervalo y la diferencia con el equipo se calculan sobre los últimos {days} días "
+        "({since} – {until}). La columna «Periodo» y las de críticas, satisfacción y riesgo son del periodo "
+        "del informe."),
+    "window_days": "{n} días",
+    "col_period": "Periodo",
+    "small_cell": "n pequeño",
+    "small_cell_help": "menos de {n} interacciones: una pista, no un hallazgo (la diferencia solo se colorea si su intervalo del 95 % excluye el 0)",
 }
 
 EN: dict[str, str] = {
@@ -416,6 +425,14 @@ EN: dict[str, str] = {
     "critical_by_rule": "By rule",
     "agent_critical_title": "Critical failures: {n}",
     "critical_capped": "Showing the newest {shown} of {n}.",
+    "ranking_note": (
+        "A period this short has few interactions per agent: the order, interactions, score, its interval "
+        "and the difference from the team are computed over the last {days} days ({since} – {until}). "
+        "The “Period” column and the critical, satisfaction and risk columns are the report's own period."),
+    "window_days": "{n} days",
+    "col_period": "Period",
+    "small_cell": "small n",
+    "small_cell_help": "fewer than {n} interactions: a hint, not a finding (a difference is coloured only when its 95% interval excludes 0)",
 }
 
 CATALOGUES = {"es": ES, "en": EN}

@@ -26,7 +26,7 @@ from qa_scoring import store
 from qa_scoring.errors import InputError, RunTimeError
 from qa_scoring.mask import mask_text
 from qa_scoring.report import charts
-from qa_scoring.report.data import DEFAULT_LABEL_SQL, ReportData, RuleInfo, prepare, resolve_period
+from qa_scoring.report.data import DEFAULT_LABEL_SQL, MIN_CELL, ReportData, RuleInfo, prepare, resolve_period
 from qa_scoring.report.i18n import LANGUAGES, Formatter
 from qa_scoring.report.model import ModelView, load_model_view
 from qa_scoring.report.text import agent_file_names, segment_text
@@ -133,6 +133,8 @@ def trend_chart(data: ReportData, fmt: Formatter, agent_days=None) -> charts.Cha
         dots = [("agent", index[p.day], p.score, 2.5,
                  f"{fmt.date(p.day)}: {fmt.score(p.score)} (n = {fmt.num(p.n)})")
                 for p in agent_days if p.score is not None and p.day in index]
+    if len(index) == 1:  # a one-day report: a line needs two points, so each series gets its dot
+        dots += [("team", i, v, 3.5, f"{fmt.t('trend_legend_team')}: {fmt.score(v)}") for i, v in team]
     return charts.line_chart(series, x_range=(0, max(len(index) - 1, 1)), y_range=(0, 100),
                              xticks=_day_ticks(_days(data), fmt), yticks=_score_ticks(fmt),
                              ylabel=fmt.t("score"), title=fmt.t("trend_by_day"), dots=dots, width=960, height=220)
@@ -228,16 +230,21 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
     # each rule that failed in the period has its own page with all of its failures (up to the cap)
     rule_files = agent_file_names([r.rule.rule_id for r in data.rules if r.failed])
     reviewed = {item.interaction_id for items in data.reviews.values() for item in items}
-    common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang, "rule_files": rule_files}
+    common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang, "rule_files": rule_files,
+              "min_cell": MIN_CELL}
     pages: dict[str, str] = {}
     # the interval strips share one scale, zoomed to where the agents are (a multiple of 10); the
     # sparklines share the scale of all agents' daily scores
-    ends = [v for a in data.agents for v in (a.score_low, a.expected) if v is not None]
+    # (on a short report the table ranks on the rolling window: strips and sparklines show it too)
+    ranked = [a.window or a for a in data.agents]
+    ends = [v for a in ranked for v in (a.score_low, a.expected) if v is not None]
     strip_lo = max(0, min(90, int(min(ends, default=0) // 10 * 10)))
-    daily = [p.score for a in data.agents for p in a.days if p.score is not None]
+    daily = [p.score for a in ranked for p in a.days if p.score is not None]
     spark_lo = max(0, min(90, int(min(daily, default=0) // 10 * 10)))
-    sparks = {a.name: charts.sparkline([{p.day: p.score for p in a.days}.get(d) for d in _days(data)], lo=spark_lo)
-              for a in data.agents}
+    spark_days = _days(data) if data.ranking is None else [
+        data.ranking.since + timedelta(days=i) for i in range(data.ranking.days)]
+    sparks = {a.name: charts.sparkline([{p.day: p.score for p in r.days}.get(d) for d in spark_days], lo=spark_lo)
+              for a, r in zip(data.agents, ranked)}
     pages["index.html"] = env.get_template("index.html").render(
         **common, root="", page="index", sparks=sparks, trend=trend_chart(data, fmt), strip_lo=strip_lo)
     pages["rules.html"] = env.get_template("rules.html").render(**common, root="", page="rules")
@@ -284,7 +291,8 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
                        label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
                        min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,
                        low_score=opts.low_score, high_risk=opts.high_risk,
-                       open_max_age_hours=opts.open_max_age_hours, review_team=opts.review_team,
+                       open_max_age_hours=opts.open_max_age_hours, ranking_days=opts.ranking_days,
+                       review_team=opts.review_team,
                        rule_failures_max=opts.rule_failures_max)
         model = load_model_view(con)
     model_ids = data.model_ids or ((model.model_id,) if model else ())
