@@ -23,7 +23,9 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
+
+from qa_scoring.classify.counts import TermIndex
 
 TEXT_FIELDS = ("body", "answer", "comments", "subject")
 AGENT_FIELDS = ("answer", "comments")  # agent-written text: the agent's name is blanked out here
@@ -131,6 +133,7 @@ class InteractionFeatures(TransformerMixin, BaseEstimator):
         return self._assemble(blocks, X)
 
     def _index(self) -> None:
+        self._counters: dict[str, tuple[TermIndex, TfidfTransformer]] = {}
         self.channel_index_ = {c: i for i, c in enumerate(self.channels_)}
         self.skill_index_ = {s: i for i, s in enumerate(self.skills_)}
         self.rule_index_ = {r: i for i, r in enumerate(self.rules_)}
@@ -156,8 +159,21 @@ class InteractionFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: dict) -> sp.csr_matrix:
         folded = self._fold(X)
-        blocks = [self.vectorizers_[f].transform(folded[f]) for f in TEXT_FIELDS]
-        return self._assemble(blocks, X)
+        return self._assemble([self._tfidf(f, folded[f]) for f in TEXT_FIELDS], X)
+
+    def _tfidf(self, field: str, folded: list[str]) -> sp.csr_matrix:
+        """The vectorizer's own TF-IDF of the field, counted by TermIndex (sklearn's count loop is
+        ~85% of prediction time; the counts are the same, so the matrix is bit for bit the same)."""
+        if field not in self._counters:
+            vec = self.vectorizers_[field]
+            vocab = [""] * len(vec.vocabulary_)
+            for term, i in vec.vocabulary_.items():
+                vocab[i] = term
+            tfidf = TfidfTransformer(sublinear_tf=True)
+            tfidf.idf_ = vec.idf_
+            self._counters[field] = (TermIndex(vocab, self.ngram_max), tfidf)
+        index, tfidf = self._counters[field]
+        return tfidf.transform(index.counts(folded), copy=False)
 
     # -- names for explanations ------------------------------------------------------------
     def feature_names(self) -> list[tuple[str, str]]:
