@@ -56,7 +56,9 @@ class WolkvoxSettings:
     max_window_days: int = 31
     min_window_seconds: int = 60  # never split a window below this
     connect_timeout: float = 15.0
-    read_timeout: float = 90.0
+    read_timeout: float = 90.0  # per socket read
+    call_deadline: float = 300.0  # one HTTP call, connect to last byte (a slow drip resets no per-read timeout)
+    max_body_mb: int = 512  # a response body over this, as sent or decompressed, stops the fetch (the API: 256 MB)
     max_attempts: int = 4  # per window, transient failures included (every call spends quota)
     include_attachments: bool = False
     attach_array: str = "no"
@@ -83,14 +85,14 @@ class WolkvoxSettings:
         for key in ("lookback_days", "min_interval"):
             if getattr(self, key) < 0:
                 out.append((key, "must be >= 0"))
-        for key in ("row_cap", "max_window_days", "min_window_seconds", "max_attempts"):
+        for key in ("row_cap", "max_window_days", "min_window_seconds", "max_attempts", "max_body_mb"):
             if getattr(self, key) < 1:
                 out.append((key, "must be >= 1"))
         if not 0 <= self.truncation_margin < self.row_cap:
             out.append(("truncation_margin", "must be >= 0 and below row_cap"))
         if self.max_window_days > 31:
             out.append(("max_window_days", "the API refuses windows over 31 days"))
-        for key in ("connect_timeout", "read_timeout"):
+        for key in ("connect_timeout", "read_timeout", "call_deadline"):
             if getattr(self, key) <= 0:
                 out.append((key, "must be > 0"))
         if self.attach_array not in ("yes", "no"):

@@ -185,8 +185,22 @@ def _text_column(values: tuple | list) -> pa.Array:
         return pa.array([t if t is None else _SURROGATE.sub("\ufffd", t) for t in texts], pa.string())
 
 
+class NestedTooDeep(DataFileError):
+    """JSON nested deeper than the JSON readers can follow (orjson: 1,024 levels)."""
+
+
+TOO_DEEP = "JSON nested too deeply (over 1,000 levels, the JSON readers' limit)"
+
+
 def _rows_table(rows: list, label: str) -> pa.Table:
     """Turn a list of row objects into the staged Arrow table, column-wise (no per-field loop)."""
+    try:
+        return _rows_table_of(rows, label)
+    except RecursionError:  # a value of ~1,000 levels (orjson's limit) is too deep for json.dumps
+        raise NestedTooDeep(f"{label}: a value is {TOO_DEEP}") from None
+
+
+def _rows_table_of(rows: list, label: str) -> pa.Table:
     n = len(rows)
     shape_error: list[str | None] = [None] * n
     not_objects: dict[int, str] = {}
@@ -313,21 +327,37 @@ def _rows_span(body: bytes, offset: int = 0) -> tuple[int, int] | None:
     return data_start, tail
 
 
+_WS_RUN = re.compile(rb"[ \t\r\n]*")
+_WS_RUN_TEXT = re.compile(r"[ \t\r\n]*")
+_BACK_BLOCK = 1 << 16
+
+
 def _skip_ws(text: str | bytes, pos: int) -> int:
-    """Index of the first non-whitespace character from `pos` (IndexError at the end of a str)."""
-    ws = _WS if isinstance(text, bytes) else " \t\r\n"
-    while pos < len(text) and text[pos:pos + 1] in ws:
-        pos += 1
+    """Index of the first non-whitespace character from `pos` (IndexError at the end of a str).
+
+    A regex match, not a loop in Python: a body of 8 MB of whitespace took 8 s byte by byte."""
+    pos = (_WS_RUN if isinstance(text, bytes) else _WS_RUN_TEXT).match(text, pos).end()
     if pos >= len(text) and isinstance(text, str):
         raise IndexError(pos)
     return pos
 
 
 def _skip_ws_back(body: bytes, end: int) -> int:
-    """End of `body[:end]` without its trailing whitespace."""
-    while end > 0 and body[end - 1:end] in _WS:
-        end -= 1
-    return end
+    """End of `body[:end]` without its trailing whitespace (block by block: no copy of the body)."""
+    while end > 0:
+        block = body[max(end - _BACK_BLOCK, 0):end]
+        kept = len(block.rstrip(_WS))
+        if kept:
+            return end - len(block) + kept
+        end -= len(block)
+    return 0
+
+
+def first_byte(payload: bytes) -> bytes:
+    """The first byte after a BOM and whitespace (b"" when there is none), without copying."""
+    start = 3 if payload.startswith(b"\xef\xbb\xbf") else 0
+    pos = _WS_RUN.match(payload, start).end()
+    return payload[pos:pos + 1]
 
 
 def _json_columns_sql() -> str:
@@ -447,7 +477,9 @@ def _parse_json(payload: bytes, label: str) -> ParsedPage:
         # benchmarks/bench_import.py) and checks UTF-8 itself; anything it refuses (NDJSON, huge
         # integers, bad bytes) takes the standard path below, which also words the error.
         doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as err:
+        if str(err).startswith(("depth limit", "recursion limit")):
+            raise NestedTooDeep(f"{label}: {TOO_DEEP}") from None
         doc = _parse_json_slowly(payload, label)
         if isinstance(doc, tuple):
             fmt, doc = doc
@@ -462,6 +494,8 @@ def _parse_json_slowly(payload: bytes, label: str):
         raise DataFileError(f"{label}: empty file")
     try:
         return json.loads(text)
+    except RecursionError:
+        raise NestedTooDeep(f"{label}: {TOO_DEEP}") from None
     except json.JSONDecodeError as err:
         if err.msg != "Extra data":
             raise DataFileError(f"{label}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
@@ -472,6 +506,8 @@ def _parse_json_slowly(payload: bytes, label: str):
                     doc.append(json.loads(line))
                 except json.JSONDecodeError as line_err:
                     raise DataFileError(f"{label}: not valid JSON lines (line {lineno}: {line_err.msg})") from None
+                except RecursionError:
+                    raise NestedTooDeep(f"{label}: line {lineno}: {TOO_DEEP}") from None
         return "ndjson", doc
 
 
@@ -550,8 +586,7 @@ def parse_payload(payload: bytes, label: str, fmt: str | None = None, *, compres
     if pattern:
         payload = scrub_payload(payload, pattern)
     if fmt is None:
-        head = payload.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-        fmt = "json" if head in (b"{", b"[") else "csv"
+        fmt = "json" if first_byte(payload) in (b"{", b"[") else "csv"
     compressor = _Compressor(payload).start() if compress else None
     page = parse_csv(payload, label) if fmt == "csv" else parse_json(payload, label)
     if pattern:

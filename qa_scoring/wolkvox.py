@@ -25,8 +25,11 @@ import json
 import logging
 import os
 import re
+import socket
 import tempfile
+import threading
 import time
+import weakref
 import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +41,9 @@ import duckdb
 import filelock
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import DecodeError, HTTPError, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 
 from qa_scoring import parse, store
@@ -53,6 +58,8 @@ API_PATH = "/api/v2/reports_manager.php"
 API_TIME = "%Y%m%d%H%M%S"
 SECOND = timedelta(seconds=1)
 FILL = 0.75  # size windows to be 3/4 full at the densest rate seen lately: "well under the row cap"
+MB = 1 << 20
+READ_CHUNK = 1 << 20  # decoded bytes per read of a body (urllib3 >= 2.6 bounds the decompression too)
 DEFAULT_BACKFILL_DAYS = 30
 
 
@@ -185,18 +192,109 @@ class TokenGate:
             self._lock.release()
 
 
+class _Deadline:
+    """A whole-call deadline (wolkvox.call_deadline) for the HTTP calls of one client.
+
+    urllib3's timeouts bound each socket read, not a call: a server sending a byte a second holds a
+    call (and the token lock) as long as it likes. The first use of a connection in a call starts a
+    timer; when it fires, the sockets of the call are shut down, which wakes any blocked read (in
+    the headers or the body alike), and `expired` tells why the call ended.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._connections: weakref.WeakSet = weakref.WeakSet()
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def watch(self, connection) -> None:
+        """Called by the connection on connect and on each request: arm the timer once per call."""
+        with self._lock:
+            self._connections.add(connection)
+            if self._timer is None:
+                self.expired = False
+                self._timer = threading.Timer(self.seconds, self._expire)
+                self._timer.daemon = True
+                self._timer.start()
+            expired = self.expired
+        if expired:  # the deadline passed while the connection was being opened
+            self._shut(connection)
+
+    def reset(self) -> None:
+        """The call is over (or urllib3 is about to retry it): the next use arms a new timer."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            self._shut(connection)
+
+    @staticmethod
+    def _shut(connection) -> None:
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _watched(base: type, deadline: _Deadline) -> type:
+    """A urllib3 connection class that reports to `deadline` when it connects and sends."""
+
+    class _Connection(base):  # type: ignore[misc, valid-type]
+        def connect(self) -> None:
+            deadline.watch(self)
+            super().connect()
+            deadline.watch(self)
+
+        def request(self, *args, **kwargs):
+            deadline.watch(self)
+            return super().request(*args, **kwargs)
+
+    return _Connection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose urllib3 pools use connections watched by a `_Deadline`."""
+
+    def __init__(self, deadline: _Deadline, **kwargs):
+        self.deadline = deadline
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("_Pool", (HTTPConnectionPool,), {"ConnectionCls": _watched(HTTPConnection, self.deadline)}),
+            "https": type("_Pool", (HTTPSConnectionPool,),
+                          {"ConnectionCls": _watched(HTTPSConnection, self.deadline)}),
+        }
+
+
 class _CountingRetry(Retry):
-    """urllib3 Retry that sleeps on the injected clock and counts the extra HTTP calls it makes."""
+    """urllib3 Retry that sleeps on the injected clock, counts the extra HTTP calls it makes and
+    makes none once the call's deadline has passed."""
 
     clock: Clock = Clock()
     counter: list[int] = [0]
+    deadline: _Deadline | None = None
 
-    def increment(self, *args, **kwargs):  # noqa: D401 — urllib3 signature
-        new = super().increment(*args, **kwargs)  # raises when exhausted: no further call then
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if self.deadline is not None and self.deadline.expired:
+            raise MaxRetryError(_pool, url, error or ResponseError("call deadline passed"))
+        new = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when exhausted
         self.counter[0] += 1
         return new
 
     def sleep(self, response=None) -> None:
+        if self.deadline is not None:
+            self.deadline.reset()  # each HTTP request gets the whole deadline
         wait = None
         if self.respect_retry_after_header and response is not None:
             wait = self.get_retry_after(response)
@@ -255,7 +353,7 @@ def _envelope_text(body: bytes) -> tuple[str | None, str]:
         return None, _snippet(body)
     try:
         doc = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None, _snippet(body)
     if not isinstance(doc, dict):
         return None, _snippet(body)
@@ -276,15 +374,17 @@ class WolkvoxClient:
         self.url = self.base + API_PATH
         interval = settings.min_interval if min_interval is None else min_interval
         # Waiting for another process's turn: its whole window (all attempts) plus pacing.
-        wait = interval + settings.max_attempts * (settings.connect_timeout + settings.read_timeout) + 60
+        wait = interval + settings.max_attempts * settings.call_deadline + 60
         self.gate = TokenGate(token, settings.lock_dir, interval, self.clock, wait)
         self.session = requests.Session()
         self.session.headers.update({"wolkvox-token": token, "Accept": "application/json",
                                      "User-Agent": "qa-scoring"})
         if settings.server:
             self.session.headers["wolkvox_server"] = settings.server
-        self._retry_class = type("_ClientRetry", (_CountingRetry,), {"clock": self.clock, "counter": [0]})
-        self.adapter = HTTPAdapter(max_retries=self._retry(1))
+        self.deadline = _Deadline(settings.call_deadline)
+        self._retry_class = type("_ClientRetry", (_CountingRetry,),
+                                 {"clock": self.clock, "counter": [0], "deadline": self.deadline})
+        self.adapter = _DeadlineAdapter(self.deadline, max_retries=self._retry(1))
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
         self.calls = 0  # every HTTP request sent (each one spends quota)
@@ -317,27 +417,61 @@ class WolkvoxClient:
         before = counter[0]
         try:
             with self.gate.turn():
+                response = None
                 try:
                     response = self.session.get(
-                        self.url, params=self.params(start, end), allow_redirects=False,
+                        self.url, params=self.params(start, end), allow_redirects=False, stream=True,
                         timeout=(self.settings.connect_timeout, self.settings.read_timeout))
-                    body = response.content  # read while holding the token: the call is in flight
+                    body = self._read_body(response, start, end)  # holding the token: still in flight
+                    if self.deadline.expired:  # a body "ended" by the shutdown is not the whole body
+                        return self._late()
                     return response.status_code, body
-                except requests.exceptions.RequestException as err:
-                    return self._transport_failure(err)
+                except (requests.exceptions.RequestException, HTTPError, OSError) as err:
+                    return self._late() if self.deadline.expired else self._transport_failure(err)
                 finally:
+                    self.deadline.reset()
+                    if response is not None:
+                        response.close()  # an unread rest is not downloaded: the connection is dropped
                     self.calls += 1 + counter[0] - before
         except OSError as err:  # lock folder missing or unwritable
             raise LockedError(f"cannot take the Wolkvox token lock in {self.gate.lock_path.parent}: "
                               f"{getattr(err, 'strerror', None) or err}") from None
 
+    def _read_body(self, response: requests.Response, start: datetime, end: datetime) -> bytes:
+        """The decoded body, streamed; a body over wolkvox.max_body_mb (as sent or once decompressed)
+        stops the fetch at once: retrying or splitting would download it again."""
+        cap = self.settings.max_body_mb * MB
+        encoding = server_text(response.headers.get("Content-Encoding", ""), 40)
+
+        def too_large(what: str) -> APIError:
+            return APIError(f"Wolkvox API {_window_text(start, end)}: response body {what}{' ' if what else ''}"
+                            f"over {self.settings.max_body_mb} MB (wolkvox.max_body_mb); stopped without retrying")
+
+        length = response.headers.get("Content-Length", "").strip()
+        if length.isdigit() and int(length) > cap:
+            raise too_large(f"announced at {int(length) / MB:,.0f} MB,")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.raw.stream(READ_CHUNK, decode_content=True):
+            size += len(chunk)
+            if size > cap:
+                raise too_large(f"once decompressed ({encoding})" if encoding and encoding != "identity" else "")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _late(self) -> _Reply:
+        return _Reply(_Outcome.TIMEOUT, f"no complete answer within {self.settings.call_deadline:g} s "
+                                        f"(wolkvox.call_deadline)")
+
     @staticmethod
     def _transport_failure(err: Exception) -> _Reply:
         reason = err.args[0] if err.args else None
         reason = getattr(reason, "reason", reason)
-        if isinstance(err, requests.exceptions.ReadTimeout) or isinstance(reason, ReadTimeoutError):
+        if isinstance(err, (requests.exceptions.ReadTimeout, ReadTimeoutError)) or isinstance(reason, ReadTimeoutError):
             return _Reply(_Outcome.TIMEOUT, "read timed out")
-        if isinstance(err, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        if isinstance(err, (DecodeError, requests.exceptions.ContentDecodingError)):
+            return _Reply(_Outcome.BROKEN, "body cannot be decoded (Content-Encoding)")
+        if isinstance(err, (requests.exceptions.ChunkedEncodingError, HTTPError)):
             return _Reply(_Outcome.BROKEN, f"body cut short ({type(err).__name__})")
         text = str(reason or err)
         text = re.sub(r"<urllib3[^>]*>", "", text)
@@ -351,10 +485,12 @@ class WolkvoxClient:
                 page = parse.parse_payload(body, f"chat_4 {where}", "json")
                 return _Reply(_Outcome.OK, page=page, rows=page.rows.num_rows)
             except DataFileError as err:
-                code, text = _envelope_text(body)
                 problem = str(err).split(": ", 1)[-1]
+                if isinstance(err, parse.NestedTooDeep):  # complete and unusable: retrying cannot help
+                    raise APIError(f"Wolkvox API {where}: {problem}") from None
+                code, text = _envelope_text(body)
                 if code is None:  # not JSON: cut short, or an HTML error page
-                    outcome = _Outcome.SERVER if body.lstrip()[:1] == b"<" else _Outcome.BROKEN
+                    outcome = _Outcome.SERVER if parse.first_byte(body) == b"<" else _Outcome.BROKEN
                     return _Reply(outcome, f"unusable body ({problem}): {_snippet(body, 80)}")
                 if code == "200":  # a complete JSON answer of the wrong shape: retrying cannot help
                     raise APIError(scrub_secrets(f"Wolkvox API {where}: {problem}"))
