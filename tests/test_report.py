@@ -990,3 +990,19 @@ def test_wilson_bounds_never_read_more_than_99_to_more_than_99(con, tmp_path):
     text = visible_text(check_report(out))
     assert ">99%–>99%" not in text and re.search(r"\[99\.\d%–100\.0%\]", text)
     assert re.search(r"\[99\.\d\d%–99\.99%\]", text)  # 2999 of 3000: two decimals make the ends differ
+
+
+def test_subject_is_labelled_by_channel(con, tmp_path):
+    """Issue 12 item 9: Wolkvox's `subject` is an e-mail subject, a post's author on social
+    networks and the customer's name on chat channels."""
+    specs = [("w", "whatsapp", "Yolanda García"), ("e", "Email", "Solicitud de reembolso"),
+             ("f", "facebook_page", "Mauricio Moreno"), ("c", "webchat", "Camilo Zapata")]
+    import_rows(con, tmp_path, [row(case_id=c, channel=ch, subject=sj, answer="") for c, ch, sj in specs])
+    fill_derived(con)  # greeting fails on every empty answer: all four are review candidates
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="es")
+    html = next((out / "agents").glob("ana-*.html")).read_text(encoding="utf-8")
+    got = dict(re.findall(r"<dt>([^<]+)</dt>\s*<dd>([^<]+)</dd>", html))
+    assert got["Nombre del cliente"] in ("Yolanda García", "Camilo Zapata")
+    assert got["Asunto"] == "Solicitud de reembolso" and got["Autor de la publicación"] == "Mauricio Moreno"
+    assert html.count("<dt>Nombre del cliente</dt>") == 2

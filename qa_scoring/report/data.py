@@ -151,6 +151,21 @@ class TextField:
     segments: tuple[Segment, ...]
     length: int
     truncated: bool
+    label: str = ""  # catalogue key of its heading when not `key` (the subject, by channel)
+
+
+# What Wolkvox puts in `subject` depends on the channel: the e-mail's subject, the author of a
+# social-network post, and on chat channels the customer's name.
+SOCIAL_CHANNELS = ("facebook", "instagram", "twitter", "x", "tiktok", "linkedin", "youtube")
+
+
+def subject_label(channel: str) -> str:
+    """Catalogue key of the `subject` heading on this (normalised) channel."""
+    if channel in ("email", "e-mail", "mail", "correo"):
+        return "subject"
+    if channel.split("_")[0] in SOCIAL_CHANNELS:
+        return "subject_social"
+    return "subject_chat"
 
 
 @dataclass(frozen=True)
@@ -648,6 +663,7 @@ def _reviews(con, info, segment_text, per_agent: int, team: int, file_of, mask=m
         fields = tuple(segment_text(key, text, spans.get(key, []))
                        for key, text in (("subject", subject), ("body", body), ("answer", answer),
                                          ("comments", comments)))
+        fields = (replace(fields[0], label=subject_label(channel)), *fields[1:])
         out.setdefault(agent, []).append(ReviewItem(
             iid, case_id or "", created, skill, channel, score, bool(critical), risk, mask(survey_raw), dissatisfied,
             reasons, fields, failed_rules, tuple(mask(t) for t in _terms(top_terms))))

@@ -221,6 +221,8 @@ ES: dict[str, str] = {
     "window_days": "{n} días",
     "col_period": "Periodo",
     "small_cell": "n pequeño",
+    "subject_chat": "Nombre del cliente",
+    "subject_social": "Autor de la publicación",
     "small_cell_help": "menos de {n} interacciones: una pista, no un hallazgo (la diferencia solo se colorea si su intervalo del 95 % excluye el 0)",
 }
 
@@ -432,6 +434,8 @@ EN: dict[str, str] = {
     "window_days": "{n} days",
     "col_period": "Period",
     "small_cell": "small n",
+    "subject_chat": "Customer name",
+    "subject_social": "Post author",
     "small_cell_help": "fewer than {n} interactions: a hint, not a finding (a difference is coloured only when its 95% interval excludes 0)",
 }
 
