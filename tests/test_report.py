@@ -124,7 +124,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "nav", "a", "main", "section", "div", "h1", "h2",
     "h3", "p", "span", "small", "figure", "figcaption", "table", "thead", "tbody", "tr", "th", "td", "br",
     "svg", "line", "text", "polyline", "circle", "i", "b", "strong", "dl", "dt", "dd", "ul", "li", "article",
-    "mark", "footer", "bdi",
+    "mark", "footer", "bdi", "ol",
 }
 
 
@@ -797,8 +797,8 @@ def scored_store(con, tmp_path, specs, pack: str = PACK) -> None:
 
     Rule `r1` fails on every score under 100 (evidence: the answer, unless critical), the critical rule `pci` fails
     on the critical ones (evidence: the card number in the answer)."""
-    rows = [row(case_id=c, agent_name=a, evaluation_survey=sv, date_creation=f"2026-11-02 10:{n:02d}:00",
-                close_date=f"2026-11-02 11:{n:02d}:00",
+    rows = [row(case_id=c, agent_name=a, evaluation_survey=sv, date_creation=f"2026-11-02 {10 + n // 60}:{n % 60:02d}:00",
+                close_date=f"2026-11-02 {12 + n // 60}:{n % 60:02d}:00",
                 answer="Deme el número 4242 4242 4242 4242 y el CVV 123" if crit else f"Buenos días ({c})")
             for n, (c, a, _score, crit, sv, _risk) in enumerate(specs)]
     import_rows(con, tmp_path, rows)
@@ -1006,3 +1006,20 @@ def test_subject_is_labelled_by_channel(con, tmp_path):
     assert got["Nombre del cliente"] in ("Yolanda García", "Camilo Zapata")
     assert got["Asunto"] == "Solicitud de reembolso" and got["Autor de la publicación"] == "Mauricio Moreno"
     assert html.count("<dt>Nombre del cliente</dt>") == 2
+
+
+def test_three_things_to_work_on(con, tmp_path):
+    """Issue 12, also worth doing: the rules with the largest significant gap to the same-mix team,
+    one example each; nothing when no gap is significant."""
+    specs = [(f"a{i}", "Ana", 50 if i < 20 else 100, False, "", 0.2) for i in range(40)]
+    specs += [(f"b{i}", "Beto", 50 if i < 3 else 100, False, "", 0.2) for i in range(60)]
+    scored_store(con, tmp_path, specs)
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
+    ana = next((out / "agents").glob("ana-*.html")).read_text(encoding="utf-8")
+    box = ana[ana.index('id="focus"'):ana.index("</section>", ana.index('id="focus"'))]
+    assert "Three things to work on" in box and "<strong>r1</strong>" in box and "pci" not in box
+    assert "passes 50% against the team&#39;s 95% on the same mix (−45.0 pp)" in box
+    assert re.search(r"Example: (<a href=\"#i-[0-9a-f]+\">)?Case <bdi>(a1?\d)</bdi>.*«<bdi>Buenos días \(\2\)</bdi>»", box)
+    beto = next((out / "agents").glob("beto-*.html")).read_text(encoding="utf-8")
+    assert "No rule is clearly below the team in this period" in beto

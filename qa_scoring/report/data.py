@@ -244,6 +244,14 @@ class RuleFailure:
 
 
 @dataclass(frozen=True)
+class FocusItem:
+    """One of an agent's "three things to work on": a rule clearly below the team, with an example."""
+
+    row: AgentRuleRow
+    example: RuleFailure | None
+
+
+@dataclass(frozen=True)
 class RuleRow:
     rule: RuleInfo
     total: int
@@ -307,6 +315,7 @@ class ReportData:
     # per agent name: queues, rules and review items (only agents of the table)
     queues: dict[str, tuple[QueueRow, ...]] = field(default_factory=dict)
     agent_rules: dict[str, tuple[AgentRuleRow, ...]] = field(default_factory=dict)
+    focus: dict[str, tuple[FocusItem, ...]] = field(default_factory=dict)  # up to 3 per agent
     reviews: dict[str, tuple[ReviewItem, ...]] = field(default_factory=dict)
     worst: tuple[WorstItem, ...] = ()  # the team's worst interactions, most urgent first
     rule_failures: dict[str, tuple[RuleFailure, ...]] = field(default_factory=dict)  # capped per rule
@@ -671,6 +680,45 @@ def _reviews(con, info, segment_text, per_agent: int, team: int, file_of, mask=m
     return {k: tuple(v) for k, v in out.items()}, tuple(item for _, item in worst)
 
 
+FOCUS = 3  # rules in an agent's "things to work on" box
+
+
+def _focus(con, agent_rules: dict[str, tuple[AgentRuleRow, ...]], file_of, mask=mask_text
+           ) -> dict[str, tuple[FocusItem, ...]]:
+    """Per agent, the (up to 3) rules with the largest significant gap below the same-mix team, each
+    with one example failure of the agent (one with evidence first, then the newest)."""
+    picks = {agent: sorted((r for r in rows if r.significant and r.diff is not None and r.diff < 0),
+                           key=lambda r: (r.diff, r.rule.rule_id))[:FOCUS]
+             for agent, rows in agent_rules.items()}
+    pairs = [(agent, r.rule.rule_id) for agent, rows in picks.items() for r in rows]
+    if not pairs:
+        return {}
+    import pyarrow as pa
+
+    con.register("_rpt_focus_pairs", pa.table({"agent": [a for a, _ in pairs], "rule_id": [r for _, r in pairs]}))
+    letter = outcomes.letter_at("o.outcomes", "p.position")
+    try:
+        rows = con.execute(f"""
+            SELECT b.agent, f.rule_id, b.interaction_id, i.case_id, i.created_at, b.skill, b.channel, b.score,
+                   b.critical, b.dissatisfied, e.evidence, e.evidence_field
+            FROM _rpt_base b JOIN _rpt_focus_pairs f USING (agent)
+            JOIN rule_pack_rules p ON p.rule_pack_hash = b.rule_pack_hash AND p.rule_id = f.rule_id
+            JOIN rule_outcomes o ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
+            JOIN interactions i ON i.interaction_id = b.interaction_id
+            LEFT JOIN rule_evidence e ON e.interaction_id = b.interaction_id AND e.rule_id = f.rule_id
+                                      AND e.rule_pack_hash = b.rule_pack_hash
+            WHERE {letter} IN {outcomes.FAILED_LETTERS}
+            QUALIFY row_number() OVER (PARTITION BY b.agent, f.rule_id
+                                       ORDER BY e.evidence IS NULL, i.created_at DESC, b.interaction_id,
+                                                e.evidence_start NULLS LAST) = 1""").fetchall()
+    finally:
+        con.unregister("_rpt_focus_pairs")
+    examples = {(r[0], r[1]): RuleFailure(r[2], r[0], file_of(r[0]), r[3] or "", r[4], r[5], r[6], r[7], bool(r[8]),
+                                          r[9], mask(r[10]), r[11]) for r in rows}
+    return {agent: tuple(FocusItem(r, examples.get((agent, r.rule.rule_id))) for r in rows)
+            for agent, rows in picks.items() if rows}
+
+
 def _critical(con, info, cap: int, mask=mask_text) -> dict[str, tuple[CriticalItem, ...]]:
     """Per agent, the interactions with a critical failure (the newest `cap`) and their critical rules."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _rpt_critical AS
@@ -758,6 +806,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         _rule_cells(con)
         rules = _rules(con, rule_info)
         agent_rules = _agent_rules(con, rule_info)
+        focus = _focus(con, agent_rules, file_of, mask)
         lap("rules")
         _review(con, review_per_agent, low_score, high_risk, review_team)
         reviews, worst = _reviews(con, rule_info, segment_text, review_per_agent, review_team, file_of, mask)
@@ -774,7 +823,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             period=period, team=team, agents=agents, rules=rules, quality=quality, rule_pack_hashes=hashes,
             model_ids=models, min_sample=min_sample, label_text=label_text,
             open_max_age_hours=open_max_age_hours, ranking=ranking, queues=queues,
-            agent_rules=agent_rules, reviews=reviews, worst=worst, rule_failures=rule_failures,
+            agent_rules=agent_rules, focus=focus, reviews=reviews, worst=worst, rule_failures=rule_failures,
             rule_failures_max=rule_failures_max, critical=critical, critical_max=critical_max,
         )
     finally:

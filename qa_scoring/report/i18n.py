@@ -222,6 +222,10 @@ ES: dict[str, str] = {
     "col_period": "Periodo",
     "small_cell": "n pequeño",
     "subject_chat": "Nombre del cliente",
+    "focus_title": "Tres cosas para trabajar",
+    "focus_gap": "cumple {own} frente a {team} del equipo en la misma mezcla ({gap} pp)",
+    "focus_example": "Ejemplo",
+    "focus_none": "Ninguna regla queda claramente por debajo del equipo en este periodo (intervalo del 95 %).",
     "subject_social": "Autor de la publicación",
     "small_cell_help": "menos de {n} interacciones: una pista, no un hallazgo (la diferencia solo se colorea si su intervalo del 95 % excluye el 0)",
 }
@@ -435,6 +439,10 @@ EN: dict[str, str] = {
     "col_period": "Period",
     "small_cell": "small n",
     "subject_chat": "Customer name",
+    "focus_title": "Three things to work on",
+    "focus_gap": "passes {own} against the team's {team} on the same mix ({gap} pp)",
+    "focus_example": "Example",
+    "focus_none": "No rule is clearly below the team in this period (95% interval).",
     "subject_social": "Post author",
     "small_cell_help": "fewer than {n} interactions: a hint, not a finding (a difference is coloured only when its 95% interval excludes 0)",
 }

@@ -261,7 +261,8 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
         pages[f"agents/{a.file}"] = agent_page.render(
             **common, root="../", page="agent", agent=a, trend=trend_chart(data, fmt, a.days),
             queues=data.queues.get(a.name, ()), rules=data.agent_rules.get(a.name, ()),
-            reviews=data.reviews.get(a.name, ()), critical=data.critical.get(a.name, ()), reviewed=reviewed)
+            reviews=data.reviews.get(a.name, ()), critical=data.critical.get(a.name, ()), reviewed=reviewed,
+            focus=data.focus.get(a.name, ()))
     return pages
 
 
