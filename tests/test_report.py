@@ -1023,3 +1023,27 @@ def test_three_things_to_work_on(con, tmp_path):
     assert re.search(r"Example: (<a href=\"#i-[0-9a-f]+\">)?Case <bdi>(a1?\d)</bdi>.*«<bdi>Buenos días \(\2\)</bdi>»", box)
     beto = next((out / "agents").glob("beto-*.html")).read_text(encoding="utf-8")
     assert "No rule is clearly below the team in this period" in beto
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")
+def test_agent_pages_print_in_at_most_four_pages(sample_db, tmp_path):
+    """Issue 12, also worth doing: an agent page prints in ≤ 4 A4 pages (the bundled sample's month,
+    the real rule pack; the agent with 16 critical failures is the longest)."""
+    from qa_scoring.resources import rules_dir
+    from qa_scoring.rules import load_rule_pack, score_interactions
+
+    con = store.connect(sample_db)
+    score_interactions(con, load_rule_pack(rules_dir()))
+    out = tmp_path / "reports"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None)
+    con.close()
+    sink = _Sink()
+    try:
+        for n, page in enumerate(sorted((out / "agents").glob("*.html"))):
+            pdf = tmp_path / f"p{n}.pdf"
+            _chromium(["--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()], tmp_path / f"prof-{n}", sink)
+            pages = len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf.read_bytes()))
+            assert 1 <= pages <= 4, (page.name, pages)
+    finally:
+        sink.close()

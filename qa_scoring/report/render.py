@@ -35,6 +35,7 @@ from qa_scoring.resources import templates_dir
 log = logging.getLogger(__name__)
 
 MARKER = ".qa-scoring-report"  # marks a folder as ours: only such a folder is ever replaced
+PRINT_REVIEWS = 3  # review cards an agent page prints (the rest stay on screen): ~4 A4 pages in all
 STALE_SECONDS = 3600  # leftovers of a crashed render older than this are removed
 
 
@@ -231,7 +232,7 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
     rule_files = agent_file_names([r.rule.rule_id for r in data.rules if r.failed])
     reviewed = {item.interaction_id for items in data.reviews.values() for item in items}
     common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang, "rule_files": rule_files,
-              "min_cell": MIN_CELL}
+              "min_cell": MIN_CELL, "print_reviews": PRINT_REVIEWS}
     pages: dict[str, str] = {}
     # the interval strips share one scale, zoomed to where the agents are (a multiple of 10); the
     # sparklines share the scale of all agents' daily scores
