@@ -1047,3 +1047,16 @@ def test_agent_pages_print_in_at_most_four_pages(sample_db, tmp_path):
             assert 1 <= pages <= 4, (page.name, pages)
     finally:
         sink.close()
+
+
+def test_a_rule_failing_for_something_missing_says_what_was_expected(con, tmp_path):
+    """Issue 12, also worth doing (in part): a failure without evidence shows what the rule expects."""
+    import_rows(con, tmp_path, [row(case_id="x", answer="")])
+    fill_derived(con)
+    con.execute("UPDATE rule_pack_rules SET description = to_json('The agent greets (hola, buenos días…)') "
+                "WHERE rule_id = 'greeting'")
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="en")
+    html = next((out / "agents").glob("ana-*.html")).read_text(encoding="utf-8")
+    fails = html[html.index('<ul class="fails">'):].split("</ul>")[0]
+    assert "what was expected and not found: The agent greets (hola, buenos días…)" in fails
