@@ -457,6 +457,104 @@ def rules_prune_cmd(app: App, keep: int, as_json: bool) -> None:
     emit(summary.to_dict(), as_json, summary.text())
 
 
+@cli.group("reviews")
+def reviews_group() -> None:
+    """The QA team's own verdicts: import them, measure agreement, draw audit samples.
+
+    \b
+    Example:
+        qa-scoring reviews sample --per-rule 10 --out audit.csv
+        qa-scoring reviews import audit.csv evaluaciones_wolkvox.csv
+        qa-scoring reviews agreement --json
+    """
+
+
+@reviews_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--reviewer", default=None, metavar="NAME",
+              help="Reviewer of rows whose reviewer (EVALUATOR) column is missing or empty.")
+@json_option
+@pass_app
+def reviews_import_cmd(app: App, files: tuple[Path, ...], reviewer: str | None, as_json: bool) -> None:
+    """Import human verdicts: Wolkvox's evaluation export or qa-scoring's review CSV.
+
+    The shape is told from the header (`,` or `;`, UTF-8 with or without BOM, or Latin-1).
+    A verdict is matched to its interaction by interaction_id, else case_id (and channel when
+    given), and to its rule by rule_id or by the rules' `attribute:` names. Unmatched rows are
+    counted by reason. Re-importing the same file changes nothing; a bad file exits 2 naming the
+    file and line, and nothing is stored. Verdicts override the automatic outcomes in scores
+    unless [reviews] override = false.
+
+    \b
+    Example:
+        qa-scoring reviews import audit.csv --reviewer "Laura Gómez"
+    """
+    from qa_scoring.reviews.stored import import_reviews
+
+    settings = app.settings()
+    con = app.open_db(settings, create=False)
+    with app.recorded(con, "reviews import") as info:
+        summary = import_reviews(con, list(files), reviewer=reviewer, run_id=info["run_id"],
+                                 override=settings.reviews.override)
+        info["counts"] = summary.to_dict()
+    emit(summary.to_dict(), as_json, summary.text())
+
+
+@reviews_group.command("agreement")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
+              help="First day of the interactions judged (YYYY-MM-DD).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
+              help="Last day, included.")
+@json_option
+@pass_app
+def reviews_agreement_cmd(app: App, since, until, as_json: bool) -> None:
+    """Agreement of each rule with the reviewers: Cohen's kappa with its 95% interval, precision
+    and recall of the rule's failures, N/A disagreements, and kappa between reviewers.
+
+    \b
+    Example:
+        qa-scoring reviews agreement --since 2026-11-01 --json
+    """
+    from qa_scoring.reviews.agreement import agreement
+
+    con = app.open_db(read_only=True)
+    result = agreement(con, since=since and since.date(), until=until and until.date())
+    emit(result.to_dict(), as_json, result.text())
+
+
+@reviews_group.command("sample")
+@click.option("--per-rule", default=10, show_default=True, type=click.IntRange(1, 10000), metavar="N",
+              help="Pairs per rule: half where the rule failed, half where it did not.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D", help="First day (YYYY-MM-DD).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D", help="Last day, included.")
+@click.option("--seed", default=0, show_default=True, type=int, help="The same seed draws the same sample.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The CSV to write; the printable worksheet goes beside it (.html).")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+              help=f"Worksheet language (default: [report] lang in the settings, else {ReportSettings.lang}).")
+@click.option("--bom", is_flag=True, help="Start the CSV with a UTF-8 byte order mark (for Excel).")
+@json_option
+@pass_app
+def reviews_sample_cmd(app: App, per_rule: int, since, until, seed: int, out: Path, lang: str | None, bom: bool,
+                       as_json: bool) -> None:
+    """Write a stratified audit sample for the analysts to label (CSV + printable worksheet).
+
+    For each rule: pairs where it failed and pairs where it did not, excluding what was already
+    reviewed. Fill the verdict and reviewer columns and import the CSV back as it is.
+
+    \b
+    Example:
+        qa-scoring reviews sample --per-rule 20 --since 2026-11-01 --out audit.csv --bom
+    """
+    from qa_scoring.reviews.sample import write_sample
+
+    settings = app.settings(**{"report.lang": lang})
+    con = app.open_db(settings, read_only=True)
+    summary = write_sample(con, out, per_rule=per_rule, seed=seed, since=since and since.date(),
+                           until=until and until.date(), lang=settings.report.lang, bom=bom)
+    emit(summary.to_dict(), as_json, summary.text())
+
+
 @cli.command("score")
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Rule pack folder (default: [rules] dir in the settings, else the bundled pack).")
@@ -481,7 +579,7 @@ def score_cmd(app: App, rules_dir: Path | None, full: bool, as_json: bool) -> No
     with app.recorded(con, "score") as info:
         pack = load_rule_pack(rules_dir or default_rules_dir(settings))
         info["rule_pack_hash"] = pack.hash
-        summary = score_interactions(con, pack, full=full, run_id=info["run_id"])
+        summary = score_interactions(con, pack, full=full, run_id=info["run_id"], overrides=settings.reviews.override)
         info["counts"] = summary.to_dict()
     emit(summary.to_dict(), as_json, summary.text())
 

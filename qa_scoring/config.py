@@ -198,6 +198,11 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class ReviewsSettings:
+    override: bool = True  # a reviewer's verdict replaces the rule's automatic outcome in scores and aggregates
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     wolkvox: WolkvoxSettings = field(default_factory=WolkvoxSettings)
@@ -205,6 +210,7 @@ class Settings:
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    reviews: ReviewsSettings = field(default_factory=ReviewsSettings)
     source: str = "defaults"  # where the file part came from, for messages
 
     @property

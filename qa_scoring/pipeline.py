@@ -185,7 +185,7 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
 
     pack = rules.load_rule_pack(Path(settings.rules.dir) if settings.rules.dir else rules_dir())
     summary.rule_pack_hash = run_info["rule_pack_hash"] = pack.hash
-    _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id), on_stage)
+    _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id, overrides=settings.reviews.override), on_stage)
 
     def train() -> Any:
         reason = _train_is_due(con, settings)

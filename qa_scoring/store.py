@@ -34,7 +34,7 @@ from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The views as schema v2 / v3 created them (frozen: migrations replay history); v4 replaces them
 # with outcomes.py's, which show the current pack only.
 _RULE_RESULTS_VIEW_V2 = """
@@ -287,6 +287,45 @@ MIGRATIONS: list[str] = [
         GROUP BY 1 ORDER BY max(scored) DESC, count(*) DESC, 1 LIMIT 1);
     {outcomes.RULE_RESULTS_VIEW}
     {outcomes.RULE_OUTCOME_ROWS_VIEW}
+    """,
+    # v5: the QA team's own verdicts (reviews/stored.py owns these tables). Every imported verdict is
+    # kept (history); the latest one per (interaction, rule) overrides the automatic outcome in the
+    # score, which keeps the automatic one beside it. Rules name the Wolkvox attributes they stand for.
+    """
+    CREATE SEQUENCE reviews_seq;
+    CREATE TABLE reviews (
+        review_id      BIGINT NOT NULL,
+        interaction_id VARCHAR NOT NULL,
+        rule_id        VARCHAR NOT NULL,
+        verdict        VARCHAR NOT NULL,    -- pass | fail | na
+        reviewer       VARCHAR NOT NULL,
+        reviewed_at    TIMESTAMP,           -- as the file gives it (local time); NULL: not given
+        note           VARCHAR,
+        source         VARCHAR NOT NULL,    -- the file it came from
+        line           INTEGER NOT NULL,
+        row_hash       VARCHAR NOT NULL,    -- md5 of the verdict's content: re-importing adds nothing
+        imported_at    TIMESTAMP NOT NULL,  -- UTC
+        run_id         BIGINT
+    );
+    CREATE TABLE review_unmatched (         -- rows that matched no interaction, rule or attribute
+        row_hash    VARCHAR NOT NULL,
+        reason      VARCHAR NOT NULL,       -- no_interaction | no_rule | no_attribute | ambiguous
+        source      VARCHAR NOT NULL,
+        line        INTEGER NOT NULL,
+        case_id     VARCHAR,
+        channel     VARCHAR,
+        rule        VARCHAR,                -- the rule id or the Wolkvox attribute as given
+        reviewer    VARCHAR,
+        imported_at TIMESTAMP NOT NULL,
+        run_id      BIGINT
+    );
+    ALTER TABLE rule_pack_rules ADD COLUMN attributes JSON;   -- Wolkvox evaluation attributes (a list)
+    ALTER TABLE interaction_scores ADD COLUMN overrides INTEGER DEFAULT 0;  -- human verdicts that changed an outcome
+    ALTER TABLE interaction_scores ADD COLUMN auto_score DOUBLE;            -- the rules' own score when overridden
+    ALTER TABLE interaction_scores ADD COLUMN auto_critical_failed BOOLEAN;
+    ALTER TABLE kept_scores ADD COLUMN overrides INTEGER DEFAULT 0;
+    ALTER TABLE kept_scores ADD COLUMN auto_score DOUBLE;
+    ALTER TABLE kept_scores ADD COLUMN auto_critical_failed BOOLEAN;
     """,
 ]
 

@@ -33,7 +33,7 @@ TEXT_KINDS = ("contains_any", "contains_none", "matches", "not_matches", "length
 CHECK_KINDS = TEXT_KINDS + ("not_empty", "duration")
 SEVERITIES = ("minor", "major", "critical")
 RULE_KEYS = ("id", "title", "description", "field", "when", "check", "negation", "weight", "severity",
-             "examples", "case_sensitive", "accent_sensitive")
+             "examples", "case_sensitive", "accent_sensitive", "attribute")
 REQUIRED_KEYS = ("id", "title", "check", "weight", "severity")
 WHEN_SPECIAL = ("field_matches", "field_contains", "min_length")
 ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -124,6 +124,7 @@ class Rule:
     examples: tuple[Example, ...]
     file: str
     line: int
+    attributes: tuple[str, ...] = ()  # Wolkvox evaluation attributes this rule stands for (reviews import)
 
     def spec(self) -> dict:
         """What decides scoring (the pack hash covers this, not titles, descriptions or examples)."""
@@ -435,6 +436,13 @@ def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, se
             not (isinstance(raw.get("when"), dict) and "field_contains" in raw["when"]):
         probs.add(file, _line(raw, "negation"), label,
                   "negation applies to phrase lists only (contains_any, contains_none, when.field_contains)")
+    attributes = raw.get("attribute", [])
+    if isinstance(attributes, str):
+        attributes = [attributes]
+    if not isinstance(attributes, list) or not all(isinstance(a, str) and a.strip() for a in attributes):
+        probs.add(file, _line(raw, "attribute"), label, "attribute must be a text or a list of texts "
+                  "(the Wolkvox evaluation attribute names this rule stands for)")
+        attributes = []
     weight = raw.get("weight")
     if "weight" in raw and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0):
         probs.add(file, _line(raw, "weight"), label, f"weight must be a number > 0, got {weight!r}")
@@ -449,7 +457,7 @@ def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, se
     return Rule(id=rid, title=raw["title"].strip(), description=(raw.get("description") or "").strip(),
                 field=column, kind=kind, arg=arg, when=when, negation=flags["negation"], weight=float(weight),
                 severity=severity, case_sensitive=cs, accent_sensitive=acs, examples=examples, file=file,
-                line=raw.line)
+                line=raw.line, attributes=tuple(a.strip() for a in attributes))
 
 
 def load_rule_pack(path: Path) -> RulePack:

@@ -89,7 +89,8 @@ BATCH_ROWS = 1_000_000  # interactions per evaluation batch: bounds memory (the 
 
 
 def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: bool = False,
-                       run_id: int | None = None, batch_rows: int = BATCH_ROWS) -> ScoreSummary:
+                       run_id: int | None = None, batch_rows: int = BATCH_ROWS,
+                       overrides: bool = True) -> ScoreSummary:
     """Score new or changed interactions (all with `full` or a changed pack), replacing results in one transaction.
 
     The pack is stored (rules/stored.py) and becomes the current pack; the results of the pack
@@ -99,7 +100,11 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
     scored, or its score came from another rule pack (so a pack change rescored everything). The
     work runs in batches of `batch_rows` consecutive rows (row-id ranges, which DuckDB prunes to the
     row groups involved), so memory stays bounded and a nightly run reads only the night's rows.
+    Human verdicts then override the automatic outcomes of reviewed interactions (reviews/stored.py;
+    `overrides=False` restores the rules' own scores).
     """
+    from qa_scoring.reviews.stored import apply_overrides
+
     compiled = compile_rule_pack(pack)
     clock = _Clock()
     params = {"hash": pack.hash, "run_id": run_id}
@@ -155,7 +160,7 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
             if source == "qa_source":
                 con.unregister("qa_source")
             clock.lap("evaluate rules")
-            con.execute("INSERT INTO interaction_scores " + SCORE_SQL, params)
+            con.execute("INSERT INTO interaction_scores BY NAME " + SCORE_SQL, params)
             n_critical, n_sum, n_count = store.fetch_one(
                 con, f"SELECT count(*) FILTER (critical_failed), sum(score), count(score) FROM ({SCORE_SQL})", params)
             critical, score_sum, score_count = critical + n_critical, score_sum + (n_sum or 0.0), score_count + n_count
@@ -164,6 +169,8 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
             con.execute("DROP TABLE qa_wide")
             clock.lap("write rule_results")
         con.execute("DROP TABLE qa_todo")
+        apply_overrides(con, enabled=overrides)
+        clock.lap("apply review overrides")
     clock.lap("commit")
     log.debug("scored %d interactions (%d unchanged) with %d rules in %d batch(es)", todo, total - todo,
              len(pack.rules), len(batches))

@@ -76,11 +76,12 @@ def store_rule_pack(con: duckdb.DuckDBPyConnection, pack: RulePack) -> None:
         "position": position[r.id], "rule_id": r.id,
         "title": json.dumps(r.title, ensure_ascii=False), "description": json.dumps(r.description, ensure_ascii=False),
         "field": r.field, "check_kind": r.kind, "severity": r.severity, "weight": float(r.weight),
-        "file": r.file, "line": r.line, "rule_hash": rule_hash(r)} for r in pack.rules],
+        "file": r.file, "line": r.line, "rule_hash": rule_hash(r),
+        "attributes": json.dumps(list(r.attributes), ensure_ascii=False)} for r in pack.rules],
         schema=pa.schema([("position", pa.int32()), ("rule_id", pa.string()), ("title", pa.string()),
                           ("description", pa.string()), ("field", pa.string()), ("check_kind", pa.string()),
                           ("severity", pa.string()), ("weight", pa.float64()), ("file", pa.string()),
-                          ("line", pa.int32()), ("rule_hash", pa.string())]))
+                          ("line", pa.int32()), ("rule_hash", pa.string()), ("attributes", pa.string())]))
     con.execute("""
         INSERT INTO rule_packs (rule_pack_hash, source, engine_version, rule_count, loaded_at, updated_at, is_current)
         VALUES ($hash, $source, $engine, $n, $now, $now, false)
@@ -94,7 +95,8 @@ def store_rule_pack(con: duckdb.DuckDBPyConnection, pack: RulePack) -> None:
         con.execute("DELETE FROM rule_pack_rules WHERE rule_pack_hash = ?", [pack.hash])
         con.execute("""INSERT INTO rule_pack_rules BY NAME
             SELECT $hash AS rule_pack_hash, position, rule_id, title::JSON AS title, description::JSON AS description,
-                   field, check_kind, severity, weight, file, line, rule_hash FROM qa_pack_rows""", {"hash": pack.hash})
+                   field, check_kind, severity, weight, file, line, rule_hash, attributes::JSON AS attributes
+            FROM qa_pack_rows""", {"hash": pack.hash})
     finally:
         con.unregister("qa_pack_rows")
 
@@ -115,9 +117,9 @@ def make_current(con: duckdb.DuckDBPyConnection, pack_hash: str) -> bool:
         return False
     con.execute("""
         DELETE FROM kept_scores WHERE rule_pack_hash IN (SELECT DISTINCT rule_pack_hash FROM interaction_scores);
-        INSERT INTO kept_scores SELECT * FROM interaction_scores;
+        INSERT INTO kept_scores BY NAME SELECT * FROM interaction_scores;
         DELETE FROM interaction_scores;""")
-    con.execute("INSERT INTO interaction_scores SELECT * FROM kept_scores WHERE rule_pack_hash = ?", [pack_hash])
+    con.execute("INSERT INTO interaction_scores BY NAME SELECT * FROM kept_scores WHERE rule_pack_hash = ?", [pack_hash])
     con.execute("DELETE FROM kept_scores WHERE rule_pack_hash = ?", [pack_hash])
     con.execute("""UPDATE rule_packs SET is_current = (rule_pack_hash = $hash),
                        current_since = CASE WHEN rule_pack_hash = $hash THEN $now ELSE current_since END""",
