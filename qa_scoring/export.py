@@ -22,12 +22,15 @@ import duckdb
 from qa_scoring import store
 from qa_scoring.errors import InputError
 from qa_scoring.mask import masked_sql, register_sql
+from qa_scoring.reviews.stored import EFFECTIVE_SQL
 
 QUERIES = {
     "scores": f"""
         SELECT s.interaction_id, i.operation, i.agent_name, i.channel, i.skill_id, i.case_id,
                i.created_at, i.closed_at, i.status, i.cod_act, {masked_sql("i.survey_raw")} AS survey_raw, i.survey_score,
                s.score, s.critical_failed, s.rules_applicable, s.rules_failed, s.rule_pack_hash,
+               -- the rules' own score where human verdicts overrode some outcomes (reviews/stored.py)
+               coalesce(s.auto_score, s.score) AS auto_score, coalesce(s.overrides, 0) AS overrides,
                p.risk, p.model_id
         FROM interaction_scores s
         JOIN interactions i USING (interaction_id)
@@ -37,8 +40,11 @@ QUERIES = {
     "rule_results": f"""
         SELECT r.interaction_id, i.agent_name, i.channel, i.created_at, i.status, r.rule_id, r.applicable,
                r.passed, {masked_sql("r.evidence")} AS evidence, r.evidence_field, r.rule_pack_hash,
-               coalesce(m.title->>'$.es', m.title->>'$') AS rule_title, m.severity, m.weight
+               coalesce(m.title->>'$.es', m.title->>'$') AS rule_title, m.severity, m.weight,
+               v.verdict AS review_verdict, v.reviewer, v.reviewed_at, {masked_sql("v.note")} AS review_note
         FROM rule_results r JOIN interactions i USING (interaction_id)
+        -- the effective human verdict, beside the automatic outcome
+        LEFT JOIN (EFFECTIVE_REVIEWS) v ON v.interaction_id = r.interaction_id AND v.rule_id = r.rule_id
         -- the rule's metadata as stored with the pack that produced the result (rules/stored.py)
         LEFT JOIN rule_pack_rules m ON m.rule_pack_hash = r.rule_pack_hash AND m.rule_id = r.rule_id
         ORDER BY i.created_at, r.interaction_id, r.rule_id
@@ -50,6 +56,7 @@ QUERIES = {
         ORDER BY i.created_at, p.interaction_id
     """,
 }
+QUERIES["rule_results"] = QUERIES["rule_results"].replace("EFFECTIVE_REVIEWS", EFFECTIVE_SQL)
 FORMATS = ("csv", "parquet")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
