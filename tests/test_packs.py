@@ -144,13 +144,31 @@ def test_stored_rule_metadata_has_everything_a_report_needs(sample_db):
     assert list_packs(con)[0].source == str(pack.path)
 
 
+V3_SCORES = """SELECT interaction_id, score, critical_failed, rules_applicable, rules_failed, content_hash,
+                      rule_pack_hash, run_id FROM interaction_scores"""
+
+
+def undo_v5(con) -> None:
+    """Take a v5 database back to the v4 shape (the reviews tables and columns gone)."""
+    con.execute("""DROP TABLE reviews; DROP TABLE review_unmatched; DROP SEQUENCE reviews_seq;
+                   ALTER TABLE rule_pack_rules DROP COLUMN attributes;
+                   ALTER TABLE interaction_scores DROP COLUMN overrides;
+                   ALTER TABLE interaction_scores DROP COLUMN auto_score;
+                   ALTER TABLE interaction_scores DROP COLUMN auto_critical_failed;
+                   ALTER TABLE kept_scores DROP COLUMN overrides;
+                   ALTER TABLE kept_scores DROP COLUMN auto_score;
+                   ALTER TABLE kept_scores DROP COLUMN auto_critical_failed;
+                   DELETE FROM schema_version WHERE version = 5;""")
+
+
 def test_the_v4_migration_keeps_a_v3_database_results(sample_db):
     con = store.connect(sample_db)
     pack = load_rule_pack(rules_dir())
     score_interactions(con, pack)
     before = sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str)
-    scores = sorted(con.execute("SELECT * FROM interaction_scores").fetchall(), key=str)
+    scores = sorted(con.execute(V3_SCORES).fetchall(), key=str)
     # Take the database back to the v3 shape (as v3 left it after scoring), then open it again.
+    undo_v5(con)
     con.execute("""DROP VIEW rule_results; DROP VIEW rule_outcome_rows; DROP TABLE rule_packs; DROP TABLE kept_scores;
                    CREATE TABLE rpr3 AS SELECT rule_pack_hash, position, rule_id FROM rule_pack_rules;
                    DROP TABLE rule_pack_rules;
@@ -162,9 +180,9 @@ def test_the_v4_migration_keeps_a_v3_database_results(sample_db):
     assert store.schema_version(con) == 3
     con.close()
     con = store.connect(sample_db)
-    assert store.schema_version(con) == 4
+    assert store.schema_version(con) == store.SCHEMA_VERSION
     assert sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str) == before
-    assert sorted(con.execute("SELECT * FROM interaction_scores").fetchall(), key=str) == scores
+    assert sorted(con.execute(V3_SCORES).fetchall(), key=str) == scores
     assert current_pack(con) == pack.hash
     assert pack_rules(con, pack.hash)["saludo_inicial"].title == "saludo_inicial"  # ids until scored again
     assert score_interactions(con, pack).scored == 0  # the same pack: nothing to rescore

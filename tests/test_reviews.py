@@ -312,3 +312,24 @@ def test_rules_check_refuses_a_bad_attribute(tmp_path, runner):
     pack = copy_pack(tmp_path, "p", lambda name, text: text.replace('attribute: "Saludo"', "attribute: [1, 2]"))
     result = runner.invoke(cli, ["rules", "check", str(pack)])
     assert result.exit_code == 2 and "attribute must be a text or a list of texts" in result.output
+
+
+def test_the_v5_migration_keeps_a_v4_database_results(sample_db):
+    from test_packs import V3_SCORES, undo_v5
+
+    from qa_scoring.resources import rules_dir
+    from qa_scoring.rules import load_rule_pack, score_interactions
+
+    con = store.connect(sample_db)
+    score_interactions(con, load_rule_pack(rules_dir()))
+    before = sorted(con.execute(V3_SCORES).fetchall(), key=str)
+    results = sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str)
+    undo_v5(con)
+    assert store.schema_version(con) == 4
+    con.close()
+    con = store.connect(sample_db)
+    assert store.schema_version(con) == 5
+    assert sorted(con.execute(V3_SCORES).fetchall(), key=str) == before
+    assert sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str) == results
+    assert store.fetch_one(con, "SELECT count(*) FROM interaction_scores WHERE overrides <> 0")[0] == 0
+    con.close()
