@@ -551,7 +551,8 @@ def reviews_sample_cmd(app: App, per_rule: int, since, until, seed: int, out: Pa
     settings = app.settings(**{"report.lang": lang})
     con = app.open_db(settings, read_only=True)
     summary = write_sample(con, out, per_rule=per_rule, seed=seed, since=since and since.date(),
-                           until=until and until.date(), lang=settings.report.lang, bom=bom)
+                           until=until and until.date(), lang=settings.report.lang, bom=bom,
+                           mask_personal=settings.report.mask_personal)
     emit(summary.to_dict(), as_json, summary.text())
 
 

@@ -297,13 +297,15 @@ def test_agreement_json_contract_on_a_filled_sample_with_two_reviewers(scored, r
 
 def test_the_worksheet_escapes_hostile_text(scored, runner, tmp_path):
     con = store.connect(scored)
-    con.execute("UPDATE interactions SET body = ?, agent_name = ?", [HOSTILE, HOSTILE])
+    con.execute("UPDATE interactions SET body = ?, agent_name = ?", [HOSTILE + " tarjeta 4242-4242-4242-4242",
+                                                                    HOSTILE])
     con.close()
     out = tmp_path / "audit.csv"
     run(runner, scored, "reviews", "sample", "--per-rule", "2", "--out", str(out))
     page = out.with_suffix(".html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "Content-Security-Policy" in page
+    assert "4242-4242-4242-4242" not in page and "••••-••••-••••-4242" in page  # PCI: masked like the reports
 
 
 def test_rules_check_refuses_a_bad_attribute(tmp_path, runner):
@@ -332,4 +334,35 @@ def test_the_v5_migration_keeps_a_v4_database_results(sample_db):
     assert sorted(con.execute(V3_SCORES).fetchall(), key=str) == before
     assert sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str) == results
     assert store.fetch_one(con, "SELECT count(*) FROM interaction_scores WHERE overrides <> 0")[0] == 0
+    con.close()
+
+
+def test_report_aggregates_count_an_overridden_outcome_as_the_verdict_says(scored, runner, tmp_path):
+    from qa_scoring import outcomes as letters
+    from qa_scoring.reviews.stored import effective_outcomes_sql
+
+    def fails(con, source: str, rule_id: str) -> int:
+        return store.fetch_one(con, f"""SELECT count(*) FROM {source} o JOIN rule_pack_rules p USING (rule_pack_hash)
+            WHERE p.rule_id = ? AND {letters.letter_at('o.outcomes', 'p.position')} IN {letters.FAILED_LETTERS}
+              AND o.rule_pack_hash IN {letters.CURRENT_PACK}""", [rule_id])[0]
+
+    results = outcomes_of(scored)
+    cases = unique_cases(scored)
+    (iid, rid), (_, case, ch) = next((k, v) for k, v in sorted(results.items())
+                                     if v[0] == "fail" and v[1].strip() in cases)
+    con = store.connect(scored, read_only=True)
+    before = fails(con, effective_outcomes_sql(), rid)
+    con.close()
+    f = write_csv(tmp_path / "o.csv", ["case_id", "channel", "rule_id", "verdict", "reviewer"],
+                  [[case, ch, rid, "pass", "Ana"]])
+    run(runner, scored, "reviews", "import", str(f))
+    con = store.connect(scored, read_only=True)
+    assert fails(con, effective_outcomes_sql(), rid) == before - 1
+    assert fails(con, "rule_outcomes", rid) == before  # the automatic outcomes stay as the rules gave them
+    con.close()
+    cfg = tmp_path / "off.toml"
+    cfg.write_text("[reviews]\noverride = false\n", encoding="utf-8")
+    run(runner, scored, "--config", str(cfg), "score")
+    con = store.connect(scored, read_only=True)
+    assert fails(con, effective_outcomes_sql(), rid) == before  # overrides off: the rules' own counts
     con.close()

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 
 from qa_scoring import outcomes
+from qa_scoring.reviews.stored import effective_outcomes_sql
 from qa_scoring.mask import mask_text
 from qa_scoring.errors import InputError
 from qa_scoring.report import stats
@@ -484,8 +485,9 @@ def _rule_cells(con) -> None:
     """Per agent × queue × rule counts (applicable, passed, survey label split) in one pass."""
     # Counted on the compact outcomes (outcomes.py) grouped first, then spread over the rules:
     # a month of 3M interactions x 31 rules never becomes 93M rows.
-    grouped = """SELECT b.agent, b.skill, b.channel, o.rule_pack_hash, o.outcomes, b.dissatisfied, count(*) AS n
-                 FROM rule_outcomes o JOIN _rpt_base b
+    # Human verdicts that override an outcome count as the verdict says (reviews/stored.py).
+    grouped = f"""SELECT b.agent, b.skill, b.channel, o.rule_pack_hash, o.outcomes, b.dissatisfied, count(*) AS n
+                 FROM {effective_outcomes_sql()} o JOIN _rpt_base b
                    ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
                  GROUP BY ALL"""
     con.execute("CREATE OR REPLACE TEMP TABLE _rpt_rule_cells AS "
@@ -631,7 +633,7 @@ def _terms(value) -> tuple[str, ...]:
 def _review_failures(con) -> list[tuple]:
     """(interaction_id, rule_id, evidence, evidence_field, evidence_start, evidence_end) of every failed
     rule of the interactions in `_rpt_review`, ordered."""
-    return con.execute(outcomes.failed_rules_sql("_rpt_review")).fetchall()
+    return con.execute(outcomes.failed_rules_sql("_rpt_review", outcomes=effective_outcomes_sql())).fetchall()
 
 
 def _reviews(con, info, segment_text, per_agent: int, team: int, file_of, mask=mask_text

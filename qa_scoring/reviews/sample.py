@@ -94,7 +94,8 @@ def draw_sample(con: duckdb.DuckDBPyConnection, *, per_rule: int, seed: int, sin
         ORDER BY r.rule_id, r.draw""", params).fetchall()
 
 
-def _items(con, drawn: list[tuple], lang: str) -> list[SampleItem]:
+def _items(con, drawn: list[tuple], lang: str, personal: bool = False) -> list[SampleItem]:
+    from qa_scoring.mask import mask_text
     from qa_scoring.report.text import segment_text
     from qa_scoring.rules.stored import rule_catalogue
 
@@ -116,7 +117,10 @@ def _items(con, drawn: list[tuple], lang: str) -> list[SampleItem]:
     items = []
     for (iid, rule_id, letter, case_id, channel, agent, created, subject, body, answer, comments,
          evidence, ev_field, ev_start, ev_end) in rows:
-        texts = {"subject": subject, "body": body, "answer": answer, "comments": comments}
+        # Card numbers masked as on every report page (the mask keeps lengths: offsets stay exact).
+        texts = {k: mask_text(v, personal) for k, v in
+                 {"subject": subject, "body": body, "answer": answer, "comments": comments}.items()}
+        evidence = mask_text(evidence, personal)
         rule = catalogue.get(rule_id)
         fields = []
         for key in TEXT_FIELDS:
@@ -166,7 +170,7 @@ def _write_atomic(path: Path, write) -> None:
 
 def write_sample(con: duckdb.DuckDBPyConnection, out: Path, *, per_rule: int = 10, seed: int = 0,
                  since: date | None = None, until: date | None = None, lang: str = "es",
-                 bom: bool = False) -> SampleSummary:
+                 bom: bool = False, mask_personal: bool = False) -> SampleSummary:
     """Draw the sample and write the CSV and, beside it, the worksheet (`<out>.html`)."""
     from qa_scoring.report.i18n import Formatter
     from qa_scoring.report.render import environment
@@ -181,7 +185,8 @@ def write_sample(con: duckdb.DuckDBPyConnection, out: Path, *, per_rule: int = 1
     if store.fetch_one(con, "SELECT count(*) FROM rule_packs WHERE is_current")[0] == 0:
         raise InputError("reviews sample: no rule pack has been scored yet (run 'qa-scoring score' first)")
     worksheet = out.with_name(out.name + ".html") if out.suffix.lower() != ".csv" else out.with_suffix(".html")
-    items = _items(con, draw_sample(con, per_rule=per_rule, seed=seed, since=since, until=until), lang)
+    items = _items(con, draw_sample(con, per_rule=per_rule, seed=seed, since=since, until=until), lang,
+                   mask_personal)
 
     def write_csv(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:

@@ -181,7 +181,7 @@ def import_reviews(con: duckdb.DuckDBPyConnection, paths: list[Path], *, reviewe
                          unmatched={r: int(unmatched.get(r, 0)) for r in REASONS}, overridden=overridden)
 
 
-def _letters_sql(enabled: bool) -> str:
+def _letters_sql(enabled: bool, overridden_only: bool = False) -> str:
     """Per (interaction, rule) of the current pack for interactions with reviews (or with overrides
     applied before): the automatic letter and the effective one."""
     verdict_letter = (f"""CASE v.verdict WHEN 'pass' THEN '{outcomes.PASSED}'
@@ -191,8 +191,8 @@ def _letters_sql(enabled: bool) -> str:
                               ELSE auto END""" if enabled else "auto")
     return f"""
         WITH touched AS (
-            SELECT interaction_id FROM reviews
-            UNION SELECT interaction_id FROM interaction_scores WHERE overrides > 0),
+            {"" if overridden_only else "SELECT interaction_id FROM reviews UNION "}
+            SELECT interaction_id FROM interaction_scores WHERE overrides > 0),
         o AS (SELECT o.* FROM rule_outcomes o SEMI JOIN touched t ON o.interaction_id = t.interaction_id
               WHERE o.rule_pack_hash IN {outcomes.CURRENT_PACK}),
         spread AS (
@@ -245,15 +245,14 @@ def apply_overrides(con: duckdb.DuckDBPyConnection, enabled: bool = True) -> int
     return int(n)
 
 
-def effective_outcomes_sql(enabled: bool = True) -> str:
+def effective_outcomes_sql() -> str:
     """`rule_outcomes` (same columns) with the effective verdicts' letters in place of the automatic
-    ones, for the current pack: what aggregates count when overrides are on."""
-    if not enabled:
-        return "rule_outcomes"
+    ones, for the interactions whose current score carries overrides: what aggregates count. With
+    `reviews.override` off no score carries any, so this is `rule_outcomes` as it is."""
     return f"""(
         WITH changed AS (
             SELECT interaction_id, rule_pack_hash, string_agg(letter, '' ORDER BY position) AS outcomes
-            FROM ({_letters_sql(True)}) GROUP BY ALL)
+            FROM ({_letters_sql(True, overridden_only=True)}) GROUP BY ALL)
         SELECT o.interaction_id, coalesce(c.outcomes, o.outcomes) AS outcomes, o.rule_pack_hash, o.run_id
         FROM rule_outcomes o LEFT JOIN changed c
             ON c.interaction_id = o.interaction_id AND c.rule_pack_hash = o.rule_pack_hash)"""
