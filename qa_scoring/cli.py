@@ -214,7 +214,8 @@ def import_cmd(app: App, files: tuple[Path, ...], operation: str | None, as_json
     con = app.open_db(settings)
     with app.recorded(con, "import") as info:
         summary = import_files(con, list(files), operation=operation or settings.wolkvox.server or "default",
-                               tz=settings.wolkvox.timezone, run_id=info["run_id"])
+                               tz=settings.wolkvox.timezone, run_id=info["run_id"],
+                               dates=store.DateRange(settings.ingest.earliest(), settings.ingest.max_days_ahead))
         info["counts"] = {k: v for k, v in summary.to_dict().items() if k != "per_file"}
     emit(summary.to_dict(), as_json, summary.text())
 
@@ -232,9 +233,11 @@ def rebuild_cmd(app: App, as_json: bool) -> None:
     Example:
         qa-scoring rebuild && qa-scoring score --full
     """
-    con = app.open_db()
+    settings = app.settings()
+    con = app.open_db(settings)
     with app.recorded(con, "rebuild") as info:
-        summary = store.rebuild_interactions(con)
+        summary = store.rebuild_interactions(
+            con, store.DateRange(settings.ingest.earliest(), settings.ingest.max_days_ahead))
         info["counts"] = summary.to_dict()
     emit(summary.to_dict(), as_json,
          f"pages {summary.pages}, rows {summary.rows:,}, interactions {summary.interactions:,}, "

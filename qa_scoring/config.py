@@ -15,6 +15,7 @@ import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,30 @@ class WolkvoxSettings:
         if self.attach_array not in ("yes", "no"):
             out.append(("attach_array", "must be 'yes' or 'no'"))
         return out
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    # Interaction dates accepted by import, fetch and rebuild; rows outside go to quarantine.
+    earliest_date: str = "2000-01-01"  # older dates (0001-01-01, the epoch's 1970-01-01) are not real data
+    max_days_ahead: float = 1.0  # days after the page landed (local time may run ahead of UTC by 14 h)
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = []
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.earliest_date.strip()):
+            out.append(("earliest_date", "expected YYYY-MM-DD"))
+        else:
+            try:
+                if self.earliest() < datetime(1900, 1, 1):
+                    out.append(("earliest_date", "must be 1900-01-01 or later"))
+            except ValueError:
+                out.append(("earliest_date", f"not a date: {self.earliest_date!r}"))
+        if not 0 <= self.max_days_ahead <= 366:
+            out.append(("max_days_ahead", "must be between 0 and 366"))
+        return out
+
+    def earliest(self) -> datetime:
+        return datetime.strptime(self.earliest_date.strip(), "%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -206,6 +231,7 @@ class ReviewsSettings:
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     wolkvox: WolkvoxSettings = field(default_factory=WolkvoxSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     rules: RulesSettings = field(default_factory=RulesSettings)
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     report: ReportSettings = field(default_factory=ReportSettings)

@@ -36,14 +36,14 @@ class ImportSummary:
 
 
 def import_files(con: duckdb.DuckDBPyConnection, paths: list[Path], *, operation: str, tz: str,
-                 run_id: int | None = None) -> ImportSummary:
+                 run_id: int | None = None, dates: store.DateRange = store.DateRange()) -> ImportSummary:
     """Land every file in ONE transaction: a bad file anywhere leaves the database as it was."""
     results: list[store.LandSummary] = []
     with store.atomic(con):
         for path in paths:
             parsed = read_file(path)
             summary = store.land_page(con, parsed, source=str(path), kind="import", operation=operation,
-                                      tz=tz, run_id=run_id, transaction=False)
+                                      tz=tz, run_id=run_id, transaction=False, dates=dates)
             log.info("%s: %s", path, "already imported, skipped" if summary.skipped else
                      f"{summary.rows} rows, {summary.new} new, {summary.updated} updated, "
                      f"{summary.quarantined} quarantined")

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -450,6 +450,22 @@ class LandSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DateRange:
+    """The accepted interaction dates (config [ingest]): from `earliest` to `days_ahead` days after
+    the page landed (its fetched_at, so `rebuild` decides exactly as the landing did). Rows dated
+    outside it (year 0001, 9999-12-31, the epoch's 1970) are quarantined with the reason: they cannot
+    be real and would stretch or break every report period."""
+
+    earliest: datetime = datetime(2000, 1, 1)
+    days_ahead: float = 1.0
+
+    def params(self, fetched_at: datetime) -> dict:
+        return {"earliest": self.earliest, "latest": fetched_at + timedelta(days=self.days_ahead),
+                "range_text": f"{self.earliest:%Y-%m-%d} to {self.days_ahead:g} day(s) after landing; "
+                              f"ingest.earliest_date, ingest.max_days_ahead"}
+
+
 def _blank(expr: str) -> str:
     return f"CASE WHEN qa_blank({expr}) THEN NULL ELSE trim({expr}) END"
 
@@ -489,6 +505,12 @@ def _staging_sql() -> str:
             WHEN created_at IS NULL THEN 'bad date_creation ' || to_json(date_creation)::VARCHAR
             WHEN closed_at IS NULL AND NOT qa_blank(close_date) AND trim(close_date) NOT LIKE '0000-00-00%'
                 THEN 'bad close_date ' || to_json(close_date)::VARCHAR
+            WHEN created_at NOT BETWEEN $earliest AND $latest
+                THEN 'date_creation ' || to_json(date_creation)::VARCHAR || ' outside the accepted range ('
+                     || $range_text || ')'
+            WHEN closed_at NOT BETWEEN $earliest AND $latest
+                THEN 'close_date ' || to_json(close_date)::VARCHAR || ' outside the accepted range ('
+                     || $range_text || ')'
         END AS reason
     FROM typed
     """
@@ -502,7 +524,7 @@ def _staging_sql() -> str:
 
 
 def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, operation: str,
-                tz: str, fetched_at: datetime, parsed: ParsedPage) -> LandSummary:
+                tz: str, fetched_at: datetime, parsed: ParsedPage, dates: DateRange = DateRange()) -> LandSummary:
     """Type, key and upsert one page's rows into interactions (bad rows → quarantine). Set-based.
 
     Must run inside the caller's transaction. The latest landed version of an interaction wins;
@@ -510,14 +532,15 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
     """
     con.register("staged_raw", parsed.rows)
     try:
-        return _derive_registered(con, page_id, source, operation, tz, fetched_at)
+        return _derive_registered(con, page_id, source, operation, tz, fetched_at, dates)
     finally:
         con.unregister("staged_raw")
 
 
 def _derive_registered(con: duckdb.DuckDBPyConnection, page_id: str, source: str, operation: str,
-                       tz: str, fetched_at: datetime) -> LandSummary:
-    con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(), {"operation": operation})
+                       tz: str, fetched_at: datetime, dates: DateRange) -> LandSummary:
+    con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(),
+                {"operation": operation, **dates.params(fetched_at)})
     con.execute("""
         CREATE OR REPLACE TEMP TABLE bad AS
         SELECT md5($operation || chr(31) || raw_row) AS row_hash, position, reason, raw_row
@@ -571,7 +594,7 @@ def page_key(operation: str, kind: str, window: tuple[datetime, datetime] | None
 def land_page(con: duckdb.DuckDBPyConnection, parsed: ParsedPage, *, source: str, kind: str,
               operation: str, tz: str, window: tuple[datetime, datetime] | None = None,
               run_id: int | None = None, fetched_at: datetime | None = None,
-              transaction: bool = True) -> LandSummary:
+              transaction: bool = True, dates: DateRange = DateRange()) -> LandSummary:
     """Store one payload verbatim and derive its interactions, in one transaction.
 
     A payload identical to one already landed (same operation, kind, window and bytes) is skipped,
@@ -583,7 +606,7 @@ def land_page(con: duckdb.DuckDBPyConnection, parsed: ParsedPage, *, source: str
     with (atomic(con) if transaction else nullcontext()):
         if fetch_one(con, "SELECT 1 FROM raw_pages WHERE page_id = ?", [page_id]):
             return LandSummary(source=source, rows=parsed.rows.num_rows, skipped=True)
-        summary = derive_page(con, page_id, source, operation, tz, fetched_at, parsed)
+        summary = derive_page(con, page_id, source, operation, tz, fetched_at, parsed, dates)
         # The payload row goes last (same transaction): its compression, started in a background
         # thread when the page was parsed, has had the parse and the derive to finish.
         # The blob comes in through Arrow: as a bound parameter the INSERT of a 1M-row page's blob
@@ -633,7 +656,7 @@ def raw_payload(con: duckdb.DuckDBPyConnection, page_id: str) -> bytes:
     return payload
 
 
-def rebuild_interactions(con: duckdb.DuckDBPyConnection) -> RebuildSummary:
+def rebuild_interactions(con: duckdb.DuckDBPyConnection, dates: DateRange = DateRange()) -> RebuildSummary:
     """Re-derive interactions and quarantine from raw_pages, in landing order, in one transaction."""
     pages = con.execute(
         "SELECT page_id, source, operation, timezone, fetched_at, format FROM raw_pages ORDER BY seq"
@@ -645,7 +668,7 @@ def rebuild_interactions(con: duckdb.DuckDBPyConnection) -> RebuildSummary:
         for page_id, source, operation, tz, fetched_at, fmt in pages:
             parsed = parse_payload(raw_payload(con, page_id), source, "csv" if fmt == "csv" else "json",
                                    compress=False)
-            rows += derive_page(con, page_id, source, operation, tz, fetched_at, parsed).rows
+            rows += derive_page(con, page_id, source, operation, tz, fetched_at, parsed, dates).rows
     n, q = fetch_one(con, "SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM quarantine)")
     return RebuildSummary(pages=len(pages), rows=rows, interactions=n, quarantined=q)
 

@@ -686,7 +686,8 @@ def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token
             seen += totals.densities[-48:]  # ~ the last days at any hour: peaks are remembered
             density = max(seen) if seen else None
             window_end = _next_end(cursor, end, density, ws)
-            _fetch_split(con, client, ws, operation, cursor, window_end, totals, run_id, contiguous)
+            _fetch_split(con, client, ws, operation, cursor, window_end, totals, run_id, contiguous,
+                         store.DateRange(settings.ingest.earliest(), settings.ingest.max_days_ahead))
             cursor = window_end + SECOND
             if progress:
                 progress({"until": _fmt(window_end), "windows": totals.windows, "rows": totals.rows,
@@ -705,7 +706,8 @@ def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token
 
 
 def _fetch_split(con, client: WolkvoxClient, ws: WolkvoxSettings, operation: str, start: datetime,
-                 end: datetime, totals: _Totals, run_id: int | None, contiguous: bool) -> None:
+                 end: datetime, totals: _Totals, run_id: int | None, contiguous: bool,
+                 dates: store.DateRange) -> None:
     """Fetch [start, end], splitting in halves (depth first, in time order) while it is unusable."""
     pending = [(start, end)]
     while pending:
@@ -727,18 +729,19 @@ def _fetch_split(con, client: WolkvoxClient, ws: WolkvoxSettings, operation: str
             pending.append((middle + SECOND, b))
             pending.append((a, middle))
             continue
-        _land_window(con, client, operation, ws.timezone, a, b, reply, totals, run_id, contiguous)
+        _land_window(con, client, operation, ws.timezone, a, b, reply, totals, run_id, contiguous, dates)
         totals.densities.append(reply.rows / seconds)
 
 
 def _land_window(con, client: WolkvoxClient, operation: str, tz: str, start: datetime, end: datetime,
-                 reply: _Reply, totals: _Totals, run_id: int | None, contiguous: bool) -> None:
+                 reply: _Reply, totals: _Totals, run_id: int | None, contiguous: bool,
+                 dates: store.DateRange) -> None:
     """Land one window's page and move the watermark, in one transaction."""
     with store.atomic(con):
         if reply.page is not None:
             landed = store.land_page(con, reply.page, source=client.source(start, end), kind="api",
                                      operation=operation, tz=tz, window=(start, end), run_id=run_id,
-                                     transaction=False)
+                                     transaction=False, dates=dates)
         else:
             landed = store.LandSummary(source=client.source(start, end))
         if contiguous:

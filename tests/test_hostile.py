@@ -210,3 +210,44 @@ def test_fetch_of_deeply_nested_json_is_one_error_line(runner, tmp_path):
     assert result.exit_code == 1, result.output
     assert result.stderr.strip().splitlines()[-1] == f"Error: Wolkvox API {WINDOW}: {parse.TOO_DEEP}"
     assert "Traceback" not in result.output + result.stderr
+
+
+# --- item 12: the accepted date range -----------------------------------------------------------------
+
+def test_dates_outside_the_accepted_range_are_quarantined_with_the_reason(runner, tmp_path):
+    rows = [a_row("OK1"), a_row("OK2", date_creation="2026-11-03 09:00:00", close_date=""),
+            a_row("FAR", date_creation="9999-12-31 23:59:59", close_date=""),
+            a_row("OLD", date_creation="0001-01-01 00:00:00", close_date="0001-01-01 00:10:00"),
+            a_row("EPOCH", date_creation="1970-01-01 00:00:00", close_date=""),
+            a_row("CLOSE", close_date="9999-12-31 00:00:00")]
+    path = tmp_path / "dates.json"
+    path.write_bytes(envelope(rows))
+    db = tmp_path / "qa.duckdb"
+    result = runner.invoke(cli, ["--db", str(db), "import", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["quarantined"] == 4
+    con = store.connect(db, read_only=True)
+    reasons = dict(con.execute("SELECT json_extract_string(raw_row, '$.case_id'), reason FROM quarantine").fetchall())
+    kept = con.execute("SELECT case_id FROM interactions ORDER BY 1").fetchall()
+    con.close()
+    rule = " outside the accepted range (2000-01-01 to 1 day(s) after landing; ingest.earliest_date, " \
+           "ingest.max_days_ahead)"
+    assert reasons == {"FAR": 'date_creation "9999-12-31 23:59:59"' + rule,
+                       "OLD": 'date_creation "0001-01-01 00:00:00"' + rule,
+                       "EPOCH": 'date_creation "1970-01-01 00:00:00"' + rule,
+                       "CLOSE": 'close_date "9999-12-31 00:00:00"' + rule}
+    assert kept == [("OK1",), ("OK2",)]
+    started = time.monotonic()
+    result = runner.invoke(cli, ["--db", str(db), "report", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output  # 9999-12-31 made it crash (OverflowError) ...
+    assert time.monotonic() - started < 30  # ... and year 0001 made the default span 2,026 years
+    # The range is a setting; rebuild decides as the landing did (dates relative to fetched_at).
+    config = tmp_path / "wide.toml"
+    config.write_text('[ingest]\nearliest_date = "1900-01-01"\n')
+    result = runner.invoke(cli, ["--db", str(db), "--config", str(config), "rebuild", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["quarantined"] == 3  # the epoch row is accepted from 1900 on
+    config.write_text('[ingest]\nearliest_date = "1800-01-01"\n')
+    result = runner.invoke(cli, ["--db", str(db), "--config", str(config), "rebuild"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("ingest.earliest_date: must be 1900-01-01 or later")
