@@ -135,7 +135,7 @@ class RowIndex:
         if not ndjson and first.startswith(b"{") and first.endswith(b"}"):
             try:
                 ndjson = "data" not in json.loads(first)  # one whole row object on the first line
-            except ValueError:
+            except (ValueError, RecursionError):
                 ndjson = False
         if ndjson:
             self._files.append(handle)
@@ -147,6 +147,8 @@ class RowIndex:
                 doc = json.loads(handle.read().decode("utf-8-sig"))
             except (UnicodeDecodeError, ValueError) as err:
                 raise DataFileError(f"{path}: not a JSON chat_4 file ({err})") from None
+            except RecursionError:
+                raise DataFileError(f"{path}: JSON nested too deeply") from None
         rows = doc.get("data") if isinstance(doc, dict) else doc
         if isinstance(rows, dict):
             rows = [rows]
@@ -196,7 +198,7 @@ class RowIndex:
                     if key is None and not m:  # escaped quotes or odd layout: parse this one row
                         try:
                             row = json.loads(line)
-                        except ValueError:
+                        except (ValueError, RecursionError):
                             raise DataFileError(f"{path}: byte {pos}: not a JSON row") from None
                         if isinstance(row, dict):
                             key = _key(str(row.get("close_date") or "")) or _key(str(row.get("date_creation") or ""))

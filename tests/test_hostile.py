@@ -251,3 +251,11 @@ def test_dates_outside_the_accepted_range_are_quarantined_with_the_reason(runner
     result = runner.invoke(cli, ["--db", str(db), "--config", str(config), "rebuild"])
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("ingest.earliest_date: must be 1900-01-01 or later")
+
+
+def test_sandbox_refuses_deeply_nested_files_in_one_line(runner, tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_bytes(DEEP)
+    result = runner.invoke(cli, ["sandbox", "--port", "0", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"Error: {path}: JSON nested too deeply"
