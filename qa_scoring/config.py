@@ -143,6 +143,7 @@ class ClassifierSettings:
     batch_size: int = 20000  # prediction streams in chunks of this many rows
     max_train_rows: int = 200000  # train on the newest N surveyed interactions (0: all of them)
     workers: int = 0  # prediction worker processes (0: one per core); used when there are > 2 batches
+    max_text_chars: int = 10000  # the classifier reads the first N characters of each text field
 
     def problems(self) -> list[tuple[str, str]]:
         out = []
@@ -162,6 +163,8 @@ class ClassifierSettings:
             out.append(("max_train_rows", "must be at least min_labels"))
         if self.workers < 0:
             out.append(("workers", "must be >= 0 (0: one per core)"))
+        if self.max_text_chars < 1:
+            out.append(("max_text_chars", "must be >= 1"))
         return out
 
 

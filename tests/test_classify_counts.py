@@ -103,3 +103,60 @@ def test_predictions_and_explanations_equal_scikit_learns_on_the_sample_and_host
         assert np.abs(risk - ref_risk).max() <= 1e-6
         assert terms == ref_terms
         assert sum(t != "[]" for t in terms) > len(terms) / 2  # explanations are not all empty
+
+
+# --- the text cap and the batch bound (issue 18 item 14) ----------------------------------------
+
+def test_batches_are_bounded_by_rows_and_by_text_and_keep_every_row_in_order():
+    import pyarrow as pa
+
+    from qa_scoring.classify.stage import _batches
+
+    texts = ["x" * n for n in [5, 5, 30, 1, 1, 1, 100, 2, 2, 2, 2]]
+    def chunk(part):
+        return pa.record_batch({f: pa.array(part if f == "body" else [""] * len(part)) for f in TEXT_FIELDS}
+                               | {"n": pa.array(range(len(part)))})
+    reader = [chunk(texts[:4]), chunk(texts[4:9]), chunk(texts[9:])]
+    out = list(_batches(reader, max_rows=3, max_chars=12))
+    sizes = [[len(t) for t in b.column("body").to_pylist()] for b in out]
+    assert sum(sizes, []) == [len(t) for t in texts]  # nothing lost, nothing reordered
+    assert all(len(s) <= 3 for s in sizes)
+    assert all(sum(s) <= 12 or len(s) == 1 for s in sizes)  # a row bigger than the bound goes alone
+    assert sizes == [[5, 5], [30], [1, 1, 1], [100], [2, 2, 2], [2]]
+
+
+def test_a_huge_text_field_is_read_only_up_to_the_cap(trained_sample, tmp_path, runner):
+    import time
+
+    db = tmp_path / "huge.duckdb"
+    shutil.copy(trained_sample, db)
+    cfg = tmp_path / "q.toml"
+    cfg.write_text("[classifier]\nmax_text_chars = 300\n")
+    con = store.connect(db)
+    target = con.execute("SELECT interaction_id FROM interactions ORDER BY interaction_id LIMIT 1").fetchall()[0][0]
+    con.execute("UPDATE interactions SET body = repeat('no me ayudaron ', 2000000), content_hash = 'huge' "
+                "WHERE interaction_id = ?", [target])  # 30 MB in one field
+    con.close()
+    started = time.perf_counter()
+    result = runner.invoke(cli, ["--config", str(cfg), "--db", str(db), "predict", "--json"])
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - started < 20  # uncapped, tokenising 30 MB alone took longer
+    con = store.connect(db)
+    huge = con.execute("SELECT risk, top_terms::VARCHAR FROM predictions WHERE interaction_id = ?", [target]).fetchall()
+    con.execute("UPDATE interactions SET body = left(body, 300), content_hash = 'cut' WHERE interaction_id = ?",
+                [target])
+    con.close()
+    result = runner.invoke(cli, ["--config", str(cfg), "--db", str(db), "predict", "--json"])
+    assert json.loads(result.stdout)["predicted"] == 1
+    con = store.connect(db)
+    cut = con.execute("SELECT risk, top_terms::VARCHAR FROM predictions WHERE interaction_id = ?", [target]).fetchall()
+    con.close()
+    assert huge == cut  # the model saw exactly the first 300 characters
+
+
+def test_the_text_cap_is_checked(tmp_path, runner):
+    cfg = tmp_path / "q.toml"
+    cfg.write_text("[classifier]\nmax_text_chars = 0\n")
+    result = runner.invoke(cli, ["--config", str(cfg), "--db", str(tmp_path / "x.duckdb"), "predict"])
+    assert result.exit_code == 2
+    assert "max_text_chars" in result.stderr and "must be >= 1" in result.stderr

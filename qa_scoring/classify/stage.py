@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss, precision_recall_curve,
@@ -47,16 +48,27 @@ CURVE_POINTS = 60
 
 # --- SQL --------------------------------------------------------------------------------------
 
-def _text(col: str) -> str:
-    return f"CASE WHEN qa_blank(i.{col}) THEN '' ELSE i.{col} END"
+READ_CHUNK_ROWS = 2048  # rows fetched from DuckDB at a time; batches are assembled from these
+BATCH_CHARS = 40_000_000  # at most this much text in one scored batch, whatever batch_size says
 
 
-FEATURES_SELECT = f"""
-    {_text('body')} AS body, {_text('answer')} AS answer, {_text('comments')} AS comments,
-    CASE WHEN lower(trim(i.channel)) IN ('email', 'e-mail', 'correo', 'mail') THEN {_text('subject')}
+def _text(col: str, max_chars: int) -> str:
+    return f"CASE WHEN qa_blank(i.{col}) THEN '' ELSE left(i.{col}, {int(max_chars)}) END"
+
+
+def features_select(max_chars: int) -> str:
+    """The classifier's columns of `interactions i`, each text cut to its first `max_chars`
+    characters (classifier.max_text_chars), so one huge field costs no more than a long one."""
+    return f"""
+    {_text('body', max_chars)} AS body, {_text('answer', max_chars)} AS answer,
+    {_text('comments', max_chars)} AS comments,
+    CASE WHEN lower(trim(i.channel)) IN ('email', 'e-mail', 'correo', 'mail') THEN {_text('subject', max_chars)}
          ELSE '' END AS subject,
     coalesce(lower(trim(i.channel)), '') AS channel, coalesce(trim(i.skill_id), '') AS skill,
     i.handle_seconds, coalesce(i.agent_name, '') AS agent_name"""
+
+
+FEATURES_SELECT = features_select(10_000)  # the default cap
 RULES_FAILED = """(
     SELECT interaction_id,
            coalesce(string_agg(rule_id, chr(31) ORDER BY rule_id) FILTER (WHERE applicable AND passed = false), '')
@@ -254,7 +266,7 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
     limit = f"LIMIT {int(cs.max_train_rows)}" if cs.max_train_rows else ""
     table = con.sql(f"""
         SELECT * FROM (
-            SELECT i.interaction_id, i.created_at, {FEATURES_SELECT},
+            SELECT i.interaction_id, i.created_at, {features_select(cs.max_text_chars)},
                    {'f.rules_failed' if use_rules else 'NULL::VARCHAR'} AS rules_failed,
                    CASE ({expr}) WHEN '{DISSATISFIED}' THEN 1 ELSE 0 END AS y
             FROM interactions i {rules_join}
@@ -296,7 +308,7 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
         "labels": {"surveyed": sum(counts.values()), "usable": n, "unknown": counts[UNKNOWN],
                    "unknown_values": top_unknown},
         "calibration": "platt, fitted on the newest 20% of the training rows", "C": C,
-        "uses_rules": use_rules, "n_features": int(X_train.shape[1]),
+        "uses_rules": use_rules, "max_text_chars": cs.max_text_chars, "n_features": int(X_train.shape[1]),
     }
     all_metrics = {**metrics, "baseline": baseline, "agent_only_roc_auc": agent_auc,
                    "n_train": n_train, "n_test": n_test, "split_at": training["split_at"]}
@@ -371,6 +383,7 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
     predictor = predictor_from_json(spec_text, model_id)
     use_rules = bool(predictor.features.rules_)
     ihash = _input_hash(use_rules)
+    cs = settings.classifier
     todo = f"""
         SELECT i.interaction_id, {ihash} AS input_hash
         FROM interactions i LEFT JOIN interaction_scores s USING (interaction_id)
@@ -384,10 +397,9 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
              "USING (interaction_id)") if use_rules else ""
     query = f"""
         WITH todo AS ({todo})
-        SELECT t.interaction_id, t.input_hash, {FEATURES_SELECT},
+        SELECT t.interaction_id, t.input_hash, {features_select(cs.max_text_chars)},
                {'f.rules_failed' if use_rules else 'NULL::VARCHAR'} AS rules_failed
         FROM todo t JOIN interactions i USING (interaction_id) {rules}"""
-    cs = settings.classifier
     workers = min(cs.workers or (os.cpu_count() or 1), 8)
     workers = workers if n_todo > 2 * cs.batch_size and workers > 1 and _can_spawn() else 1
     n_done, risk_sum, high = 0, 0.0, 0
@@ -398,9 +410,10 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
         spill = os.path.join(tmp, "predictions.parquet")
         writer = None
         if n_todo:
-            reader = con.sql(query, params=params).to_arrow_reader(cs.batch_size)
+            reader = con.sql(query, params=params).to_arrow_reader(min(cs.batch_size, READ_CHUNK_ROWS))
             try:
-                for batch, (risk, terms) in _scored(reader, predictor, spec_text, model_id, workers):
+                batches = _batches(reader, cs.batch_size, BATCH_CHARS)
+                for batch, (risk, terms) in _scored(batches, predictor, spec_text, model_id, workers):
                     part = pa.table({"interaction_id": batch.column("interaction_id"),
                                      "input_hash": batch.column("input_hash"),
                                      "risk": pa.array(risk, pa.float64()), "top_terms": pa.array(terms, pa.string())})
@@ -443,6 +456,30 @@ def _can_spawn() -> bool:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     return path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path)
+
+
+def _batches(reader, max_rows: int, max_chars: int):
+    """Tables of at most `max_rows` rows and `max_chars` characters of text (one row more only when
+    it alone is bigger): the memory of a scored batch is bounded by its text, not its row count."""
+    chunks, rows, chars = [], 0, 0
+    for chunk in reader:
+        lengths = np.zeros(chunk.num_rows, dtype=np.int64)
+        for field in TEXT_FIELDS:
+            lengths += pc.fill_null(pc.utf8_length(chunk.column(field)), 0).to_numpy()
+        start = 0
+        while start < chunk.num_rows:
+            fits = int(np.searchsorted(np.cumsum(lengths[start:]), max_chars - chars, side="right"))
+            take = min(max(fits, 0 if rows else 1), max_rows - rows, chunk.num_rows - start)
+            if take:
+                chunks.append(chunk.slice(start, take))
+                rows += take
+                chars += int(lengths[start:start + take].sum())
+                start += take
+            if start < chunk.num_rows or rows >= max_rows:  # this batch is full
+                yield pa.Table.from_batches(chunks)
+                chunks, rows, chars = [], 0, 0
+    if chunks:
+        yield pa.Table.from_batches(chunks)
 
 
 def _scored(reader, predictor: Predictor, spec_text: str, model_id: str, workers: int):
