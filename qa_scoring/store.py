@@ -675,8 +675,30 @@ def rebuild_interactions(con: duckdb.DuckDBPyConnection, dates: DateRange = Date
 
 # --- run log ----------------------------------------------------------------------------------
 
+KILLED = "killed: the process ended without closing its run (kill -9, crash or power loss)"
+
+
+def close_dead_runs(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Mark as failed (killed) the runs still `running` that belong to another process; returns their ids.
+
+    Called with the database open for writing: DuckDB then holds the file exclusively, so no other
+    process can be running a command on it, and a `running` record of another pid is a dead one.
+    """
+    now = utc_now()
+    dead = [row[0] for row in con.execute(
+        "SELECT run_id FROM runs WHERE status = 'running' AND pid IS DISTINCT FROM ? ORDER BY run_id",
+        [os.getpid()]).fetchall()]
+    if dead:
+        con.execute("UPDATE runs SET status = 'failed', ended_at = ?, error = ? WHERE run_id IN "
+                    "(SELECT unnest(?::BIGINT[]))", [now, KILLED, dead])
+        log.warning("run%s %s ended without closing %s record (killed?): marked failed",
+                    "s" if len(dead) > 1 else "", ", ".join(map(str, dead)), "their" if len(dead) > 1 else "its")
+    return dead
+
+
 def start_run(con: duckdb.DuckDBPyConnection, command: str) -> int:
-    """Record that a command started; returns its run_id."""
+    """Record that a command started (closing the records of killed runs first); returns its run_id."""
+    close_dead_runs(con)
     run_id = fetch_one(con, "SELECT nextval('runs_seq')")[0]
     con.execute(
         "INSERT INTO runs (run_id, command, started_at, status, versions, pid) VALUES (?, ?, ?, 'running', ?, ?)",
