@@ -83,6 +83,7 @@ class App:
     db_option: str | None
     verbose: int
     _settings: Settings | None = field(default=None, repr=False)
+    db_path: Path | None = None  # of the database open_db opened
 
     def settings(self, **overrides: Any) -> Settings:
         """Settings with `overrides` ("section.key": value; None = not given) applied last."""
@@ -97,6 +98,7 @@ class App:
         write their run record (report): neither creates a missing database.
         """
         settings = settings or self.settings()
+        self.db_path = settings.db_path
         con = store.connect(settings.db_path, read_only=read_only, memory_limit=settings.database.memory_limit,
                             create=create)
         click.get_current_context().call_on_close(con.close)
@@ -106,20 +108,25 @@ class App:
     def recorded(self, con, command: str) -> Iterator[dict]:
         """Record the command in `runs`: 'running' now, then 'success' or 'failed' with the error line.
 
-        The body fills the yielded dict: run_id is set; put counts under "counts" and optionally
-        rule_pack_hash / model_id / metrics.
+        The body fills the yielded dict: run_id and status (the status file, pipeline.RunStatus)
+        are set; put counts under "counts" and optionally rule_pack_hash / model_id / metrics.
         """
+        from qa_scoring.pipeline import RunStatus
+
         run_id = store.start_run(con, command)
-        info: dict[str, Any] = {"run_id": run_id, "counts": {}}
+        status = RunStatus(self.db_path, run_id, command)
+        info: dict[str, Any] = {"run_id": run_id, "counts": {}, "status": status}
         try:
             yield info
         except BaseException as err:
             message = error_line(err)
+            status.finish("failed", message)
             store.finish_run(con, run_id, "failed", counts=info.get("counts"), error=message)
             raise
         store.finish_run(con, run_id, "success", counts=info.get("counts"),
                          rule_pack_hash=info.get("rule_pack_hash"), model_id=info.get("model_id"),
                          metrics=info.get("metrics"))
+        status.finish("success")
 
 
 pass_app = click.make_pass_decorator(App)
@@ -259,7 +266,13 @@ def runs_cmd(app: App, last: int, as_json: bool) -> None:
         qa-scoring runs --last 5
         qa-scoring runs --last 1 --json
     """
-    con = app.open_db(read_only=True)
+    from qa_scoring.errors import LockedError
+    from qa_scoring.pipeline import status_path
+
+    try:
+        con = app.open_db(read_only=True)
+    except LockedError as err:  # a command holds the database: its progress is in the status file
+        raise LockedError(f"{err}; its progress is in {status_path(app.db_path)}") from None
     runs = store.list_runs(con, last)
     if as_json:
         click.echo(json.dumps({"runs": runs}, default=str, ensure_ascii=False))
@@ -758,7 +771,8 @@ def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, as_
         with app.recorded(con, "run") as info, \
                 stage_progress(pipeline.stage_count(token, settings, None, today)) as on_stage:
             summary = pipeline.run_job(con, settings, token, run_info=info, since=since, until=until,
-                                       out_dir=Path(out) if out else None, today=today, on_stage=on_stage)
+                                       out_dir=Path(out) if out else None, today=today, on_stage=on_stage,
+                                       status=info["status"])
     emit(summary.to_dict(), as_json, summary.text())
 
 
@@ -792,7 +806,8 @@ def demo_cmd(app: App, out: str, as_json: bool) -> None:
             with app.recorded(con, "demo") as info, \
                     stage_progress(pipeline.stage_count(token, demo, periods, date.today())) as on_stage:
                 summary = pipeline.run_job(con, demo, token, run_info=info, since=since, until=until,
-                                           out_dir=Path(out), periods=periods, on_stage=on_stage)
+                                           out_dir=Path(out), periods=periods, on_stage=on_stage,
+                                           status=info["status"])
     emit(summary.to_dict(), as_json, f"{summary.text()}\nopen {Path(summary.reports[0]).resolve()}")
 
 

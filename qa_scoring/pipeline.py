@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,6 +67,68 @@ def run_lock(db_path: Path, wait: bool = False) -> Iterator[None]:
         lock.release()
 
 
+# --- the status file: monitoring while a command holds the database ----------------------------
+
+STATUS_FORMAT = 1
+
+
+def status_path(db_path: Path) -> Path:
+    """`<database>.status.json`, beside the database file."""
+    db_path = Path(db_path).resolve()
+    return db_path.with_name(db_path.name + ".status.json")
+
+
+class RunStatus:
+    """The status file of the current (or last) recorded command on a database.
+
+    While a command holds the database DuckDB lets no other process open it, not even to read, so
+    `runs` cannot show a run in progress; this small JSON file can be read at any time. It is
+    replaced whole at each change (written beside, then renamed), so a reader never sees half of it.
+    A status that stays `running` while its pid is gone is a killed run (the next command marks it
+    failed in `runs`). Writing it never fails the command: monitoring is not worth a failed night.
+    """
+
+    def __init__(self, db_path: Path, run_id: int, command: str):
+        self.path = status_path(db_path)
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.data: dict[str, Any] = {"format": STATUS_FORMAT, "database": str(Path(db_path).resolve()),
+                                     "run_id": run_id, "command": command, "pid": os.getpid(),
+                                     "status": "running", "stage": None, "stages_done": [],
+                                     "started_at": now, "updated_at": now, "error": None}
+        self._warned = False
+        self._write()
+
+    def stage(self, name: str) -> None:
+        """A stage starts."""
+        self.data["stage"] = name
+        self._write()
+
+    def stage_done(self, name: str, seconds: float) -> None:
+        self.data["stages_done"].append({"stage": name, "seconds": round(seconds, 2)})
+        self.data["stage"] = None
+        self._write()
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        """The command ended: `success` or `failed` (with its one-line error)."""
+        self.data.update(status=status, error=error, stage=None)
+        self._write()
+
+    def _write(self) -> None:
+        self.data["updated_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(self.data, ensure_ascii=False) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as err:
+            if not self._warned:
+                log.warning("cannot write the status file %s (%s)", self.path, err.strerror or err)
+                self._warned = True
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
 # --- periods ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -112,13 +174,17 @@ class RunSummary:
 
 
 def _stage(summary: RunSummary, name: str, fn: Callable[[], Any],
-           on_stage: Callable[[str], None] | None = None) -> Any:
+           on_stage: Callable[[str], None] | None = None, status: RunStatus | None = None) -> Any:
     """Run one stage, log one line with its counts and seconds, remember its summary."""
     if on_stage:
         on_stage(name)
+    if status:
+        status.stage(name)
     started = time.monotonic()
     result = fn()
     elapsed = time.monotonic() - started
+    if status:
+        status.stage_done(name, elapsed)
     summary.seconds[name] = round(elapsed, 2)
     if result is None:
         summary.stages[name] = {"skipped": True}
@@ -169,10 +235,12 @@ def stage_count(token: str | None, settings: Settings, periods: list[Period] | N
 def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
             since: datetime | None = None, until: datetime | None = None,
             out_dir: Path | None = None, periods: list[Period] | None = None,
-            today: date | None = None, on_stage: Callable[[str], None] | None = None) -> RunSummary:
+            today: date | None = None, on_stage: Callable[[str], None] | None = None,
+            status: RunStatus | None = None) -> RunSummary:
     """The nightly job on an open database. `token=None` skips fetching (data came by import).
 
-    `on_stage(name)` is called as each stage starts (the CLI draws a progress bar on a terminal).
+    `on_stage(name)` is called as each stage starts (the CLI draws a progress bar on a terminal);
+    `status` (the status file) is updated as each stage starts and ends.
     """
     from qa_scoring import classify, report, rules, wolkvox
     from qa_scoring.resources import rules_dir
@@ -181,11 +249,11 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
     run_id = run_info["run_id"]
     if token is not None:
         _stage(summary, "fetch", lambda: wolkvox.fetch_interactions(
-            con, settings, token, since=since, until=until, run_id=run_id), on_stage)
+            con, settings, token, since=since, until=until, run_id=run_id), on_stage, status)
 
     pack = rules.load_rule_pack(Path(settings.rules.dir) if settings.rules.dir else rules_dir())
     summary.rule_pack_hash = run_info["rule_pack_hash"] = pack.hash
-    _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id, overrides=settings.reviews.override), on_stage)
+    _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id, overrides=settings.reviews.override), on_stage, status)
 
     def train() -> Any:
         reason = _train_is_due(con, settings)
@@ -198,13 +266,13 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
                 raise
             return f"not enough labels yet ({err})"
 
-    trained = _stage(summary, "train", train, on_stage)
+    trained = _stage(summary, "train", train, on_stage, status)
     if trained is not None:
         run_info["metrics"] = {k: trained.to_dict().get(k) for k in ("roc_auc", "pr_auc", "brier", "n_train", "n_test")}
     model = classify.current_model(con)
     summary.model_id = run_info["model_id"] = model.model_id if model else None
     _stage(summary, "predict", lambda: classify.predict_interactions(con, settings, run_id=run_id)
-           if model else "no model yet", on_stage)
+           if model else "no model yet", on_stage, status)
 
     out_root = Path(out_dir or settings.report.out)
     tz_today = today or local_today(settings)
@@ -212,7 +280,7 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
         target = out_root / period.name if period.name else out_root
         result = _stage(summary, f"report {period.name}".strip(), lambda: report.render_reports(
             con, settings, out_dir=target, since=period.since, until=period.until,
-            lang=settings.report.lang, run_id=run_id), on_stage)
+            lang=settings.report.lang, run_id=run_id), on_stage, status)
         summary.reports.append(str(Path(result.to_dict().get("index", target / "index.html"))))
     run_info["counts"] = summary.stages
     return summary
