@@ -528,7 +528,7 @@ def test_every_validation_problem_is_reported_with_file_and_line(tmp_path):
         f"{f}:4: rule saludo: unknown key 'feild' (did you mean 'field'?)",
         f"{f}:5: rule saludo: contains_any is an empty list",
         f"{f}:2: rule saludo: missing required key 'field' (a contains_any check reads one field)",
-        f"{f}:6: rule saludo: weight must be a number > 0, got 0",
+        f"{f}:6: rule saludo: weight must be a finite number > 0, got 0",
         f"{f}:7: rule saludo: severity must be minor, major or critical, got 'mayor' (did you mean 'major'?)",
         f"{f}:8: rule saludo: duplicate id, also defined at {f}:2",
         f"{f}:11: rule saludo: matches: unsupported construct for RE2: look-ahead (?=...)",

@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,11 @@ RULE_KEYS = ("id", "title", "description", "field", "when", "check", "negation",
 REQUIRED_KEYS = ("id", "title", "check", "weight", "severity")
 WHEN_SPECIAL = ("field_matches", "field_contains", "min_length")
 ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+# Weights are relative shares of the score. These bounds keep every sum finite and every score a
+# number (two weights of 1e308 summed to inf, and inf / inf stored NaN scores); real scorecards
+# use 1-10, so a ratio of a million between two rules is more than any pack needs.
+MAX_WEIGHT = 1_000_000
+MAX_WEIGHT_SUM = 1_000_000_000
 
 
 # --- YAML with line numbers -----------------------------------------------------------------------
@@ -196,8 +202,8 @@ def _field_name(name: Any, probs: _Problems, file: str, line: int, rid: str, wha
 
 
 def _number(value: Any, what: str, probs: _Problems, file: str, line: int, rid: str) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        probs.add(file, line, rid, f"{what} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        probs.add(file, line, rid, f"{what} must be a finite number, got {value!r}")
         return None
     if value < 0:
         probs.add(file, line, rid, f"{what} must be >= 0, got {value!r}")
@@ -444,8 +450,11 @@ def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, se
                   "(the Wolkvox evaluation attribute names this rule stands for)")
         attributes = []
     weight = raw.get("weight")
-    if "weight" in raw and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0):
-        probs.add(file, _line(raw, "weight"), label, f"weight must be a number > 0, got {weight!r}")
+    if "weight" in raw and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                            or not math.isfinite(weight) or weight <= 0):
+        probs.add(file, _line(raw, "weight"), label, f"weight must be a finite number > 0, got {weight!r}")
+    elif "weight" in raw and weight > MAX_WEIGHT:
+        probs.add(file, _line(raw, "weight"), label, f"weight {weight:g} is over the limit of {MAX_WEIGHT:,}")
     severity = raw.get("severity")
     if "severity" in raw and severity not in SEVERITIES:
         probs.add(file, _line(raw, "severity"), label,
@@ -499,6 +508,9 @@ def load_rule_pack(path: Path) -> RulePack:
         _raise_problems(path, probs.lines)
     if not rules:
         raise RulePackError(f"{path}: the rule pack has no rules")
+    total = math.fsum(r.weight for r in rules)
+    if total > MAX_WEIGHT_SUM:
+        raise RulePackError(f"{path}: the rule weights sum to {total:g}, over the limit of {MAX_WEIGHT_SUM:,}")
     digest = hashlib.sha256(json.dumps({"engine": ENGINE_VERSION, "rules": [r.spec() for r in sorted(rules, key=lambda r: r.id)]},
                                        sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return RulePack(rules=tuple(rules), hash=digest, path=path)
