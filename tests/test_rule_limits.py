@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import resource
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -69,3 +73,89 @@ def test_non_finite_length_bounds_are_refused(runner, tmp_path, key, value):
     assert result.exit_code == 2
     assert error_lines(result) == [
         f"Error: {root}/pack.yaml:6: rule r: length.{key} must be a finite number, got {value.strip('.')}"]
+
+
+def laughs(levels: int, width: int = 9) -> str:
+    """A 'billion laughs' anchor chain: level n is `width` aliases of level n - 1 (width ** levels leaves)."""
+    lines = ['l0: &l0 "lol lol lol lol lol lol lol lol lol lol"']
+    for n in range(1, levels + 1):
+        lines.append(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("where", ["contains_any", "weight"])
+def test_billion_laughs_is_refused_while_parsing_with_a_short_line(tmp_path, where):
+    bomb = laughs(9)  # 9 ** 9 = 387M leaves: gigabytes if expanded or quoted
+    check = "{contains_any: *l9}" if where == "contains_any" else "{not_empty: true}"
+    weight = "*l9" if where == "weight" else "1"
+    root = pack(tmp_path, bomb + f"rules:\n  - {{id: r, title: R, field: answer, check: {check}, "
+                                 f"severity: major, weight: {weight}}}\n")
+    # In a child with 2 GB of address space: a regression fails this test instead of the machine
+    # (the unbounded version reached 21 GB before the kernel killed it).
+    result = subprocess.run([sys.executable, "-m", "qa_scoring", "rules", "check", str(root)],
+                            capture_output=True, text=True, timeout=120,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
+    assert result.returncode == 2, result.stderr[-500:]
+    assert len(result.stderr) < 300
+    assert error_lines(result) == [
+        # line 8 is l7 = 9 ** 7 leaves, the first level over the limit
+        f"Error: {root}/pack.yaml:8: invalid YAML: aliases expand to more than 1,000,000 nodes (the limit)"]
+
+
+@pytest.mark.parametrize("where, shown", [
+    ("check: {contains_any: [*l4]}", "contains_any[0] must be text, got a list of 9 items"),
+    ("check: {not_empty: true}, weight: *l4", "weight must be a finite number > 0, got a list of 9 items"),
+    ("check: {in_set: *l0}, severity: *l3", "severity must be minor, major or critical, got a list of 9 items"),
+    ("check: {not_empty: *l0}", "not_empty must be true"),
+    ("check: {not_empty: true}, *l4: 1", "unknown key 'a list of 9 items'"),
+])
+def test_values_in_error_lines_are_quoted_in_a_few_dozen_characters(tmp_path, where, shown):
+    from qa_scoring.errors import RulePackError
+    from qa_scoring.rules import load_rule_pack
+
+    # Under the expansion limit (9 ** 4 leaves per use), but its repr would be ~400 kB a line.
+    rule = {"id": "r", "title": "R", "field": "answer", "severity": "major", "weight": "1"}
+    for part in where.split(", "):
+        key, value = part.split(": ", 1)
+        rule[key] = value
+    body = ", ".join(f"{k}: {v}" for k, v in rule.items())
+    root = pack(tmp_path, laughs(4) + f"rules:\n  - {{{body}}}\n")
+    with pytest.raises(RulePackError) as info:
+        load_rule_pack(root)
+    lines = str(info.value).splitlines()
+    assert all(len(line) < len(str(root)) + 120 for line in lines), lines
+    assert any(line.endswith(shown) or shown in line for line in lines), lines
+
+
+def test_long_texts_are_clipped_in_error_lines(tmp_path):
+    from qa_scoring.errors import RulePackError
+    from qa_scoring.rules import load_rule_pack
+
+    root = pack(tmp_path, f"""\
+        rules:
+          - {{id: r, title: R, field: {"x" * 100_000}, check: {{not_empty: true}}, severity: major, weight: 1}}
+        """)
+    with pytest.raises(RulePackError) as info:
+        load_rule_pack(root)
+    assert str(info.value) == f"{root}/pack.yaml:2: rule r: unknown field '{'x' * 40}'..."
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "a:\n" + "".join(" " * n + "- \n" for n in range(1, 3000)),
+                                  "{a: " * 100_000])
+def test_yaml_nested_100k_levels_is_one_error_line(runner, tmp_path, text):
+    root = pack(tmp_path, text)
+    result = runner.invoke(cli, ["rules", "check", str(root)])
+    assert result.exit_code == 2, result.output
+    (line,) = error_lines(result)
+    assert re.fullmatch(rf"Error: {re.escape(str(root))}/pack.yaml:(1|51): invalid YAML: "
+                        r"nested deeper than 50 levels \(the limit\)", line), line
+    assert "Traceback" not in result.output
+
+
+def test_an_alias_that_refers_to_itself_is_refused(tmp_path):
+    from qa_scoring.errors import RulePackError
+    from qa_scoring.rules import load_rule_pack
+
+    root = pack(tmp_path, "a: &a [1, *a]\nrules: []\n")
+    with pytest.raises(RulePackError, match=r"pack.yaml:1: invalid YAML: alias \*a refers to itself$"):
+        load_rule_pack(root)

@@ -57,8 +57,56 @@ class _LineList(list):
     item_lines: list
 
 
+# A rule pack nests about 7 levels; PyYAML composes recursively (100k levels: RecursionError).
+MAX_YAML_DEPTH = 50
+# Nodes of a file once its aliases are expanded: a "billion laughs" file of 1 kB expands to 1e9
+# (8-11 GB once quoted in an error). A 2,000-rule pack with examples has ~100k.
+MAX_YAML_NODES = 1_000_000
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that remembers lines and reads only true/false as booleans ("no" is a word here)."""
+    """SafeLoader that remembers lines and reads only true/false as booleans ("no" is a word here).
+
+    It refuses, while composing and before anything is built, a file nested deeper than
+    MAX_YAML_DEPTH or whose aliases expand to more than MAX_YAML_NODES nodes (or refer to
+    themselves).
+    """
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._expanded = 0  # nodes composed so far, every alias counted as the whole node it names
+        self._sizes: dict[int, int] = {}  # id(node) -> its expanded size, once composed
+
+    def _count(self, n: int, mark) -> None:
+        self._expanded += n
+        if self._expanded > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases expand to more than {MAX_YAML_NODES:,} nodes (the limit)", mark)
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            size = self._sizes.get(id(node))
+            if size is None:  # the anchor's node is still being composed
+                raise yaml.composer.ComposerError(None, None, f"alias *{_clip(event.anchor)} refers to itself",
+                                                  event.start_mark)
+            self._count(size, event.start_mark)
+            return node
+        mark = self.peek_event().start_mark
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels (the limit)",
+                                              mark)
+        self._depth += 1
+        before = self._expanded
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._count(1, mark)
+        self._sizes[id(node)] = self._expanded - before
+        return node
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -67,6 +115,32 @@ _Loader.yaml_implicit_resolvers = {
 }
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                               list("tTfF"))
+
+
+MAX_SHOWN = 40  # characters of a user's value quoted in an error message
+
+
+def _clip(text: str) -> str:
+    """At most MAX_SHOWN characters of a user's text, on one line (control characters escaped)."""
+    short = str(text)[:MAX_SHOWN]
+    if not short.isprintable():
+        short = short.encode("unicode_escape").decode("ascii")
+    return short + ("..." if len(str(text)) > MAX_SHOWN else "")
+
+
+def _show(value: Any) -> str:
+    """A value as an error message quotes it: a few dozen characters whatever its size."""
+    if isinstance(value, str):
+        return repr(value[:MAX_SHOWN]) + ("..." if len(value) > MAX_SHOWN else "")
+    if value is None or isinstance(value, (bool, float)):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if abs(value) < 10 ** MAX_SHOWN else f"a number of {len(str(value)):,} digits"
+    if isinstance(value, list):
+        return f"a list of {len(value):,} items"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value):,} keys"
+    return f"a {type(value).__name__}"
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
@@ -78,7 +152,7 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool)) or key is None:
-            key = str(key)
+            key = _show(key)
         if key in data:
             data.duplicates.append((key, key_node.start_mark.line + 1))
         data[key] = loader.construct_object(value_node, deep=True)
@@ -154,6 +228,8 @@ class RulePack:
 
 
 def _did_you_mean(word: Any, choices) -> str:
+    if not isinstance(word, str) or len(word) > 64:  # no name is that long (and difflib is quadratic)
+        return ""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -182,7 +258,7 @@ def _text_list(value: Any, what: str, probs: _Problems, file: str, line: int, ri
         item_line = value.item_lines[i] if isinstance(value, _LineList) else line
         if isinstance(item, bool) or not isinstance(item, str):
             hint = " (quote it: YAML reads it as a number)" if isinstance(item, (int, float)) else ""
-            probs.add(file, item_line, rid, f"{what}[{i}] must be text, got {item!r}{hint}")
+            probs.add(file, item_line, rid, f"{what}[{i}] must be text, got {_show(item)}{hint}")
         elif not item.strip():
             probs.add(file, item_line, rid, f"{what}[{i}] is empty")
         elif "\x00" in item:
@@ -197,16 +273,16 @@ def _field_name(name: Any, probs: _Problems, file: str, line: int, rid: str, wha
         name = FIELD_ALIASES.get(name, name)
         if name in TEXT_FIELDS:
             return name
-    probs.add(file, line, rid, f"unknown {what} {name!r}{_did_you_mean(name, TEXT_FIELDS + tuple(FIELD_ALIASES))}")
+    probs.add(file, line, rid, f"unknown {what} {_show(name)}{_did_you_mean(name, TEXT_FIELDS + tuple(FIELD_ALIASES))}")
     return None
 
 
 def _number(value: Any, what: str, probs: _Problems, file: str, line: int, rid: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        probs.add(file, line, rid, f"{what} must be a finite number, got {value!r}")
+        probs.add(file, line, rid, f"{what} must be a finite number, got {_show(value)}")
         return None
     if value < 0:
-        probs.add(file, line, rid, f"{what} must be >= 0, got {value!r}")
+        probs.add(file, line, rid, f"{what} must be >= 0, got {_show(value)}")
         return None
     return value
 
@@ -219,7 +295,7 @@ def _bounds(spec: dict, keys: tuple[str, str], allowed: tuple[str, ...], kind: s
     ok = True
     for key in spec:
         if key not in allowed:
-            probs.add(file, _line(spec, key), rid, f"unknown key '{key}' in {kind}{_did_you_mean(key, allowed)}")
+            probs.add(file, _line(spec, key), rid, f"unknown key {_show(key)} in {kind}{_did_you_mean(key, allowed)}")
             ok = False
     lo, hi = (spec.get(k) for k in keys)
     if lo is None and hi is None:
@@ -254,7 +330,7 @@ def _parse_check(check: Any, rule: dict, probs: _Problems, file: str, rid: str, 
     kinds = [k for k in check if k in CHECK_KINDS]
     for key in check:
         if key not in CHECK_KINDS:
-            probs.add(file, _line(check, key), rid, f"unknown check kind '{key}'{_did_you_mean(key, CHECK_KINDS)}")
+            probs.add(file, _line(check, key), rid, f"unknown check kind {_show(key)}{_did_you_mean(key, CHECK_KINDS)}")
     if len(check) == 0:
         probs.add(file, line, rid, f"check needs one of: {', '.join(CHECK_KINDS)}")
     if len(kinds) != 1:
@@ -277,7 +353,7 @@ def _parse_check(check: Any, rule: dict, probs: _Problems, file: str, rid: str, 
         bounds = _bounds(value, ("min", "max"), ("min", "max", "unit"), kind, probs, file, vline, rid)
         unit = value.get("unit", "chars") if isinstance(value, dict) else "chars"
         if unit not in ("chars", "words"):
-            probs.add(file, _line(value, "unit"), rid, f"length.unit must be chars or words, got {unit!r}")
+            probs.add(file, _line(value, "unit"), rid, f"length.unit must be chars or words, got {_show(unit)}")
             return kind, None
         return kind, bounds and {**bounds, "unit": unit}
     # duration
@@ -290,7 +366,7 @@ def _parse_check(check: Any, rule: dict, probs: _Problems, file: str, rid: str, 
         name = value.get(key, default)
         if name not in TIME_FIELDS:
             probs.add(file, _line(value, key), rid,
-                      f"duration.{key} must be one of {', '.join(TIME_FIELDS)}, got {name!r}{_did_you_mean(name, TIME_FIELDS)}")
+                      f"duration.{key} must be one of {', '.join(TIME_FIELDS)}, got {_show(name)}{_did_you_mean(name, TIME_FIELDS)}")
             return kind, None
         ends[key] = name
     return kind, bounds and {**bounds, **ends}
@@ -316,12 +392,12 @@ def _parse_when(when: Any, probs: _Problems, file: str, line: int, rid: str, cs:
                 fline = _line(value, fname)
                 col = _field_name(fname, probs, file, fline, rid, f"field in when.{key}")
                 if key == "field_matches":
-                    fvalue = _regex(fvalue, f"when.field_matches.{fname}", probs, file, fline, rid, cs, acs)
+                    fvalue = _regex(fvalue, f"when.field_matches.{_clip(fname)}", probs, file, fline, rid, cs, acs)
                 elif key == "field_contains":
-                    fvalue = _text_list(fvalue, f"when.field_contains.{fname}", probs, file, fline, rid)
+                    fvalue = _text_list(fvalue, f"when.field_contains.{_clip(fname)}", probs, file, fline, rid)
                 else:
                     if isinstance(fvalue, bool) or not isinstance(fvalue, int) or fvalue < 0:
-                        probs.add(file, fline, rid, f"when.min_length.{fname} must be a whole number >= 0")
+                        probs.add(file, fline, rid, f"when.min_length.{_clip(fname)} must be a whole number >= 0")
                         fvalue = None
                 if col is None or fvalue is None:
                     ok = False
@@ -335,7 +411,7 @@ def _parse_when(when: Any, probs: _Problems, file: str, line: int, rid: str, cs:
             else:
                 out[FIELD_ALIASES.get(key, key)] = values
         else:
-            probs.add(file, kline, rid, f"unknown key '{key}' in when"
+            probs.add(file, kline, rid, f"unknown key {_show(key)} in when"
                       f"{_did_you_mean(key, WHEN_SPECIAL + TEXT_FIELDS)}")
             ok = False
     return out if ok else None
@@ -352,7 +428,7 @@ def _parse_examples(examples: Any, kind: str | None, field_name: str | None, whe
     for expect, items in examples.items():
         eline = _line(examples, expect)
         if expect not in ("pass", "fail", "na"):
-            probs.add(file, eline, rid, f"unknown key '{expect}' in examples{_did_you_mean(expect, ('pass', 'fail', 'na'))}")
+            probs.add(file, eline, rid, f"unknown key {_show(expect)} in examples{_did_you_mean(expect, ('pass', 'fail', 'na'))}")
             continue
         if not isinstance(items, list):
             items = _LineList([items])
@@ -373,7 +449,7 @@ def _example_values(item: Any, kind, field_name, when: dict, probs: _Problems, f
         for key, value in item.items():
             col = FIELD_ALIASES.get(key, key) if isinstance(key, str) else key
             if col not in TEXT_FIELDS and col not in TIME_FIELDS:
-                probs.add(file, _line(item, key), rid, f"example {label}: unknown field {key!r}"
+                probs.add(file, _line(item, key), rid, f"example {label}: unknown field {_show(key)}"
                           f"{_did_you_mean(key, TEXT_FIELDS + TIME_FIELDS)}")
                 return None
             values[col] = None if value is None else str(value)
@@ -401,13 +477,13 @@ def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, se
         probs.add(file, line, None, f"rules[{index}] must be a mapping, got {type(raw).__name__}")
         return None
     rid = raw.get("id")
-    label = rid if isinstance(rid, str) and rid else f"#{index + 1}"
+    label = _clip(rid) if isinstance(rid, str) and rid else f"#{index + 1}"
     before = len(probs.lines)
     for key, dup_line in getattr(raw, "duplicates", []):
-        probs.add(file, dup_line, label, f"key '{key}' given twice")
+        probs.add(file, dup_line, label, f"key {_show(key)} given twice")
     for key in raw:
         if key not in RULE_KEYS:
-            probs.add(file, _line(raw, key), label, f"unknown key '{key}'{_did_you_mean(key, RULE_KEYS)}")
+            probs.add(file, _line(raw, key), label, f"unknown key {_show(key)}{_did_you_mean(key, RULE_KEYS)}")
     for key in REQUIRED_KEYS:
         if key not in raw:
             probs.add(file, raw.line, label, f"missing required key '{key}'")
@@ -426,7 +502,7 @@ def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, se
     for key in ("negation", "case_sensitive", "accent_sensitive"):
         value = raw.get(key, False)
         if not isinstance(value, bool):
-            probs.add(file, _line(raw, key), label, f"{key} must be true or false, got {value!r}")
+            probs.add(file, _line(raw, key), label, f"{key} must be true or false, got {_show(value)}")
         flags[key] = value is True
     cs, acs = flags["case_sensitive"], flags["accent_sensitive"]
     kind, arg = _parse_check(raw["check"], raw, probs, file, label, cs, acs) if "check" in raw else (None, None)
@@ -452,13 +528,13 @@ def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, se
     weight = raw.get("weight")
     if "weight" in raw and (isinstance(weight, bool) or not isinstance(weight, (int, float))
                             or not math.isfinite(weight) or weight <= 0):
-        probs.add(file, _line(raw, "weight"), label, f"weight must be a finite number > 0, got {weight!r}")
+        probs.add(file, _line(raw, "weight"), label, f"weight must be a finite number > 0, got {_show(weight)}")
     elif "weight" in raw and weight > MAX_WEIGHT:
         probs.add(file, _line(raw, "weight"), label, f"weight {weight:g} is over the limit of {MAX_WEIGHT:,}")
     severity = raw.get("severity")
     if "severity" in raw and severity not in SEVERITIES:
         probs.add(file, _line(raw, "severity"), label,
-                  f"severity must be minor, major or critical, got {severity!r}{_did_you_mean(severity, SEVERITIES)}")
+                  f"severity must be minor, major or critical, got {_show(severity)}{_did_you_mean(severity, SEVERITIES)}")
     when = _parse_when(raw.get("when"), probs, file, _line(raw, "when"), label, cs, acs)
     examples = _parse_examples(raw.get("examples"), kind, column, when, probs, file, _line(raw, "examples"), label)
     if len(probs.lines) > before or arg is None:
@@ -490,15 +566,18 @@ def load_rule_pack(path: Path) -> RulePack:
             continue
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
-            probs.add(name, mark.line + 1 if mark else 1, None,
-                      f"invalid YAML: {getattr(err, 'problem', None) or err}")
+            problem = str(getattr(err, "problem", None) or err).splitlines()[0]
+            probs.add(name, mark.line + 1 if mark else 1, None, f"invalid YAML: {_clip(problem) if len(problem) > 200 else problem}")
+            continue
+        except ValueError as err:  # an integer of more than 4,300 digits (Python's int limit)
+            probs.add(name, 1, None, f"invalid YAML: {str(err).split(':')[0]}")
             continue
         if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
             probs.add(name, _line(data), None, "expected a mapping with a 'rules:' list")
             continue
         for key in data:
             if key != "rules":
-                probs.add(name, _line(data, key), None, f"unknown top-level key '{key}'{_did_you_mean(key, ['rules'])}")
+                probs.add(name, _line(data, key), None, f"unknown top-level key {_show(key)}{_did_you_mean(key, ['rules'])}")
         items = data["rules"]
         for i, raw in enumerate(items):
             rule = _parse_rule(raw, name, i, items.item_lines[i], probs, seen)
