@@ -353,3 +353,25 @@ def test_training_uses_only_the_newest_labels_when_capped(sample_db, runner, tmp
     assert full["n_train"] + full["n_test"] > 400
     assert capped["split_at"] >= full["split_at"] or capped["n_test"] < full["n_test"]
     assert capped["train_from"] > full["train_from"]  # the oldest labels were left out
+
+
+def test_a_model_spec_nested_100k_levels_is_one_error_line(sample_db, tmp_path):
+    """A stored model edited to nest 100k levels: `predict` refuses it in one line, `report` renders
+    without it (issue 18 item 8); neither prints a traceback."""
+    import subprocess
+    import sys
+
+    from qa_scoring import store as qstore
+
+    con = qstore.connect(sample_db)
+    con.execute("INSERT INTO models VALUES ('deadbeefdeadbeef', now()::TIMESTAMP, NULL, ?, NULL, NULL, true)",
+                ["[" * 100_000 + "]" * 100_000])
+    con.close()
+    cmd = [sys.executable, "-m", "qa_scoring", "--db", str(sample_db)]
+    predict = subprocess.run(cmd + ["predict"], capture_output=True, text=True, timeout=120)
+    assert predict.returncode == 2 and "Traceback" not in predict.stderr
+    assert predict.stderr.strip().splitlines()[-1] == (
+        "Error: model deadbeefdeadbeef is damaged or tampered: nested too deeply")
+    report = subprocess.run(cmd + ["report", "--out", str(tmp_path / "r")], capture_output=True, text=True,
+                            timeout=120)
+    assert report.returncode == 0 and "Traceback" not in report.stderr, report.stderr[-500:]

@@ -180,6 +180,8 @@ def predictor_from_json(text: str, model_id: str = "?") -> Predictor:
     """Parse, validate and rebuild a stored model (also the entry point of prediction workers)."""
     try:
         spec = json.loads(text)
+    except RecursionError:
+        raise ModelError(f"model {model_id} is damaged or tampered: nested too deeply") from None
     except (TypeError, ValueError) as err:
         raise ModelError(f"model {model_id} is damaged or tampered: not JSON ({err})") from None
     validate_spec(spec, model_id)
@@ -240,6 +242,8 @@ def current_model(con: duckdb.DuckDBPyConnection) -> ModelInfo | None:
     model_id, created_at, run_id, text = row
     try:
         spec = json.loads(text)
+    except RecursionError:
+        raise ModelError(f"model {model_id} is damaged or tampered: nested too deeply") from None
     except ValueError:
         raise ModelError(f"model {model_id} is damaged or tampered: not JSON") from None
     if not isinstance(spec, dict) or spec.get("kind") != MODEL_KIND:

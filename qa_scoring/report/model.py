@@ -51,7 +51,7 @@ def _as_dict(value: Any) -> dict:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
     if isinstance(value, dict):
         return value
