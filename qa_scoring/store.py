@@ -28,13 +28,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from qa_scoring import __version__, outcomes
+from qa_scoring import __version__, htmltext, outcomes
 from qa_scoring.errors import InputError, LockedError, RunTimeError
 from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload, parse_payload
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # The views as schema v2 / v3 created them (frozen: migrations replay history); v4 replaces them
 # with outcomes.py's, which show the current pack only.
 _RULE_RESULTS_VIEW_V2 = """
@@ -327,6 +327,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE kept_scores ADD COLUMN auto_score DOUBLE;
     ALTER TABLE kept_scores ADD COLUMN auto_critical_failed BOOLEAN;
     """,
+    # v6: HTML bodies/answers are stored as their plain text (what rules, the classifier and the
+    # report read); the raw HTML is kept beside it. Existing rows are converted by _plain_text_v6.
+    """
+    ALTER TABLE interactions ADD COLUMN body_html VARCHAR;    -- the raw body when it was HTML, else NULL
+    ALTER TABLE interactions ADD COLUMN answer_html VARCHAR;
+    """,
 ]
 
 DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
@@ -415,8 +421,35 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
             if version == 0:
                 con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
             con.execute(MIGRATIONS[version])
+            if version + 1 == 6:
+                _plain_text_v6(con)
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [version + 1, utc_now()])
         log.debug("migrated schema to version %d", version + 1)
+
+
+def _with_text_marker(hash_sql: str) -> str:
+    """The content hash of a row whose body/answer was converted from HTML: differs from the raw
+    one, so rows converted by the v6 migration are rescored and a clean import agrees with them."""
+    return f"md5({hash_sql} || ':plain-text')"
+
+
+def _plain_text_v6(con: duckdb.DuckDBPyConnection) -> None:
+    """Convert the HTML bodies/answers stored before v6 (only rows that look like HTML are read)."""
+    rows = con.sql(
+        "SELECT interaction_id, body, answer FROM interactions WHERE regexp_matches(body, $p) OR regexp_matches(answer, $p)",
+        params={"p": htmltext.LOOKS_HTML}).to_arrow_table()
+    if not rows.num_rows:
+        return
+    con.register("v6_text", htmltext.plain_text_columns(rows))
+    try:
+        con.execute(f"""
+            UPDATE interactions i SET body = coalesce(t.body_text, t.body), answer = coalesce(t.answer_text, t.answer),
+                body_html = CASE WHEN t.body_text IS NOT NULL THEN t.body END,
+                answer_html = CASE WHEN t.answer_text IS NOT NULL THEN t.answer END,
+                content_hash = {_with_text_marker('i.content_hash')}
+            FROM v6_text t WHERE t.interaction_id = i.interaction_id""")
+    finally:
+        con.unregister("v6_text")
 
 
 @contextmanager
@@ -495,7 +528,8 @@ def _staging_sql() -> str:
         -- 'nan' and 'inf' cast to DOUBLE too, and are no survey score.
         CASE WHEN isfinite(try_cast(replace(survey_raw, ',', '.') AS DOUBLE))
              THEN try_cast(replace(survey_raw, ',', '.') AS DOUBLE) END AS survey_score,
-        {content} AS content_hash,
+        CASE WHEN body_text IS NULL AND answer_text IS NULL THEN {content} ELSE {_with_text_marker(content)} END
+            AS content_hash,
         CASE
             WHEN shape_error IS NOT NULL THEN shape_error
             WHEN qa_blank(case_id) THEN 'missing case_id'
@@ -530,7 +564,7 @@ def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, opera
     Must run inside the caller's transaction. The latest landed version of an interaction wins;
     first_seen is kept, changed_at moves only when the content changed.
     """
-    con.register("staged_raw", parsed.rows)
+    con.register("staged_raw", htmltext.plain_text_columns(parsed.rows))
     try:
         return _derive_registered(con, page_id, source, operation, tz, fetched_at, dates)
     finally:
@@ -569,7 +603,9 @@ def _derive_registered(con: duckdb.DuckDBPyConnection, page_id: str, source: str
                count(*) FILTER (old_hash = content_hash), count(*) FROM incoming
     """)
     con.execute("DELETE FROM interactions WHERE interaction_id IN (SELECT interaction_id FROM incoming WHERE old_hash IS NOT NULL)")
-    columns = ", ".join(f"r.{c}" for c in TEXT_COLUMNS)
+    columns = ", ".join(f"coalesce(r.{c}_text, r.{c}) AS {c}" if c in htmltext.HTML_COLUMNS else f"r.{c}"
+                        for c in TEXT_COLUMNS)
+    columns += "".join(f", CASE WHEN r.{c}_text IS NOT NULL THEN r.{c} END AS {c}_html" for c in htmltext.HTML_COLUMNS)
     con.execute(f"""
         INSERT INTO interactions BY NAME
         SELECT n.interaction_id, $operation AS operation, {columns}, r.extra, n.created_at, n.closed_at,

@@ -148,8 +148,20 @@ V3_SCORES = """SELECT interaction_id, score, critical_failed, rules_applicable, 
                       rule_pack_hash, run_id FROM interaction_scores"""
 
 
+def undo_v6(con) -> None:
+    """Take a v6 database back to the v5 shape: HTML bodies/answers raw again, with their raw content hash."""
+    raw = {c: f"coalesce({c}_html, {c})" if c in ("body", "answer") else c for c in store.TEXT_COLUMNS}
+    content = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce({raw[c]}, chr(30))" for c in store.TEXT_COLUMNS) \
+        + ", coalesce(extra, chr(30))))"
+    con.execute(f"""UPDATE interactions SET body = {raw['body']}, answer = {raw['answer']}, content_hash = {content}
+                    WHERE body_html IS NOT NULL OR answer_html IS NOT NULL;
+                    ALTER TABLE interactions DROP COLUMN body_html; ALTER TABLE interactions DROP COLUMN answer_html;
+                    DELETE FROM schema_version WHERE version = 6;""")
+
+
 def undo_v5(con) -> None:
     """Take a v5 database back to the v4 shape (the reviews tables and columns gone)."""
+    undo_v6(con)
     con.execute("""DROP TABLE reviews; DROP TABLE review_unmatched; DROP SEQUENCE reviews_seq;
                    ALTER TABLE rule_pack_rules DROP COLUMN attributes;
                    ALTER TABLE interaction_scores DROP COLUMN overrides;

@@ -330,7 +330,7 @@ def test_the_v5_migration_keeps_a_v4_database_results(sample_db):
     assert store.schema_version(con) == 4
     con.close()
     con = store.connect(sample_db)
-    assert store.schema_version(con) == 5
+    assert store.schema_version(con) == store.SCHEMA_VERSION
     assert sorted(con.execute(V3_SCORES).fetchall(), key=str) == before
     assert sorted(con.execute("SELECT * FROM rule_results").fetchall(), key=str) == results
     assert store.fetch_one(con, "SELECT count(*) FROM interaction_scores WHERE overrides <> 0")[0] == 0

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from qa_scoring import store
@@ -397,14 +398,24 @@ def test_empty_payload_lands_and_reads_back(con):
 
 
 def _land_the_v2_way(c, path: Path, fetched_at: datetime) -> None:
-    """What land_page did up to schema v2 (payload_zlib, no codec column), for a v2 database."""
+    """What land_page did up to schema v2 (payload_zlib, no codec column, HTML stored raw), for a v2 database."""
+    from qa_scoring import htmltext
     from qa_scoring.parse import read_file
+
+    def _no_plain_text(table):  # before v6 nothing was converted: every `<field>_text` NULL
+        for name in htmltext.HTML_COLUMNS:
+            table = table.append_column(f"{name}_text", pa.nulls(table.num_rows, pa.string()))
+        return table
 
     payload = path.read_bytes()
     parsed = read_file(path)
     page_id = store.page_key("default", "import", None, parsed.sha256)
-    with store.atomic(c):
+    with store.atomic(c), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(htmltext, "plain_text_columns", _no_plain_text)
+        # today's derive_page writes the v6 columns: lend them to the v2 table while it lands
+        c.execute("ALTER TABLE interactions ADD COLUMN body_html VARCHAR; ALTER TABLE interactions ADD COLUMN answer_html VARCHAR")
         store.derive_page(c, page_id, str(path), "default", "America/Bogota", fetched_at, parsed)
+        c.execute("ALTER TABLE interactions DROP COLUMN body_html; ALTER TABLE interactions DROP COLUMN answer_html")
         c.execute("INSERT INTO raw_pages VALUES (?, nextval('raw_pages_seq'), 'import', ?, 'default', "
                   "'America/Bogota', NULL, NULL, ?, ?, ?, ?, ?, NULL, ?)",
                   [page_id, str(path), parsed.format, parsed.sha256, len(payload), parsed.rows.num_rows,
@@ -432,7 +443,8 @@ def test_v2_database_with_zlib_pages_migrates_and_rebuilds_identically(tmp_path,
     for f, at in zip(files, times):
         _land_the_v2_way(c, f, at)
     assert "payload_zlib" in [r[0] for r in c.execute("DESCRIBE raw_pages").fetchall()]
-    v2_interactions = c.execute("SELECT * FROM interactions ORDER BY ALL").fetchall()
+    v2_interactions = c.execute("SELECT * EXCLUDE (body, answer, content_hash) FROM interactions ORDER BY ALL").fetchall()
+    v2_text = c.execute("SELECT interaction_id, body, answer FROM interactions ORDER BY 1").fetchall()
     c.close()
     monkeypatch.undo()
 
@@ -445,7 +457,13 @@ def test_v2_database_with_zlib_pages_migrates_and_rebuilds_identically(tmp_path,
     assert [store.raw_payload(c, page_id) for page_id, _ in pages] == [Path(s).read_bytes() for _, s in pages]
     migrated = _all_tables(c)
     assert store.rebuild_interactions(c).pages == len(files)
-    assert _all_tables(c) == migrated and migrated["interactions"] == v2_interactions
+    assert _all_tables(c) == migrated
+    # v6 converted the HTML-looking texts (the hostile body, the CSV's "<b>") and kept them raw beside
+    assert c.execute("SELECT * EXCLUDE (body, answer, content_hash, body_html, answer_html) FROM interactions "
+                     "ORDER BY ALL").fetchall() == v2_interactions
+    assert c.execute("SELECT interaction_id, coalesce(body_html, body), coalesce(answer_html, answer) FROM interactions "
+                     "ORDER BY 1").fetchall() == v2_text
+    assert store.fetch_one(c, "SELECT count(*) FROM interactions WHERE body_html IS NOT NULL")[0] == 2
 
     # A new page on the migrated database is zstd; the mixed database rebuilds to the same tables.
     store.land_page(c, read_file(later), source=str(later), kind="import", operation="default",
