@@ -785,17 +785,19 @@ def demo_cmd(app: App, out: str, as_json: bool) -> None:
 
     Starts the project's sandbox API on 127.0.0.1 (a free port) serving the bundled sample,
     runs fetch → score → train → predict → report against it through the real HTTP client,
-    prints where index.html is and stops the sandbox. Running it again updates.
+    with the sample's QA reviews imported after scoring (the calibration page), prints where
+    index.html is and stops the sandbox. Running it again updates.
 
     \b
     Example:
         qa-scoring demo && xdg-open reports/index.html
     """
     from qa_scoring import pipeline, sandbox
-    from qa_scoring.resources import sample_files
+    from qa_scoring.resources import sample_files, sample_reviews
 
     settings = app.settings()
     files = sample_files()
+    reviews = sample_reviews()
     since, until = pipeline.sample_range(files)
     token = "demo-token"
     with sandbox.start_sandbox(files, token=token) as server:
@@ -804,10 +806,10 @@ def demo_cmd(app: App, out: str, as_json: bool) -> None:
             con = app.open_db(demo)
             periods = [pipeline.Period("", None, None)]
             with app.recorded(con, "demo") as info, \
-                    stage_progress(pipeline.stage_count(token, demo, periods, date.today())) as on_stage:
+                    stage_progress(pipeline.stage_count(token, demo, periods, date.today(), bool(reviews))) as on_stage:
                 summary = pipeline.run_job(con, demo, token, run_info=info, since=since, until=until,
                                            out_dir=Path(out), periods=periods, on_stage=on_stage,
-                                           status=info["status"])
+                                           status=info["status"], reviews_files=reviews)
     emit(summary.to_dict(), as_json, f"{summary.text()}\nopen {Path(summary.reports[0]).resolve()}")
 
 

@@ -188,11 +188,16 @@ class ReportSettings:
     # Card numbers and CVVs are always masked in reports and exports (PCI DSS); this also masks
     # e-mail addresses, phone numbers and document numbers on the report pages.
     mask_personal: bool = False
+    # The calibration page measures the rules' agreement with the QA team's verdicts over at least
+    # this many days ending with the report's last day (a day holds too few reviews to judge a rule).
+    calibration_days: int = 90
 
     def problems(self) -> list[tuple[str, str]]:
         out = [("lang", "must be 'es' or 'en'")] if self.lang not in ("es", "en") else []
         if self.min_sample < 1:
             out.append(("min_sample", "must be >= 1"))
+        if not 1 <= self.calibration_days <= 3660:
+            out.append(("calibration_days", "must be between 1 and 3660"))
         if not 0 <= self.ranking_days <= 366:
             out.append(("ranking_days", "must be between 0 and 366 (0: rank on the period)"))
         if not 0 <= self.review_per_agent <= 100:

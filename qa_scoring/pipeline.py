@@ -226,18 +226,20 @@ def _train_is_due(con, settings: Settings) -> str | None:
     return f"current model {model.model_id[:12]} is {age.days} days old"
 
 
-def stage_count(token: str | None, settings: Settings, periods: list[Period] | None, today: date) -> int:
+def stage_count(token: str | None, settings: Settings, periods: list[Period] | None, today: date,
+                reviews: bool = False) -> int:
     """How many stages run_job will go through (for a progress bar)."""
     n_reports = len(periods) if periods is not None else len(report_periods(settings, today))
-    return (1 if token is not None else 0) + 3 + n_reports
+    return (1 if token is not None else 0) + 3 + (1 if reviews else 0) + n_reports
 
 
 def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
             since: datetime | None = None, until: datetime | None = None,
             out_dir: Path | None = None, periods: list[Period] | None = None,
             today: date | None = None, on_stage: Callable[[str], None] | None = None,
-            status: RunStatus | None = None) -> RunSummary:
+            status: RunStatus | None = None, reviews_files: list[Path] | None = None) -> RunSummary:
     """The nightly job on an open database. `token=None` skips fetching (data came by import).
+    `reviews_files` (the demo's bundled QA verdicts) are imported right after scoring.
 
     `on_stage(name)` is called as each stage starts (the CLI draws a progress bar on a terminal);
     `status` (the status file) is updated as each stage starts and ends.
@@ -254,6 +256,11 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
     pack = rules.load_rule_pack(Path(settings.rules.dir) if settings.rules.dir else rules_dir())
     summary.rule_pack_hash = run_info["rule_pack_hash"] = pack.hash
     _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id, overrides=settings.reviews.override), on_stage, status)
+    if reviews_files:
+        from qa_scoring.reviews.stored import import_reviews
+
+        _stage(summary, "reviews", lambda: import_reviews(con, reviews_files, run_id=run_id,
+                                                          override=settings.reviews.override), on_stage, status)
 
     def train() -> Any:
         reason = _train_is_due(con, settings)

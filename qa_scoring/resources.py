@@ -34,3 +34,8 @@ def sample_dir() -> Path:
 def sample_files() -> list[Path]:
     """The bundled sample's JSON files (the API-shaped ones; the CSV holds the same rows)."""
     return sorted(sample_dir().glob("*.json"))
+
+
+def sample_reviews() -> list[Path]:
+    """The bundled sample's QA verdicts (what the demo imports), when present."""
+    return sorted(sample_dir().glob("reviews_*.csv"))

@@ -85,10 +85,19 @@ def test_demo_twice(tmp_path):
     html = index.read_text(encoding="utf-8")
     for page in pages:
         assert f'agents/{page.name}' in html
+    # the bundled QA reviews are imported: the calibration page reads the planted disagreement
+    calibration = (tmp_path / "reports" / "calibration.html").read_text(encoding="utf-8")
+    assert "revisar la regla" in calibration and 'id="cal-empatia_cliente_molesto"' in calibration
+    assert 'id="reviews-status"' in html and "veredictos de 2 analistas" in html
+    con = duckdb.connect(str(tmp_path / "qa_scoring.duckdb"), read_only=True)
+    n_reviews = con.execute("SELECT count(*) FROM reviews").fetchall()[0][0]
+    con.close()
+    assert n_reviews > 300
     second = cli("demo", cwd=tmp_path)
     assert second.returncode == 0
     con = duckdb.connect(str(tmp_path / "qa_scoring.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM interactions").fetchall()[0][0] == n_inter
+    assert con.execute("SELECT count(*) FROM reviews").fetchall()[0][0] == n_reviews  # re-importing adds nothing
     assert con.execute("SELECT count(*) FROM runs WHERE status = 'success'").fetchall()[0][0] == 2
     con.close()
 

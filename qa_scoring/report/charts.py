@@ -111,3 +111,49 @@ def line_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]], str]],
 def unit_ticks(fmt) -> list[tuple[float, str]]:
     """0, 0.25 ... 1 as ticks for a probability axis."""
     return [(v, fmt(v)) for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
+
+
+@dataclass(frozen=True)
+class Whisker:
+    label: str
+    y: float  # the row's centre line
+    x: float | None  # the estimate (None: undefined, nothing drawn)
+    low: float | None  # the interval's ends (None: no interval)
+    high: float | None
+    css: str
+    title: str
+
+
+@dataclass(frozen=True)
+class WhiskerChart:
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    rows: tuple[Whisker, ...]
+    xticks: tuple[Tick, ...]
+    refs: tuple[Tick, ...]  # vertical reference lines (thresholds), labelled
+    title: str
+
+
+def whisker_chart(rows: Sequence[tuple[str, float | None, float | None, float | None, str, str]], *,
+                  x_range: tuple[float, float], xticks: Sequence[tuple[float, str]],
+                  refs: Sequence[tuple[float, str]] = (), title: str = "", width: int = 760,
+                  row_height: int = 24, label_width: int = 260) -> WhiskerChart:
+    """A dot-and-whisker chart, one row per (label, estimate, low, high, css class, tooltip)."""
+    top, bottom_pad, right_pad = 8, 30, 16
+    left, right = label_width, width - right_pad
+    bottom = top + row_height * max(len(rows), 1)
+    x0, x1 = x_range
+    xs = (right - left) / ((x1 - x0) or 1)
+
+    def px(x: float | None) -> float | None:
+        return None if x is None else round(left + (min(max(x, x0), x1) - x0) * xs, 1)
+
+    out = tuple(Whisker(label, round(top + row_height * (i + 0.5), 1), px(v), px(lo), px(hi), css, tip)
+                for i, (label, v, lo, hi, css, tip) in enumerate(rows))
+    return WhiskerChart(width, bottom + bottom_pad, left, right, top, bottom, out,
+                        tuple(Tick(px(x), label) for x, label in xticks),
+                        tuple(Tick(px(x), label) for x, label in refs), title)

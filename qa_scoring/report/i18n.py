@@ -232,6 +232,74 @@ ES: dict[str, str] = {
     "focus_none": "Ninguna regla queda claramente por debajo del equipo en este periodo (intervalo del 95 %).",
     "subject_social": "Autor de la publicación",
     "small_cell_help": "menos de {n} interacciones: una pista, no un hallazgo (la diferencia solo se colorea si su intervalo del 95 % excluye el 0)",
+    # calibration against the QA team's verdicts (issue 14)
+    "nav_calibration": "Calibración",
+    "cal_title": "Concordancia de las reglas con el equipo de calidad",
+    "cal_help": (
+        "Cada regla se compara con los veredictos de los analistas sobre las mismas interacciones (el más "
+        "reciente de cada analista). La κ de Cohen descuenta el acuerdo que se daría por azar: 1 es acuerdo "
+        "perfecto y 0 el del azar. El intervalo es del 95 % (error estándar analítico de Fleiss, Cohen y "
+        "Everitt). Ventana: {since} – {until}."),
+    "cal_verdict_help": (
+        "Lectura: κ ≥ 0,8 confiable · 0,6–0,8 aceptable · menor de 0,6 revisar la regla · menos de {n} "
+        "revisiones: pocas para juzgar, sea cual sea la κ."),
+    "cal_reliable": "confiable",
+    "cal_acceptable": "aceptable",
+    "cal_revise": "revisar la regla",
+    "cal_too_few": "pocas revisiones",
+    "cal_undefined": "κ no definida",
+    "cal_undefined_help": "la regla y los analistas dieron un solo resultado: no hay acuerdo por azar que descontar",
+    "cal_no_interval": "sin intervalo: no hubo ningún desacuerdo",
+    "cal_chart_title": "κ por regla, con su intervalo del 95 %",
+    "cal_none": (
+        "Aún no hay revisiones del equipo de calidad. Impórtelas con «qa-scoring reviews import ARCHIVO» (la "
+        "exportación de evaluaciones de Wolkvox o el CSV propio) o genere una muestra para revisar con "
+        "«qa-scoring reviews sample --out muestra.csv»."),
+    "cal_none_window": "Hay {n} veredictos, pero ninguno sobre interacciones de esta ventana evaluadas por las reglas.",
+    "cal_kappa": "Kappa (IC 95 %)",
+    "cal_raw": "Acuerdo",
+    "cal_precision": "Precisión",
+    "cal_recall": "Exhaustividad",
+    "cal_humans": "Kappa entre analistas",
+    "cal_table": "Regla / analista",
+    "cal_table_cells": "cumple/cumple {pp} · cumple/no {pf} · no/cumple {fp} · no/no {ff}",
+    "cal_na": "desacuerdos sobre si aplica: {n}",
+    "cal_pr_help": (
+        "Precisión: de las fallas que marcó la regla, la parte que el analista confirmó. Exhaustividad: de las "
+        "fallas que vio el analista, la parte que la regla marcó. «Regla / analista» es la tabla 2×2."),
+    "cal_overall": "En conjunto: κ {kappa} sobre {n} juicios; {verdicts} veredictos de {reviewers} analistas.",
+    "cal_overall_undefined": "En conjunto: {n} juicios; {verdicts} veredictos de {reviewers} analistas.",
+    "cal_humans_overall": (
+        "Entre analistas, sobre los mismos casos: κ {kappa} (n = {n}). Es el techo que una regla puede "
+        "alcanzar: si los analistas no coinciden entre sí, la regla no puede coincidir con todos."),
+    "cal_unmatched": "Filas importadas sin emparejar: {n}. No cuentan en ninguna cifra:",
+    "unmatched_no_interaction": "sin interacción con ese caso",
+    "unmatched_no_rule": "regla desconocida",
+    "unmatched_no_attribute": "atributo de Wolkvox que ninguna regla nombra",
+    "unmatched_ambiguous": "ambiguas (el mismo caso en varios canales, sin canal)",
+    "disputes_title": "Hallazgos en disputa",
+    "disputes_help": "Interacciones donde el veredicto más reciente del equipo difiere del resultado de la regla.",
+    "disputes_applied": "Con «reviews.override» activo, el veredicto reemplaza al de la regla en el puntaje y en todas las cifras.",
+    "disputes_not_applied": "«reviews.override» está desactivado: los puntajes usan el resultado de la regla.",
+    "disputes_capped": "Se muestran {shown} de {n}, las más recientes primero.",
+    "disputes_none": "Ningún veredicto contradice a las reglas en esta ventana.",
+    "outcome_pass": "cumple",
+    "outcome_fail": "no cumple",
+    "outcome_na": "no aplica",
+    "dispute_line": "regla: {auto} · revisión: {verdict}",
+    "reviewers_split": "los analistas no coinciden",
+    "cal_dispute_col": "Regla → revisión",
+    "override_applied": "aplicado al puntaje",
+    "reviewer": "Analista",
+    "low_agreement": "baja concordancia con QA",
+    "low_agreement_help": "κ {kappa} con los analistas (n = {n}): revise la regla antes de actuar sobre sus fallas",
+    "index_reviews": "Revisiones del equipo de calidad: {n} veredictos de {reviewers} analistas; el más reciente del {latest}.",
+    "index_reviews_none": "Aún no hay revisiones del equipo de calidad: las reglas no se han contrastado con los analistas.",
+    "index_low_agreement": "Reglas con baja concordancia con los analistas: {rules}.",
+    "cal_link": "ver la calibración",
+    "agent_overrides": "El puntaje incluye veredictos del equipo de calidad que cambian el resultado de una regla (interacciones: {n}).",
+    "agent_disputes": "Veredictos del equipo de calidad",
+    "card_overrides": "veredictos del equipo en este caso",
 }
 
 EN: dict[str, str] = {
@@ -453,6 +521,73 @@ EN: dict[str, str] = {
     "focus_none": "No rule is clearly below the team in this period (95% interval).",
     "subject_social": "Post author",
     "small_cell_help": "fewer than {n} interactions: a hint, not a finding (a difference is coloured only when its 95% interval excludes 0)",
+    # calibration against the QA team's verdicts (issue 14)
+    "nav_calibration": "Calibration",
+    "cal_title": "How the rules agree with the QA team",
+    "cal_help": (
+        "Each rule is compared with the analysts' verdicts on the same interactions (each analyst's latest). "
+        "Cohen's κ discounts the agreement chance alone would give: 1 is perfect agreement, 0 is chance. The "
+        "interval is 95 % (the analytic standard error of Fleiss, Cohen and Everitt). Window: {since} – {until}."),
+    "cal_verdict_help": (
+        "Reading: κ ≥ 0.8 reliable · 0.6–0.8 acceptable · below 0.6 revise the rule · fewer than {n} reviews: "
+        "too few to judge, whatever κ is."),
+    "cal_reliable": "reliable",
+    "cal_acceptable": "acceptable",
+    "cal_revise": "revise the rule",
+    "cal_too_few": "too few reviews",
+    "cal_undefined": "κ undefined",
+    "cal_undefined_help": "the rule and the analysts gave one outcome only: there is no chance agreement to discount",
+    "cal_no_interval": "no interval: there was no disagreement at all",
+    "cal_chart_title": "κ per rule, with its 95 % interval",
+    "cal_none": (
+        "No reviews by the QA team yet. Import them with «qa-scoring reviews import FILE» (Wolkvox's "
+        "evaluation export or the project's own CSV) or draw a sample to review with "
+        "«qa-scoring reviews sample --out sample.csv»."),
+    "cal_none_window": "There are {n} verdicts, but none on interactions of this window scored by the rules.",
+    "cal_kappa": "Kappa (95 % CI)",
+    "cal_raw": "Agreement",
+    "cal_precision": "Precision",
+    "cal_recall": "Recall",
+    "cal_humans": "Kappa between analysts",
+    "cal_table": "Rule / analyst",
+    "cal_table_cells": "pass/pass {pp} · pass/fail {pf} · fail/pass {fp} · fail/fail {ff}",
+    "cal_na": "disagreements on whether it applies: {n}",
+    "cal_pr_help": (
+        "Precision: of the failures the rule found, the share the analyst confirmed. Recall: of the failures the "
+        "analyst saw, the share the rule found. «Rule / analyst» is the 2×2 table."),
+    "cal_overall": "Overall: κ {kappa} on {n} judgments; {verdicts} verdicts by {reviewers} analysts.",
+    "cal_overall_undefined": "Overall: {n} judgments; {verdicts} verdicts by {reviewers} analysts.",
+    "cal_humans_overall": (
+        "Between analysts, on the same cases: κ {kappa} (n = {n}). This is the ceiling a rule can reach: if the "
+        "analysts do not agree with each other, a rule cannot agree with all of them."),
+    "cal_unmatched": "Imported rows left unmatched: {n}. They count in no figure:",
+    "unmatched_no_interaction": "no interaction with that case",
+    "unmatched_no_rule": "unknown rule",
+    "unmatched_no_attribute": "a Wolkvox attribute no rule names",
+    "unmatched_ambiguous": "ambiguous (the same case on several channels, no channel given)",
+    "disputes_title": "Disputed findings",
+    "disputes_help": "Interactions where the team's latest verdict differs from the rule's outcome.",
+    "disputes_applied": "With «reviews.override» on, the verdict replaces the rule's in the score and in every figure.",
+    "disputes_not_applied": "«reviews.override» is off: scores use the rule's outcome.",
+    "disputes_capped": "Showing {shown} of {n}, the newest first.",
+    "disputes_none": "No verdict contradicts the rules in this window.",
+    "outcome_pass": "pass",
+    "outcome_fail": "fail",
+    "outcome_na": "not applicable",
+    "dispute_line": "rule: {auto} · review: {verdict}",
+    "reviewers_split": "the analysts disagree",
+    "cal_dispute_col": "Rule → review",
+    "override_applied": "applied to the score",
+    "reviewer": "Analyst",
+    "low_agreement": "low agreement with QA",
+    "low_agreement_help": "κ {kappa} with the analysts (n = {n}): revise the rule before acting on its failures",
+    "index_reviews": "QA team reviews: {n} verdicts by {reviewers} analysts; the newest on {latest}.",
+    "index_reviews_none": "No QA team reviews yet: the rules have not been checked against the analysts.",
+    "index_low_agreement": "Rules with low agreement with the analysts: {rules}.",
+    "cal_link": "see the calibration",
+    "agent_overrides": "The score includes QA team verdicts that change a rule's outcome (interactions: {n}).",
+    "agent_disputes": "QA team verdicts",
+    "card_overrides": "the team's verdicts on this case",
 }
 
 CATALOGUES = {"es": ES, "en": EN}

@@ -26,6 +26,7 @@ from qa_scoring import store
 from qa_scoring.errors import InputError, RunTimeError
 from qa_scoring.mask import mask_text
 from qa_scoring.report import charts
+from qa_scoring.report.calibration import Calibration, prepare_calibration
 from qa_scoring.report.data import DEFAULT_LABEL_SQL, MIN_CELL, ReportData, RuleInfo, prepare, resolve_period
 from qa_scoring.report.i18n import LANGUAGES, Formatter
 from qa_scoring.report.model import ModelView, load_model_view
@@ -141,6 +142,26 @@ def trend_chart(data: ReportData, fmt: Formatter, agent_days=None) -> charts.Cha
                              ylabel=fmt.t("score"), title=fmt.t("trend_by_day"), dots=dots, width=960, height=220)
 
 
+def kappa_chart(cal, fmt: Formatter) -> charts.WhiskerChart | None:
+    """Each rule's κ with its 95 % interval, on -0.2 … 1 (lower values are drawn at the edge), with the
+    thresholds of the verdicts (0.6 acceptable, 0.8 reliable) as reference lines."""
+    from qa_scoring.reviews.agreement import ACCEPTABLE, RELIABLE
+
+    if cal is None or not cal.rows:
+        return None
+    rows = []
+    for r in cal.rows:
+        k = r.kappa
+        tip = (f"{r.rule.title}: κ {fmt.num(k.kappa, 2)}" if k.kappa is not None else r.rule.title) + (
+            f" [{fmt.num(k.low, 2)}, {fmt.num(k.high, 2)}]" if k.low is not None else "") + f" (n = {fmt.num(k.n)})"
+        rows.append((r.rule.title, k.kappa, k.low, k.high, r.verdict, tip))
+    ticks = [(v, fmt.num(v, 1)) for v in (-0.2, 0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]
+    return charts.whisker_chart(rows, x_range=(-0.2, 1.0), xticks=ticks,
+                                refs=[(v, f"κ {fmt.num(v, 1)}: {fmt.t(key)}") for v, key in
+                                      ((ACCEPTABLE, "cal_acceptable"), (RELIABLE, "cal_reliable"))],
+                                title=fmt.t("cal_chart_title"))
+
+
 def model_charts(model: ModelView | None, fmt: Formatter) -> dict[str, charts.Chart | None]:
     if model is None:
         return {"roc": None, "pr": None, "calibration": None}
@@ -225,14 +246,16 @@ def write_folder(out_dir: Path, files: dict[str, str]) -> None:
 # --- pages ------------------------------------------------------------------------------------
 
 def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, footer: dict,
-                 env: jinja2.Environment | None = None) -> dict[str, str]:
+                 env: jinja2.Environment | None = None, cal: Calibration | None = None) -> dict[str, str]:
     """Every page of the report as {relative path: HTML}."""
     env = env or environment()
     # each rule that failed in the period has its own page with all of its failures (up to the cap)
     rule_files = agent_file_names([r.rule.rule_id for r in data.rules if r.failed])
     reviewed = {item.interaction_id for items in data.reviews.values() for item in items}
     common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang, "rule_files": rule_files,
-              "min_cell": MIN_CELL, "print_reviews": PRINT_REVIEWS}
+              "min_cell": MIN_CELL, "print_reviews": PRINT_REVIEWS, "cal": cal,
+              "low_agreement": cal.low if cal else {},
+              "verdicts_on": cal.by_interaction if cal else {}}
     pages: dict[str, str] = {}
     # the interval strips share one scale, zoomed to where the agents are (a multiple of 10); the
     # sparklines share the scale of all agents' daily scores
@@ -251,6 +274,8 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
     pages["rules.html"] = env.get_template("rules.html").render(**common, root="", page="rules")
     pages["model.html"] = env.get_template("model.html").render(
         **common, root="", page="model", model=model, curves=model_charts(model, fmt))
+    pages["calibration.html"] = env.get_template("calibration.html").render(
+        **common, root="", page="calibration", kappa=kappa_chart(cal, fmt))
     rule_page = env.get_template("rule.html")
     for r in data.rules:
         if r.rule.rule_id in rule_files:
@@ -297,6 +322,9 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
                        review_team=opts.review_team,
                        rule_failures_max=opts.rule_failures_max)
         model = load_model_view(con)
+        cal = prepare_calibration(con, period, rule_info=rule_info, file_of=files.get,
+                                  mask=functools.partial(mask_text, personal=personal),
+                                  days=opts.calibration_days, override=settings.reviews.override)
     model_ids = data.model_ids or ((model.model_id,) if model else ())
     footer = {
         "generated": fmt.datetime(store.utc_now()) + " UTC",
@@ -307,7 +335,7 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
         "run": str(run_id) if run_id is not None else "–",
     }
     prepared = time.perf_counter()
-    pages = render_pages(data, model, fmt, footer)
+    pages = render_pages(data, model, fmt, footer, cal=cal)
     rendered = time.perf_counter()
     write_folder(out_dir, pages)
     log.debug("report: data %.2f s, templates %.2f s, write %.2f s", prepared - started, rendered - prepared,

@@ -23,7 +23,7 @@ from datetime import date
 import duckdb
 
 from qa_scoring import outcomes, store
-from qa_scoring.reviews.stored import REVIEWER_LATEST_SQL, review_counts
+from qa_scoring.reviews.stored import REVIEWER_LATEST_SQL, period_sql, review_counts
 
 MIN_REVIEWS = 30
 RELIABLE, ACCEPTABLE = 0.8, 0.6
@@ -154,24 +154,13 @@ class Agreement:
         return "\n".join(lines)
 
 
-def _period(since: date | None, until: date | None) -> tuple[str, dict]:
-    where, params = [], {}
-    if since:
-        where.append("i.created_at >= $since")
-        params["since"] = since
-    if until:
-        where.append("i.created_at < $until + INTERVAL 1 DAY")
-        params["until"] = until
-    return (" AND ".join(where) or "true"), params
-
-
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
 def agreement(con: duckdb.DuckDBPyConnection, since: date | None = None, until: date | None = None) -> Agreement:
     """Per rule of the current pack with judgments in the period (by the interaction's day)."""
-    where, params = _period(since, until)
+    where, params = period_sql(since, until)
     letter = outcomes.letter_at("o.outcomes", "p.position")
     f, p, n = outcomes.FAILED_LETTERS, outcomes.PASSED, outcomes.NOT_APPLICABLE
     judged = f"""

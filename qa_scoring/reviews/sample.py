@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import duckdb
 from qa_scoring import outcomes, store
 from qa_scoring.errors import InputError, RunTimeError
 from qa_scoring.reviews.files import OWN_COLUMNS
+from qa_scoring.reviews.stored import period_sql
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TEXT_FIELDS = ("subject", "body", "answer", "comments")
@@ -66,14 +67,8 @@ def _safe(value) -> str:
 def draw_sample(con: duckdb.DuckDBPyConnection, *, per_rule: int, seed: int, since: date | None = None,
                 until: date | None = None) -> list[tuple]:
     """(interaction_id, rule_id, letter) of the sample, ordered by rule then the seeded order."""
-    where, params = [], {"seed": str(seed), "hits": (per_rule + 1) // 2, "per_rule": per_rule}
-    if since:
-        where.append("i.created_at >= $since")
-        params["since"] = since
-    if until:
-        where.append("i.created_at < $until + INTERVAL 1 DAY")
-        params["until"] = until
-    period = " AND ".join(where) or "true"
+    period, params = period_sql(since, until)
+    params.update({"seed": str(seed), "hits": (per_rule + 1) // 2, "per_rule": per_rule})
     letter = outcomes.letter_at("o.outcomes", "p.position")
     return con.execute(f"""
         WITH o AS (SELECT o.interaction_id, o.outcomes, o.rule_pack_hash FROM rule_outcomes o
@@ -96,6 +91,7 @@ def draw_sample(con: duckdb.DuckDBPyConnection, *, per_rule: int, seed: int, sin
 
 def _items(con, drawn: list[tuple], lang: str, personal: bool = False) -> list[SampleItem]:
     from qa_scoring.mask import mask_text
+    from qa_scoring.report.data import subject_label
     from qa_scoring.report.text import segment_text
     from qa_scoring.rules.stored import rule_catalogue
 
@@ -128,7 +124,10 @@ def _items(con, drawn: list[tuple], lang: str, personal: bool = False) -> list[S
                 continue
             spans = ([(ev_start, ev_end, rule.title if rule else rule_id)]
                      if ev_field == key and ev_start is not None and ev_end is not None else [])
-            fields.append(segment_text(key, texts[key], spans))
+            field = segment_text(key, texts[key], spans)
+            # what Wolkvox puts in `subject` depends on the channel (a name on chat channels)
+            fields.append(replace(field, label=subject_label(channel.strip().lower() if channel else ""))
+                          if key == "subject" else field)
         outcome = ("fail" if letter in (outcomes.FAILED, outcomes.FAILED_WITH_EVIDENCE)
                    else "pass" if letter == outcomes.PASSED else "na")
         items.append(SampleItem(iid, case_id or "", channel or "", agent or "", created, rule_id,
@@ -143,7 +142,8 @@ WORDS = {
            "nombre en «reviewer», y vuelva a importarlo con «qa-scoring reviews import».",
            "case": "Caso", "agent": "Agente", "channel": "Canal", "date": "Fecha", "rule": "Regla",
            "auto": "Resultado automático", "pass": "cumple", "fail": "no cumple", "na": "no aplica",
-           "verdict": "Veredicto", "note": "Nota", "empty": "(vacío)", "subject": "Asunto", "body": "Cliente",
+           "verdict": "Veredicto", "note": "Nota", "empty": "(vacío)", "subject": "Asunto", "subject_chat": "Nombre del cliente",
+           "subject_social": "Autor de la publicación", "body": "Cliente",
            "answer": "Agente", "comments": "Nota interna", "pairs": "{n} pares (interacción, regla)",
            "truncated": "texto de {n} caracteres: se muestran el inicio y el contexto de la evidencia"},
     "en": {"title": "Audit worksheet", "help": "For each row: read the text and tick whether the agent meets the "
@@ -151,7 +151,8 @@ WORDS = {
            "«reviewer», and import it back with «qa-scoring reviews import».",
            "case": "Case", "agent": "Agent", "channel": "Channel", "date": "Date", "rule": "Rule",
            "auto": "Automatic outcome", "pass": "pass", "fail": "fail", "na": "not applicable",
-           "verdict": "Verdict", "note": "Note", "empty": "(empty)", "subject": "Subject", "body": "Customer",
+           "verdict": "Verdict", "note": "Note", "empty": "(empty)", "subject": "Subject", "subject_chat": "Customer name",
+           "subject_social": "Post author", "body": "Customer",
            "answer": "Agent", "comments": "Internal note", "pairs": "{n} (interaction, rule) pairs",
            "truncated": "a {n}-character text: its start and the evidence's context are shown"},
 }

@@ -47,6 +47,19 @@ EFFECTIVE_SQL = f"""SELECT * FROM reviews
     QUALIFY row_number() OVER (PARTITION BY interaction_id, rule_id {_ORDER}) = 1"""
 
 
+def period_sql(since, until, column: str = "i.created_at") -> tuple[str, dict]:
+    """A WHERE condition on the interaction's day (both ends inclusive, either may be None) and its
+    parameters: the one period filter of agreement, samples and disputes."""
+    where, params = [], {}
+    if since:
+        where.append(f"{column} >= $since")
+        params["since"] = since
+    if until:
+        where.append(f"{column} < $until + INTERVAL 1 DAY")
+        params["until"] = until
+    return (" AND ".join(where) or "true"), params
+
+
 @dataclass(frozen=True)
 class ImportSummary:
     files: int
@@ -256,6 +269,38 @@ def effective_outcomes_sql() -> str:
         SELECT o.interaction_id, coalesce(c.outcomes, o.outcomes) AS outcomes, o.rule_pack_hash, o.run_id
         FROM rule_outcomes o LEFT JOIN changed c
             ON c.interaction_id = o.interaction_id AND c.rule_pack_hash = o.rule_pack_hash)"""
+
+
+def disputes_sql(period: str = "true") -> str:
+    """Every (interaction, rule) of the current pack whose effective verdict differs from the rule's
+    automatic outcome, for interactions matching `period` (an SQL condition on `i`): interaction_id,
+    agent, case_id, channel, created_at, rule_id, auto and verdict (pass | fail | na), reviewer,
+    reviewed_at, note, reviewers (how many gave a latest verdict), split (they disagree among
+    themselves), applied (the verdict is in the score: an override), and the rule's first evidence."""
+    letter = outcomes.letter_at("o.outcomes", "p.position")
+    f, p, na = outcomes.FAILED_LETTERS, outcomes.PASSED, outcomes.NOT_APPLICABLE
+    return f"""
+        WITH v AS ({EFFECTIVE_SQL}),
+        own AS (SELECT interaction_id, rule_id, count(*) AS reviewers, count(DISTINCT verdict) > 1 AS split
+                FROM ({REVIEWER_LATEST_SQL}) GROUP BY ALL),
+        o AS (SELECT o.* FROM rule_outcomes o SEMI JOIN v ON v.interaction_id = o.interaction_id
+              WHERE o.rule_pack_hash IN {outcomes.CURRENT_PACK}),
+        judged AS (
+            SELECT v.interaction_id, v.rule_id, v.verdict, v.reviewer, v.reviewed_at, v.note, o.rule_pack_hash,
+                   CASE WHEN {letter} IN {f} THEN 'fail' WHEN {letter} = '{p}' THEN 'pass'
+                        WHEN {letter} = '{na}' THEN 'na' END AS auto
+            FROM v JOIN o ON o.interaction_id = v.interaction_id
+            JOIN rule_pack_rules p ON p.rule_pack_hash = o.rule_pack_hash AND p.rule_id = v.rule_id)
+        SELECT j.interaction_id, i.agent_name AS agent, i.case_id, i.channel, i.created_at, j.rule_id, j.auto,
+               j.verdict, j.reviewer, j.reviewed_at, j.note, own.reviewers, own.split,
+               coalesce(s.overrides > 0, FALSE) AS applied,
+               (SELECT e.evidence FROM rule_evidence e
+                WHERE e.interaction_id = j.interaction_id AND e.rule_id = j.rule_id
+                  AND e.rule_pack_hash = j.rule_pack_hash ORDER BY e.evidence_start NULLS LAST LIMIT 1) AS evidence
+        FROM judged j JOIN interactions i ON i.interaction_id = j.interaction_id
+        JOIN own ON own.interaction_id = j.interaction_id AND own.rule_id = j.rule_id
+        LEFT JOIN interaction_scores s ON s.interaction_id = j.interaction_id AND s.rule_pack_hash = j.rule_pack_hash
+        WHERE j.auto IS NOT NULL AND j.auto <> j.verdict AND {period}"""
 
 
 def review_counts(con: duckdb.DuckDBPyConnection) -> dict:
