@@ -234,7 +234,7 @@ def test_sample_report_structure_and_numbers(sample_con, tmp_path):
     assert d["index"] == str(out / "index.html") and d["out_dir"] == str(out)
     n_agents = store.fetch_one(sample_con, "SELECT count(DISTINCT agent_name) FROM interactions")[0]
     rule_pages = list((out / "rules").glob("*.html"))  # one per rule that failed in the period
-    assert d["agents"] == n_agents and rule_pages and d["pages"] == n_agents + 3 + len(rule_pages)
+    assert d["agents"] == n_agents and rule_pages and d["pages"] == n_agents + 4 + len(rule_pages)  # index, rules, model, calibration
     assert d["interactions"] == store.fetch_one(sample_con, "SELECT count(*) FROM interactions")[0]
     pages = check_report(out)
     index = " ".join(pages["index.html"].text)
