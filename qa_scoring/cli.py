@@ -626,7 +626,8 @@ def train_cmd(app: App, as_json: bool) -> None:
     with app.recorded(con, "train") as info:
         summary = train_model(con, settings, run_id=info["run_id"])
         info.update(model_id=summary.model_id, counts={"n_train": summary.n_train, "n_test": summary.n_test},
-                    metrics={k: summary.to_dict()[k] for k in ("roc_auc", "pr_auc", "brier", "baseline")})
+                    metrics={k: summary.to_dict()[k] for k in ("roc_auc", "pr_auc", "brier", "baseline",
+                                                                    "text_baseline")})
     emit(summary.to_dict(), as_json, summary.text())
 
 

@@ -125,6 +125,26 @@ def test_train_refuses_too_few_of_one_class(tmp_path, runner):
                                      "of each class (classifier.min_per_class)")
 
 
+def test_the_plain_text_baseline_reads_only_the_text(tmp_path, runner):
+    # Only the channel tells the classes apart; every text is the same: the plain TF-IDF + LR
+    # baseline can do no better than chance, the model (which also reads the channel) can.
+    rows = []
+    for i in range(300):
+        row = _row(i, "1" if i % 3 == 0 else "5", False)
+        row["channel"] = "chat" if i % 3 == 0 else "whatsapp"
+        rows.append(row)
+    db = _db(tmp_path, rows)
+    result = runner.invoke(cli, ["--db", str(db), "train", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["text_baseline"]["kind"] == "tfidf-lr"
+    assert out["text_baseline"]["fields"] == ["body", "answer"]
+    assert out["text_baseline"]["roc_auc"] == 0.5
+    assert out["roc_auc"] > 0.95
+    text = runner.invoke(cli, ["--db", str(db), "train"]).stdout
+    assert "plain text TF-IDF+LR 0.500" in text
+
+
 def test_predict_without_a_model_is_a_clear_error(sample_db, runner):
     result = runner.invoke(cli, ["--db", str(sample_db), "predict"])
     assert result.exit_code == 2
@@ -162,6 +182,8 @@ def test_sample_model_beats_the_baseline_on_the_newest_period(trained):
     assert summary["pr_auc"] > summary["baseline"]["pr_auc"] + 0.1
     assert summary["brier"] < summary["baseline"]["brier"]
     assert summary["agent_only_roc_auc"] is None or summary["roc_auc"] > summary["agent_only_roc_auc"]
+    plain = summary["text_baseline"]  # the sample's text carries signal; the model must not do worse
+    assert 0.65 < plain["roc_auc"] <= summary["roc_auc"] and plain["pr_auc"] <= summary["pr_auc"]
     assert summary["n_test"] == round(0.2 * (summary["n_train"] + summary["n_test"]))
     con = store.connect(db)
     usable = con.execute("SELECT count(*) FROM interactions WHERE survey_raw IS NOT NULL").fetchall()[0][0]
@@ -173,6 +195,7 @@ def test_sample_model_beats_the_baseline_on_the_newest_period(trained):
     info = current_model(con)
     assert info.model_id == summary["model_id"]
     assert info.metrics["roc_auc"] == summary["roc_auc"]
+    assert info.metrics["text_baseline"] == plain
     assert info.curves["roc"][0] == [0.0, 0.0] and info.curves["roc"][-1] == [1.0, 1.0]
     assert sum(b["n"] for b in info.curves["calibration"]) == summary["n_test"]
     assert info.top_terms["dissatisfied"] and info.top_terms["satisfied"]

@@ -175,6 +175,14 @@ class InteractionFeatures(TransformerMixin, BaseEstimator):
         index, tfidf = self._counters[field]
         return tfidf.transform(index.counts(folded), copy=False)
 
+    def n_text_columns(self) -> int:
+        """How many columns the text fields take: they come first in the matrix."""
+        return sum(len(self.vectorizers_[f].vocabulary_) for f in TEXT_FIELDS)
+
+    def text_fields_used(self) -> list[str]:
+        """The text fields with a learned vocabulary (a field with no term is one empty column)."""
+        return [f for f in TEXT_FIELDS if list(self.vectorizers_[f].vocabulary_) != [""]]
+
     # -- names for explanations ------------------------------------------------------------
     def feature_names(self) -> list[tuple[str, str]]:
         """(kind, name) per column: kind is a text field, or channel / skill / handle / rule."""
