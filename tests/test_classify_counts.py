@@ -13,7 +13,8 @@ import scipy.sparse as sp
 
 from qa_scoring import store
 from qa_scoring.classify.counts import TermIndex, learn_counts
-from qa_scoring.classify.features import TEXT_FIELDS, _vectorizer, explain, fold
+from qa_scoring.classify import features as F
+from qa_scoring.classify.features import TEXT_FIELDS, _vectorizer, fold
 from qa_scoring.classify.model import load_current, predictor_from_json
 from qa_scoring.classify.stage import FEATURES_SELECT, _batch_dict
 from qa_scoring.cli import cli
@@ -69,13 +70,50 @@ def trained_sample(_sample_db_template, tmp_path_factory) -> Path:
     return path
 
 
+def _reference_explain(X: sp.csr_matrix, coef: np.ndarray, names: list[tuple[str, str]], batch: dict,
+                       top: int = 5) -> list[list[dict]]:
+    """explain() as it was before the single-key sort (numpy lexsort over the batch)."""
+    contrib = X.multiply(coef.astype(np.float32)).tocsr()
+    contrib.eliminate_zeros()
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(contrib.indptr))
+    keep = contrib.data >= 1e-4  # a push too small to show (it would round to 0) is no reason
+    rows, cols, vals = rows[keep], contrib.indices[keep], contrib.data[keep]
+    order = np.lexsort((-vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, rows, side="left")
+    chosen = (np.arange(len(rows)) - starts) < 2 * top  # candidates; overlapping n-grams drop out below
+    out: list[list[dict]] = [[] for _ in range(X.shape[0])]
+    seen: list[list[tuple[str, str]]] = [[] for _ in range(X.shape[0])]
+    handle = batch["handle_seconds"]
+    for r, c, v in zip(rows[chosen].tolist(), cols[chosen].tolist(), vals[chosen].tolist()):
+        if len(out[r]) >= top:
+            continue
+        kind, name = names[c]
+        if kind in TEXT_FIELDS:
+            # "ya le dije", "le dije" and "dije" are one phrase: keep the strongest, skip its parts.
+            padded = f" {name} "
+            if any(k == kind and (padded in f" {n} " or f" {n} " in padded) for k, n in seen[r]):
+                continue
+            seen[r].append((kind, name))
+            term = F.surface_form(name, batch[kind][r])
+        elif kind == "handle":
+            term = ("handle time " + F._human_seconds(handle[r]) if name == "time" else "no close time")
+        elif kind == "rule":
+            term = f"rule failed: {name}"
+        else:
+            term = f"{kind}: {name}"
+        out[r].append({"term": term, "field": kind, "weight": round(v, 4)})
+    return out
+
+
 def _reference(predictor, batch: dict):
-    """Risk and explanations the way they were computed before: scikit-learn's TfidfVectorizer.transform."""
+    """Risk and explanations the way they were computed before: scikit-learn's TfidfVectorizer.transform,
+    scipy's hstack, the lexsort explain."""
     features = predictor.features
     folded = features._fold(batch)
     X = features._assemble([features.vectorizers_[f].transform(folded[f]) for f in TEXT_FIELDS], batch)
     risk = predictor.calibrate(predictor.model.decision_function(X))
-    terms = explain(X, predictor.coef, predictor.names(), batch, 5)
+    terms = _reference_explain(X, predictor.coef, predictor.names(), batch, 5)
     return risk, [json.dumps(t, ensure_ascii=False) for t in terms]
 
 
@@ -103,6 +141,21 @@ def test_predictions_and_explanations_equal_scikit_learns_on_the_sample_and_host
         assert np.abs(risk - ref_risk).max() <= 1e-6
         assert terms == ref_terms
         assert sum(t != "[]" for t in terms) > len(terms) / 2  # explanations are not all empty
+
+
+def test_explanations_break_ties_as_before():
+    # Few distinct values and weights: many equal pushes within a row, which the order of the
+    # columns must break exactly as the lexsort did.
+    rng = np.random.default_rng(5)
+    X = sp.random(300, 40, density=0.4, format="csr", dtype=np.float32, random_state=rng,
+                  data_rvs=lambda k: rng.choice(np.array([0.25, 0.5, 1.0], np.float32), k))
+    coef = rng.choice(np.array([-1.0, 0.0, 5e-5, 0.5, 2.0]), 40)
+    names = [("channel", f"c{i}") for i in range(38)] + [("handle", "time"), ("rule", "r1")]
+    batch = {"handle_seconds": [float(i * 60) for i in range(300)]}
+    for top in (1, 3, 5, 12):
+        got = F.explain(X, coef, names, batch, top)
+        assert got == _reference_explain(X, coef, names, batch, top)
+    assert sum(len(t) for t in got) > 300
 
 
 # --- the text cap and the batch bound (issue 18 item 14) ----------------------------------------
