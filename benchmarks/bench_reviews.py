@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3_000_000)
     parser.add_argument("--verdicts", type=int, default=50_000)
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="build the scored database and verdicts in DIR once and reuse them on later runs "
+                             "(each measurement works on a copy)")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "DB", "FILE"), help=argparse.SUPPRESS)
     from _common import add_profile_option, use_profile
 
@@ -105,16 +109,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         db = str(root / "bench.duckdb")
-        con = store.connect(db)
-        start = time.perf_counter()
-        bench_rules.load(con, args.rows, seed=1)
-        score_interactions(con, load_rule_pack(rules_dir()), full=True)
-        verdicts = write_verdicts(con, root / "verdicts.csv", args.verdicts)
-        con.close()
-        print(f"generated, loaded and scored {args.rows:,} rows ({args.profile} profile), wrote {verdicts:,} verdicts "
-              f"in {time.perf_counter() - start:.1f} s ({os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f})")
-        imported = run_child("import", db, root / "verdicts.csv")
-        agreed = run_child("agreement", db, root / "verdicts.csv")
+        kept = args.keep / f"bench-{args.rows}-{args.verdicts}-{args.profile}.duckdb" if args.keep else None
+        verdicts_file = kept.with_suffix(".csv") if kept else root / "verdicts.csv"
+        if kept and kept.exists() and verdicts_file.exists():
+            shutil.copy(kept, db)
+            print(f"reusing {kept} ({os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f})")
+        else:
+            con = store.connect(db)
+            start = time.perf_counter()
+            bench_rules.load(con, args.rows, seed=1)
+            score_interactions(con, load_rule_pack(rules_dir()), full=True)
+            verdicts = write_verdicts(con, verdicts_file, args.verdicts)
+            con.close()
+            print(f"generated, loaded and scored {args.rows:,} rows ({args.profile} profile), wrote {verdicts:,} "
+                  f"verdicts in {time.perf_counter() - start:.1f} s ({os.cpu_count()} cpus, "
+                  f"load {os.getloadavg()[0]:.1f})")
+            if kept:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(db, kept)
+        imported = run_child("import", db, verdicts_file)
+        agreed = run_child("agreement", db, verdicts_file)
     print(f"reviews import: {imported['seconds']:.2f} s ({imported['process_seconds']:.2f} s with start-up) for "
           f"{imported['imported']:,} verdicts, {imported['unmatched']} unmatched, {imported['overridden']:,} "
           f"interactions overridden, peak {imported['peak_mb']:,.0f} MiB (goal <= 5 s)")

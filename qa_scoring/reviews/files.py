@@ -16,6 +16,7 @@ the file and line before anything is stored.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import unicodedata
@@ -98,11 +99,14 @@ def _delimiter(header_line: str) -> str:
 def _cell(row: list[str], index: int | None) -> str | None:
     if index is None or index >= len(row):
         return None
-    value = _FORMULA_GUARD.sub("", row[index].strip())
+    value = row[index].strip()
+    if value[:1] == "'":
+        value = _FORMULA_GUARD.sub("", value)
     return value or None
 
 
-def parse_verdict(value: str | None, where: str) -> str:
+@functools.lru_cache(maxsize=256)
+def _verdict_word(value: str | None) -> str | None:
     word = fold(value)
     if word in PASS_WORDS:
         return "pass"
@@ -110,19 +114,31 @@ def parse_verdict(value: str | None, where: str) -> str:
         return "fail"
     if word in NA_WORDS:
         return "na"
+    return None
+
+
+def parse_verdict(value: str | None, where: str) -> str:
+    verdict = _verdict_word(value)
+    if verdict is not None:
+        return verdict
     raise InputError(f"{where}: verdict {quote(value)} is not pass, fail or na "
                      "(also cumple / no cumple / n/a / sí / no / yes)")
+
+
+_last_format = [_DATE_FORMATS[0]]  # a file writes one format: try the one that worked last first
 
 
 def parse_time(value: str | None, where: str, column: str) -> datetime | None:
     if value is None:
         return None
     text = value.strip()
-    for fmt in _DATE_FORMATS:
+    for fmt in (_last_format[0], *_DATE_FORMATS):
         try:
-            return datetime.strptime(text, fmt)
+            parsed = datetime.strptime(text, fmt)
         except ValueError:
             continue
+        _last_format[0] = fmt
+        return parsed
     raise InputError(f"{where}: {column} {quote(value)} is not a date (YYYY-MM-DD [HH:MM[:SS]] or DD/MM/YYYY)")
 
 

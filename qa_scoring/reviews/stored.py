@@ -106,22 +106,27 @@ _IN_SCHEMA = pa.schema([("seq", pa.int64()), ("source", pa.string()), ("line", p
 
 def _incoming(files: list[ReviewFile], ids: set[str], by_attribute: dict[str, list[str]]) -> pa.Table:
     """One row per (verdict, rule): the rule resolved, or the reason it could not be."""
-    rows = []
+    columns: dict[str, list] = {name: [] for name in _IN_SCHEMA.names}
+    attribute_rules: dict[str, list] = {}
     for f in files:
         for r in f.rows:
-            base = {"source": f.path, "line": r.line, "case_id": r.case_id, "interaction_id": r.interaction_id,
-                    "channel": r.channel, "verdict": r.verdict, "reviewer": r.reviewer,
-                    "reviewed_at": r.reviewed_at, "note": r.note}
             if r.attribute is not None:
-                rules = by_attribute.get(fold(r.attribute), [])
-                targets = [(rule, None) for rule in sorted(set(rules))] or [(None, "no_attribute")]
+                targets = attribute_rules.get(r.attribute)
+                if targets is None:
+                    rules = sorted(set(by_attribute.get(fold(r.attribute), [])))
+                    targets = attribute_rules[r.attribute] = [(rule, None) for rule in rules] or [(None, "no_attribute")]
                 shown = r.attribute
             else:
                 targets = [(r.rule_id, None if r.rule_id in ids else "no_rule")]
                 shown = r.rule_id
             for rule_id, reason in targets:
-                rows.append({**base, "seq": len(rows), "rule_id": rule_id, "rule": shown, "reason": reason})
-    return pa.Table.from_pylist(rows, schema=_IN_SCHEMA)
+                for name, value in (("seq", len(columns["seq"])), ("source", f.path), ("line", r.line),
+                                    ("case_id", r.case_id), ("interaction_id", r.interaction_id),
+                                    ("channel", r.channel), ("rule_id", rule_id), ("rule", shown),
+                                    ("reason", reason), ("verdict", r.verdict), ("reviewer", r.reviewer),
+                                    ("reviewed_at", r.reviewed_at), ("note", r.note)):
+                    columns[name].append(value)
+    return pa.table(columns, schema=_IN_SCHEMA)
 
 
 def import_reviews(con: duckdb.DuckDBPyConnection, paths: list[Path], *, reviewer: str | None = None,
