@@ -938,3 +938,23 @@ def test_a_rule_failing_for_something_missing_says_what_was_expected(con, tmp_pa
     html = next((out / "agents").glob("ana-*.html")).read_text(encoding="utf-8")
     fails = html[html.index('<ul class="fails">'):].split("</ul>")[0]
     assert "what was expected and not found: The agent greets (hola, buenos días…)" in fails
+
+
+@pytest.mark.parametrize("lang, sentences", [
+    ("es", ["de un cliente insatisfecho y uno satisfecho tomados al azar", "qué tan limpia es la lista ordenada por riesgo",
+            "la distancia media al cuadrado entre el riesgo predicho y lo que pasó"]),
+    ("en", ["of one dissatisfied and one satisfied customer picked at random", "how clean the list sorted by risk is",
+            "the mean squared distance between the predicted risk and what happened"]),
+])
+def test_model_page_explains_roc_pr_and_brier_in_one_sentence_each(con, tmp_path, lang, sentences):
+    """Issue 12, also worth doing: each evaluation metric the page shows is explained in plain words."""
+    import_rows(con, tmp_path, [row(case_id=str(i)) for i in range(5)])
+    fill_derived(con)
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang=lang)
+    page = check_page(out / "model.html")
+    html = (out / "model.html").read_text(encoding="utf-8")
+    helps = html[html.index('<div id="metric-help">'):].split("</div>")[0]
+    assert [s in helps for s in sentences] == [True, True, True]
+    assert helps.count('<p class="help">') == 3  # one each; log loss and the counts have none
+    assert "metric-help" in page.ids

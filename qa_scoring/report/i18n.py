@@ -162,6 +162,13 @@ ES: dict[str, str] = {
     "m_roc_auc": "ROC AUC",
     "m_pr_auc": "PR AUC",
     "m_brier": "Brier",
+    # one plain sentence per metric, under the model page's metrics table
+    "mh_roc_auc": ("ROC AUC: de un cliente insatisfecho y uno satisfecho tomados al azar, la probabilidad de que "
+                   "el modelo le dé más riesgo al insatisfecho (0,5 es azar, 1 es perfecto)."),
+    "mh_pr_auc": ("PR AUC: qué tan limpia es la lista ordenada por riesgo, la proporción media de insatisfechos "
+                  "de verdad al leerla desde el riesgo más alto (el azar da la proporción de insatisfechos)."),
+    "mh_brier": ("Brier: la distancia media al cuadrado entre el riesgo predicho y lo que pasó (1 insatisfecho, "
+                 "0 satisfecho); más bajo es mejor, y solo es bajo si los riesgos se cumplen."),
     "m_log_loss": "Log loss",
     "m_accuracy": "Exactitud",
     "m_agent_only_roc_auc": "ROC AUC solo con el agente",
@@ -452,6 +459,12 @@ EN: dict[str, str] = {
     "m_roc_auc": "ROC AUC",
     "m_pr_auc": "PR AUC",
     "m_brier": "Brier",
+    "mh_roc_auc": ("ROC AUC: of one dissatisfied and one satisfied customer picked at random, the chance that the "
+                   "model gives the dissatisfied one the higher risk (0.5 is chance, 1 is perfect)."),
+    "mh_pr_auc": ("PR AUC: how clean the list sorted by risk is, the average share of truly dissatisfied customers "
+                  "when reading it from the highest risk down (chance gives the share of dissatisfied customers)."),
+    "mh_brier": ("Brier: the mean squared distance between the predicted risk and what happened (1 dissatisfied, "
+                 "0 satisfied); lower is better, and it is low only when the risks come true."),
     "m_log_loss": "Log loss",
     "m_accuracy": "Accuracy",
     "m_agent_only_roc_auc": "ROC AUC from the agent alone",
