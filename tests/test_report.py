@@ -958,3 +958,25 @@ def test_model_page_explains_roc_pr_and_brier_in_one_sentence_each(con, tmp_path
     assert [s in helps for s in sentences] == [True, True, True]
     assert helps.count('<p class="help">') == 3  # one each; log loss and the counts have none
     assert "metric-help" in page.ids
+
+
+def test_model_words_are_words_without_rule_ids_or_near_duplicates(con, tmp_path):
+    """Issue 12, also worth doing: the model page's words are text features only, each shown once
+    ("Cliente" after "cliente", "le dije" after "ya le dije"); rules, channel, skill and handle time
+    are listed apart, a rule by its title."""
+    import_rows(con, tmp_path, [row(case_id=str(i)) for i in range(5)])
+    fill_derived(con)
+    terms = [("cliente", "body"), ("greeting", "rule"), ("Cliente", "comments"), ("Cliente no", "subject"),
+             ("Ya le", "answer"), ("le dije", "answer"), ("dije", "body"), ("mi nombre es qaagentname", "answer"),
+             ("PQR", "skill"), ("time", "handle"), ("días", "body"), ("DIAS", "comments"), ("<b>x</b>", "answer")]
+    con.execute("UPDATE models SET spec = json_merge_patch(spec, ?)",
+                [json.dumps({"top_terms": {"dissatisfied": [{"term": t, "field": f, "weight": 1.0} for t, f in terms]}})])
+    con.execute("UPDATE rule_pack_rules SET title = to_json('El agente saluda') WHERE rule_id = 'greeting'")
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None)
+    html = (out / "model.html").read_text(encoding="utf-8")
+    box = {name: re.findall(r"<bdi>(.*?)</bdi>", html[html.index(f'id="model-{name}"'):].split("</div>")[0])
+           for name in ("words", "signals")}
+    assert box["words"] == ["cliente", "Ya le dije", "mi nombre es [nombre del agente]", "días",
+                            "&lt;b&gt;x&lt;/b&gt;"]
+    assert box["signals"] == ["regla incumplida: El agente saluda", "skill: PQR", "tiempo de gestión más largo"]

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from qa_scoring.classify.features import AGENT_TOKEN, TEXT_FIELDS, fold
 from qa_scoring.mask import mask_cards
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ class ModelView:
     compared: tuple[tuple[str, Any, Any], ...]  # (name, model value, baseline value or None)
     split: tuple[tuple[str, Any], ...]
     mapping: tuple[tuple[str, str], ...]
-    top_terms: tuple[str, ...]
+    top_terms: tuple[str, ...]  # words (text features) toward dissatisfaction, no two alike
+    top_signals: tuple[tuple[str, str], ...]  # (kind, shown name) of the other features: failed rules, channel…
     roc: tuple[tuple[float, float], ...]  # (fpr, tpr)
     pr: tuple[tuple[float, float], ...]  # (recall, precision)
     calibration: tuple[tuple[float, float, int], ...]  # (mean predicted, observed rate, n)
@@ -97,19 +99,73 @@ _METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "agent_only_roc_auc", "n_t
 _SPLIT = ("train_from", "train_to", "split_at", "test_to", "test_fraction", "n_features", "calibration")
 
 
-def _terms(value: Any) -> tuple[str, ...]:
-    """Terms from a list (strings, [term, weight] or {term: ...}) or classify's {dissatisfied: [...]}."""
+def _features(value: Any) -> list[tuple[str, str | None]]:
+    """(term, field) from a list (strings, [term, weight] or {term, field}) or classify's {dissatisfied: [...]}."""
     if isinstance(value, dict):
         value = value.get("dissatisfied", [])
     out = []
     for item in value or []:
+        field = None
         if isinstance(item, dict):
-            item = _get(item, "term", "word")
+            item, field = _get(item, "term", "word"), item.get("field")
         elif isinstance(item, list | tuple):
             item = item[0] if item else None
         if item is not None:
-            out.append(str(item))
-    return tuple(out[:30])
+            out.append((str(item), None if field is None else str(field)))
+    return out
+
+
+def split_words(features: list[tuple[str, str | None]], *, rule_title, agent_word: str,
+                words: int = 20, signals: int = 10) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The model's words and its other signals, strongest first.
+
+    Words are text features only (a rule id, a channel or a skill is not a word), and a word that
+    folds to one already shown, or is part of one or contains one, is left out: "Cliente" from the
+    comments after "cliente" from the body, "le dije" after "ya le dije". The agent's-name token reads
+    as `agent_word`. The other features become (kind, name) signals, a rule by its title.
+    """
+    shown: list[list[str]] = []  # each word's surface words
+    kept: list[list[str]] = []  # ... and the same folded
+    other: list[tuple[str, str]] = []
+    for term, field in features:
+        if field is None or field in TEXT_FIELDS:
+            surface, key = term.split(), fold(term).split()
+            if not key or len(kept) >= words:
+                continue
+            for n, old in enumerate(kept):
+                if _inside(key, old) or _inside(old, key):
+                    break
+                joined = _overlap(old, key) or _overlap(key, old)
+                if joined:  # "ya le" and "le dije" are one phrase: show "ya le dije" once
+                    first, second = (shown[n], surface) if _overlap(old, key) else (surface, shown[n])
+                    if len(surface) == len(key) and len(shown[n]) == len(old):  # surface words line up
+                        kept[n], shown[n] = joined, first + second[len(first) + len(second) - len(joined):]
+                    break
+            else:
+                kept.append(key)
+                shown.append(surface)
+        elif len(other) < signals:
+            if field == "rule":
+                other.append(("rule", rule_title(term)))
+            elif field == "handle":
+                other.append((f"handle_{term}", ""))
+            else:
+                other.append((field, term))
+    return (tuple(mask_cards(" ".join(w).replace(AGENT_TOKEN, agent_word)) for w in shown),  # a token can be a PAN
+            tuple(dict.fromkeys(other)))
+
+
+def _inside(part: list[str], whole: list[str]) -> bool:
+    """`part` is a run of consecutive words of `whole`."""
+    return any(whole[i:i + len(part)] == part for i in range(len(whole) - len(part) + 1))
+
+
+def _overlap(head: list[str], tail: list[str]) -> list[str] | None:
+    """`head` then `tail` sharing at least one word where they meet ("ya le" + "le dije"), else None."""
+    for k in range(min(len(head), len(tail)) - 1, 0, -1):
+        if head[-k:] == tail[:k]:
+            return head + tail[k:]
+    return None
 
 
 def _scalar_items(value: Any, keys: tuple[str, ...] | None = None) -> tuple[tuple[str, Any], ...]:
@@ -118,8 +174,9 @@ def _scalar_items(value: Any, keys: tuple[str, ...] | None = None) -> tuple[tupl
     return tuple((k, d[k]) for k in names if isinstance(d.get(k), int | float | str) and not isinstance(d.get(k), bool))
 
 
-def load_model_view(con) -> ModelView | None:
-    """The current model's evaluation, or None when there is no model yet."""
+def load_model_view(con, *, rule_title=lambda rule_id: rule_id, agent_word: str = "[agent]") -> ModelView | None:
+    """The current model's evaluation, or None when there is no model yet (`rule_title` names a rule
+    by its id, `agent_word` stands for the agent's own name in a word)."""
     info: Any = None
     try:
         from qa_scoring import classify
@@ -152,6 +209,7 @@ def load_model_view(con) -> ModelView | None:
     base = dict(_scalar_items(metrics.get("baseline")))
     compared = tuple((k, v, base.get(k)) for k, v in shown) + tuple(
         (k, None, v) for k, v in sorted(base.items()) if k != "kind" and k not in dict(shown))
+    words, signals = split_words(_features(_get(info, "top_terms")), rule_title=rule_title, agent_word=agent_word)
     mapping = []
     for key, value in _as_dict(_get(info, "label_mapping")).items():
         mapping.append((str(key), ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
@@ -164,7 +222,8 @@ def load_model_view(con) -> ModelView | None:
         split=_scalar_items(training, _SPLIT) + tuple(
             (f"class_balance.{k}", v) for k, v in _scalar_items(balance)),
         mapping=tuple(mapping),
-        top_terms=tuple(mask_cards(t) for t in _terms(_get(info, "top_terms"))),  # a token can be a whole PAN
+        top_terms=words,
+        top_signals=signals,
         roc=_points(curves.get("roc") or metrics.get("roc_curve"), ("fpr", "x"), ("tpr", "y")),
         pr=_points(curves.get("pr") or metrics.get("pr_curve"), ("recall", "x"), ("precision", "y")),
         calibration=_bins(curves.get("calibration") or metrics.get("calibration")),

@@ -321,7 +321,7 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
                        open_max_age_hours=opts.open_max_age_hours, ranking_days=opts.ranking_days,
                        review_team=opts.review_team,
                        rule_failures_max=opts.rule_failures_max)
-        model = load_model_view(con)
+        model = load_model_view(con, rule_title=lambda rule_id: rule_info(rule_id).title, agent_word=fmt.t("agent_word"))
         cal = prepare_calibration(con, period, rule_info=rule_info, file_of=files.get,
                                   mask=functools.partial(mask_text, personal=personal),
                                   days=opts.calibration_days, override=settings.reviews.override)
