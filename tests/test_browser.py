@@ -158,7 +158,7 @@ def test_chromium_loads_pages_without_errors_or_network(sample_db, tmp_path):
     _, heads = chromium(["--dump-dom", control.as_uri()], tmp_path / "profile-c")
     assert any(b"example.com" in head for head in page_requests(heads)), heads
     requests = []
-    for n, page in enumerate([out / "index.html", agent, out / "rules.html", out / "model.html"]):
+    for n, page in enumerate([out / "index.html", agent, out / "rules.html", out / "model.html", out / "calibration.html"]):
         shot = tmp_path / f"shot-{n}.png"
         result, heads = chromium([f"--screenshot={shot}", "--window-size=1280,1600", "--hide-scrollbars",
                                   page.as_uri()], tmp_path / f"profile-{n}")
