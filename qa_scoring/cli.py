@@ -21,7 +21,7 @@ import click
 
 from qa_scoring import __version__, store
 from qa_scoring.config import DatabaseSettings, ReportSettings, Settings, WolkvoxSettings, load_settings
-from qa_scoring.errors import QAError, one_line, scrub_secrets
+from qa_scoring.errors import QAError, RunTimeError, one_line, scrub_secrets
 
 log = logging.getLogger("qa_scoring")
 
@@ -319,6 +319,17 @@ def _fetch_progress(state: dict) -> None:
                    f"{state['calls']} calls", err=True, nl=False)
 
 
+def operation_option(fn):
+    return click.option("--operation", "operations", multiple=True, metavar="NAME",
+                        help="Only this operation (repeatable; default: every configured one).")(fn)
+
+
+def _operations_failed(summary) -> str:
+    failed = ", ".join(f"{name} ({error})" for name, error in summary.failed.items())
+    landed = ", ".join(summary.fetched) or "none"
+    return f"fetch failed for operation {failed}; landed: {landed} (the next run resumes each from its watermark)"
+
+
 @cli.command("fetch")
 @click.option("--since", type=TimeParam(), default=None,
               help="Start (local time of the operation). Default: the watermark minus the look-back.")
@@ -327,30 +338,49 @@ def _fetch_progress(state: dict) -> None:
 @click.option("--min-interval", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Seconds between two calls on the token "
                    f"(default: [wolkvox] min_interval in the settings, else {WolkvoxSettings.min_interval:g}).")
+@operation_option
 @json_option
 @pass_app
-def fetch_cmd(app: App, since, until, min_interval: float | None, as_json: bool) -> None:
+def fetch_cmd(app: App, since, until, min_interval: float | None, operations: tuple[str, ...], as_json: bool) -> None:
     """Pull the chat_4 report from the Wolkvox API into the database.
 
     Without --since it continues from the last fetched window minus the look-back (3 days by
     default, so late surveys and closes update rows), or backfills 30 days the first time.
-    Needs WOLKVOX_SERVER (or WOLKVOX_BASE_URL) and WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE).
+    Needs WOLKVOX_SERVER (or WOLKVOX_BASE_URL) and WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE); with
+    [operations.<name>] sections, each operation's own server and token (README, Operations):
+    every operation is fetched from its own watermark, or only those named by --operation. One
+    operation failing does not stop the others; the command then exits 1 naming it.
 
     \b
     Example:
         WOLKVOX_SERVER=0042 WOLKVOX_TOKEN=... qa-scoring fetch
         qa-scoring fetch --since 2026-11-01 --until 2026-11-07 --json
+        qa-scoring fetch --operation lima
     """
     from qa_scoring import wolkvox
 
     settings = app.settings()
-    token = wolkvox.read_token()
-    con = app.open_db(settings)
-    with app.recorded(con, "fetch") as info:
-        summary = wolkvox.fetch_interactions(con, settings, token, since=since, until=until,
-                                             min_interval=min_interval, run_id=info["run_id"],
-                                             progress=_fetch_progress)
-        info["counts"] = summary.to_dict()
+    chosen = settings.operation_list(operations)
+    if not settings.operations:  # the single [wolkvox] operation: as it always was
+        token = wolkvox.read_token()
+        con = app.open_db(settings)
+        with app.recorded(con, "fetch") as info:
+            summary = wolkvox.fetch_interactions(con, settings, token, since=since, until=until,
+                                                 min_interval=min_interval, run_id=info["run_id"],
+                                                 progress=_fetch_progress)
+            info["counts"] = summary.to_dict()
+    else:
+        con = app.open_db(settings)
+        with app.recorded(con, "fetch") as info:
+            summary = wolkvox.fetch_operations(con, settings, chosen, since=since, until=until,
+                                               min_interval=min_interval, run_id=info["run_id"],
+                                               progress=_fetch_progress)
+            info["counts"] = summary.to_dict()
+            if summary.failed:
+                if sys.stderr.isatty():
+                    click.echo(err=True)
+                emit(summary.to_dict(), as_json, summary.text())
+                raise RunTimeError(_operations_failed(summary))
     if sys.stderr.isatty():
         click.echo(err=True)
     emit(summary.to_dict(), as_json, summary.text())
@@ -749,9 +779,11 @@ def backtest_cmd(app: App, rules_dir: Path, since, until, out: str, lang: str | 
 @click.option("--report-day", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Report this day and its month to date instead of yesterday's (re-running a past night).")
 @click.option("--wait", is_flag=True, help="Wait for another run on this database instead of failing.")
+@operation_option
 @json_option
 @pass_app
-def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, as_json: bool) -> None:
+def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, operations: tuple[str, ...],
+            as_json: bool) -> None:
     """The nightly job: fetch → score → train (when due) → predict → report.
 
     Needs WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE) and WOLKVOX_SERVER. Writes one line per stage on
@@ -765,15 +797,21 @@ def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, as_
     from qa_scoring import pipeline, wolkvox
 
     settings = app.settings()
-    token = wolkvox.read_token()
+    chosen = settings.operation_list(operations) if settings.operations else None
+    token = None if chosen else wolkvox.read_token()  # operations read their own tokens while fetching
     today = report_day.date() + timedelta(days=1) if report_day else pipeline.local_today(settings)
     with pipeline.run_lock(settings.db_path, wait=wait):
         con = app.open_db(settings)
-        with app.recorded(con, "run") as info, \
-                stage_progress(pipeline.stage_count(token, settings, None, today)) as on_stage:
+        stages = pipeline.stage_count(token if token is not None else "", settings, None, today)
+        with app.recorded(con, "run") as info, stage_progress(stages) as on_stage:
             summary = pipeline.run_job(con, settings, token, run_info=info, since=since, until=until,
                                        out_dir=Path(out) if out else None, today=today, on_stage=on_stage,
-                                       status=info["status"])
+                                       status=info["status"], operations=chosen)
+            if summary.failed_operations:
+                emit(summary.to_dict(), as_json, summary.text())
+                failed = ", ".join(f"{n} ({e})" for n, e in summary.failed_operations.items())
+                raise RunTimeError(f"run: fetch failed for operation {failed}; the others' data was scored and "
+                                   "reported (the next run resumes each from its watermark)")
     emit(summary.to_dict(), as_json, summary.text())
 
 

@@ -235,6 +235,31 @@ class ReviewsSettings:
     override: bool = True  # a reviewer's verdict replaces the rule's automatic outcome in scores and aggregates
 
 
+OPERATION_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+LEGACY_TOKEN_ENV = "WOLKVOX_TOKEN"  # the single [wolkvox] section's token (or WOLKVOX_TOKEN_FILE)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One Wolkvox operation: its own server, token, time zone, look-back and pacing.
+
+    `[operations.<name>]` sections take every `[wolkvox]` key (unset keys inherit `[wolkvox]`)
+    plus where the token is: `token_env` (an environment variable, default WOLKVOX_TOKEN_<NAME>)
+    or `token_file`. Without such sections, `[wolkvox]` alone is one operation named by its
+    server number ("default" without one), its token in WOLKVOX_TOKEN or WOLKVOX_TOKEN_FILE."""
+
+    name: str
+    wolkvox: WolkvoxSettings
+    token_env: str = ""
+    token_file: str = ""
+    legacy: bool = False  # the single-section configuration
+
+    @staticmethod
+    def default_token_env(name: str) -> str:
+        return "WOLKVOX_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
 @dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -245,14 +270,30 @@ class Settings:
     report: ReportSettings = field(default_factory=ReportSettings)
     run: RunSettings = field(default_factory=RunSettings)
     reviews: ReviewsSettings = field(default_factory=ReviewsSettings)
+    operations: tuple[Operation, ...] = ()  # [operations.<name>] sections, in file order
     source: str = "defaults"  # where the file part came from, for messages
 
     @property
     def db_path(self) -> Path:
         return Path(self.database.path)
 
+    def operation_list(self, names: tuple[str, ...] | list[str] = ()) -> list[Operation]:
+        """The configured operations (the single [wolkvox] one when there are no sections), or
+        those named; an unknown name is a ConfigError naming the known ones."""
+        known = list(self.operations) or [Operation(self.wolkvox.server or "default", self.wolkvox,
+                                                    legacy=True)]
+        if not names:
+            return known
+        by_name = {op.name: op for op in known}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ConfigError(f"--operation {unknown[0]}: no such operation (configured: "
+                              f"{', '.join(by_name)}){_did_you_mean(unknown[0], list(by_name))}")
+        return [by_name[n] for n in dict.fromkeys(names)]
 
-SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "source"}
+
+NOT_SECTIONS = ("source", "operations")
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings) if f.name not in NOT_SECTIONS}
 # Environment variables that set one key (documented in the README).
 ENVIRONMENT = {
     "QA_SCORING_DB": ("database", "path"),
@@ -262,7 +303,7 @@ ENVIRONMENT = {
 
 
 def _section_class(name: str) -> type:
-    return {f.name: f.default_factory for f in dataclasses.fields(Settings) if f.name != "source"}[name]
+    return {f.name: f.default_factory for f in dataclasses.fields(Settings) if f.name not in NOT_SECTIONS}[name]
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
@@ -321,6 +362,7 @@ def load_settings(
     environ = os.environ if environ is None else environ
     sections: dict[str, dict[str, Any]] = {}
     source = "defaults"
+    operation_tables: dict[str, dict[str, Any]] = {}
 
     path = Path(config_file) if config_file else Path(DEFAULT_CONFIG_NAME)
     if config_file or path.is_file():
@@ -332,6 +374,9 @@ def load_settings(
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
             raise ConfigError(f"Couldn't read config file {path}: {err}") from None
         for section, table in data.items():
+            if section == "operations":
+                operation_tables = _operation_tables(path, table)
+                continue
             if section not in SECTIONS:
                 raise ConfigError(
                     f"{path}: unknown section [{section}]{_did_you_mean(section, list(SECTIONS))}"
@@ -355,4 +400,51 @@ def load_settings(
     for name, obj in built.items():
         for key, message in getattr(obj, "problems", lambda: [])():
             raise ConfigError(f"{source}: {name}.{key}: {message}")
-    return Settings(**built, source=source)
+    operations = _build_operations(source, built["wolkvox"], operation_tables, environ)
+    return Settings(**built, operations=operations, source=source)
+
+
+def _operation_tables(path: Path, table: Any) -> dict[str, dict[str, Any]]:
+    """[operations.<name>] tables, checked: names, keys and types (values inherit [wolkvox])."""
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise ConfigError(f"{path}: [operations] must hold one table per operation, e.g. [operations.bogota]")
+    names = [f.name for f in dataclasses.fields(WolkvoxSettings)] + ["token_env", "token_file"]
+    defaults = WolkvoxSettings()
+    out: dict[str, dict[str, Any]] = {}
+    for name, keys in table.items():
+        if not OPERATION_NAME.fullmatch(name):
+            raise ConfigError(f"{path}: [operations.{name[:40]}]: an operation name is 1-40 letters, digits, '_' or '-'")
+        checked = {}
+        for key, value in keys.items():
+            where = f"{path}: operations.{name}.{key}"
+            if key not in names:
+                raise ConfigError(f"{where}: unknown key{_did_you_mean(key, names)}")
+            checked[key] = _coerce(value, "" if key in ("token_env", "token_file") else getattr(defaults, key), where,
+                                   False)
+        out[name] = checked
+    return out
+
+
+def _build_operations(source: str, base: WolkvoxSettings, tables: dict[str, dict[str, Any]],
+                      environ) -> tuple[Operation, ...]:
+    from qa_scoring.errors import register_secret
+
+    inherited = {f.name: getattr(base, f.name) for f in dataclasses.fields(WolkvoxSettings)}
+    out = []
+    for name, keys in tables.items():
+        token_env, token_file = keys.pop("token_env", ""), keys.pop("token_file", "")
+        if token_env and token_file:
+            raise ConfigError(f"{source}: operations.{name}: set token_env or token_file, not both")
+        token_env = token_env or ("" if token_file else Operation.default_token_env(name))
+        if token_env and not ENV_NAME.fullmatch(token_env):
+            raise ConfigError(f"{source}: operations.{name}.token_env: {token_env[:40]!r} is not an environment "
+                              "variable name")
+        ws = WolkvoxSettings(**{**inherited, **keys})
+        for key, message in ws.problems():
+            raise ConfigError(f"{source}: operations.{name}.{key}: {message}")
+        if not (ws.server or ws.base_url):
+            raise ConfigError(f"{source}: operations.{name}: needs server (the Wolkvox server number) or base_url")
+        if token_env and environ.get(token_env):
+            register_secret(environ[token_env].strip())  # scrubbed everywhere from the start
+        out.append(Operation(name, ws, token_env, token_file))
+    return tuple(out)

@@ -163,6 +163,7 @@ class RunSummary:
     reports: list[str] = field(default_factory=list)
     model_id: str | None = None
     rule_pack_hash: str | None = None
+    failed_operations: dict[str, str] = field(default_factory=dict)  # operation → why its fetch failed
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -237,8 +238,12 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
             since: datetime | None = None, until: datetime | None = None,
             out_dir: Path | None = None, periods: list[Period] | None = None,
             today: date | None = None, on_stage: Callable[[str], None] | None = None,
-            status: RunStatus | None = None, reviews_files: list[Path] | None = None) -> RunSummary:
+            status: RunStatus | None = None, reviews_files: list[Path] | None = None,
+            operations: list | None = None) -> RunSummary:
     """The nightly job on an open database. `token=None` skips fetching (data came by import).
+    With `operations` (configured [operations.<name>] sections), each is fetched with its own token;
+    one failing leaves the others' data, which the later stages process as usual, and is named in
+    `summary.failed_operations` (the CLI then exits 1).
     `reviews_files` (the demo's bundled QA verdicts) are imported right after scoring.
 
     `on_stage(name)` is called as each stage starts (the CLI draws a progress bar on a terminal);
@@ -249,7 +254,11 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
 
     summary = RunSummary()
     run_id = run_info["run_id"]
-    if token is not None:
+    if operations:
+        fetched = _stage(summary, "fetch", lambda: wolkvox.fetch_operations(
+            con, settings, operations, since=since, until=until, run_id=run_id), on_stage, status)
+        summary.failed_operations = dict(fetched.failed)
+    elif token is not None:
         _stage(summary, "fetch", lambda: wolkvox.fetch_interactions(
             con, settings, token, since=since, until=until, run_id=run_id), on_stage, status)
 
@@ -313,4 +322,4 @@ def demo_settings(settings: Settings, base_url: str) -> Settings:
     """The user's settings pointed at the local sandbox, without pacing (it is our own server)."""
     wolkvox = dataclasses.replace(settings.wolkvox, base_url=base_url, server=settings.wolkvox.server or "demo",
                                   min_interval=0.0)
-    return dataclasses.replace(settings, wolkvox=wolkvox)
+    return dataclasses.replace(settings, wolkvox=wolkvox, operations=())

@@ -47,8 +47,8 @@ from urllib3.exceptions import DecodeError, HTTPError, MaxRetryError, ReadTimeou
 from urllib3.util.retry import Retry
 
 from qa_scoring import parse, store
-from qa_scoring.config import Settings, WolkvoxSettings
-from qa_scoring.errors import (APIError, AuthError, DataFileError, InputError, LockedError, QuotaError,
+from qa_scoring.config import Operation, Settings, WolkvoxSettings
+from qa_scoring.errors import (APIError, AuthError, DataFileError, InputError, LockedError, QAError, QuotaError,
                                known_secrets, one_line, register_secret, scrub_secrets)
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,11 @@ DEFAULT_BACKFILL_DAYS = 30
 
 # --- token and times --------------------------------------------------------------------------
 
-def read_token(environ=os.environ) -> str:
-    """The API token from WOLKVOX_TOKEN (or the file named by WOLKVOX_TOKEN_FILE), registered as a secret."""
+def read_token(environ=os.environ, operation: Operation | None = None) -> str:
+    """The API token from WOLKVOX_TOKEN (or the file named by WOLKVOX_TOKEN_FILE), registered as a secret;
+    for a configured operation, from its `token_env` variable or its `token_file`."""
+    if operation is not None and not operation.legacy:
+        return _operation_token(environ, operation)
     token = (environ.get("WOLKVOX_TOKEN") or "").strip()
     if not token and environ.get("WOLKVOX_TOKEN_FILE"):
         path = Path(environ["WOLKVOX_TOKEN_FILE"])
@@ -83,6 +86,28 @@ def read_token(environ=os.environ) -> str:
     register_secret(token)
     if not re.fullmatch(r"[\x21-\x7e]+", token):
         raise AuthError("WOLKVOX_TOKEN is malformed (spaces or non-ASCII characters)")
+    return token
+
+
+def _operation_token(environ, op: Operation) -> str:
+    where = f"operation {op.name}"
+    if op.token_file:
+        path = Path(op.token_file)
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or "not UTF-8 text"
+            raise AuthError(f"{where}: token_file {path}: {reason}") from None
+        register_secret(token)
+        if not token:
+            raise AuthError(f"{where}: token_file {path} is empty")
+    else:
+        token = (environ.get(op.token_env) or "").strip()
+        register_secret(token)
+        if not token:
+            raise AuthError(f"{where}: {op.token_env} is not set (operations.{op.name}.token_env)")
+    if not re.fullmatch(r"[\x21-\x7e]+", token):
+        raise AuthError(f"{where}: the token is malformed (spaces or non-ASCII characters)")
     return token
 
 
@@ -663,14 +688,17 @@ def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token
                        since: datetime | None = None, until: datetime | None = None,
                        min_interval: float | None = None, run_id: int | None = None,
                        clock: Clock | None = None, now: datetime | None = None,
-                       progress: Callable[[dict], None] | None = None) -> FetchSummary:
-    """Pull chat_4 for [since, until] (default: from the watermark minus the look-back to now).
+                       progress: Callable[[dict], None] | None = None, operation: Operation | None = None,
+                       land_lock: threading.Lock | None = None) -> FetchSummary:
+    """Pull chat_4 of one operation (default: the [wolkvox] one) for [since, until] (default: from its
+    watermark minus the look-back to now).
 
-    Each window lands in raw_pages + interactions in its own transaction together with the watermark.
+    Each window lands in raw_pages + interactions in its own transaction together with the watermark
+    (under `land_lock` when other operations land on the same database from other threads).
     `progress`, when given, is called after every landed window with the running counts.
     """
-    ws = settings.wolkvox
-    operation = ws.server or "default"
+    op = operation or settings.operation_list()[0]
+    ws, operation = op.wolkvox, op.name
     register_secret(token)
     started = time.monotonic()
     now = now or local_now(ws.timezone)
@@ -678,7 +706,8 @@ def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token
     totals = _Totals()
     client = WolkvoxClient(ws, token, min_interval=min_interval, clock=clock)
     prior = _prior_density(con, operation, start)
-    log.info("fetching chat_4 %s (%s) from %s", _window_text(start, end), ws.timezone, client.base)
+    log.info("fetching chat_4 of operation %s, %s (%s) from %s", operation, _window_text(start, end), ws.timezone,
+             client.base)
     try:
         cursor = start
         while cursor <= end:
@@ -687,7 +716,7 @@ def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token
             density = max(seen) if seen else None
             window_end = _next_end(cursor, end, density, ws)
             _fetch_split(con, client, ws, operation, cursor, window_end, totals, run_id, contiguous,
-                         store.DateRange(settings.ingest.earliest(), settings.ingest.max_days_ahead))
+                         store.DateRange(settings.ingest.earliest(), settings.ingest.max_days_ahead), land_lock)
             cursor = window_end + SECOND
             if progress:
                 progress({"until": _fmt(window_end), "windows": totals.windows, "rows": totals.rows,
@@ -705,9 +734,90 @@ def fetch_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, token
     return summary
 
 
+@dataclass
+class OperationsFetch:
+    """What a fetch over several operations did: each one's summary, or the error that stopped it."""
+
+    fetched: dict[str, FetchSummary] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # operation → its one-line error
+
+    def to_dict(self) -> dict:
+        totals = {k: sum(getattr(f, k) for f in self.fetched.values())
+                  for k in ("windows", "rows", "new", "updated", "unchanged", "quarantined", "calls", "splits", "empty")}
+        return {**totals, "operations": {**{n: f.to_dict() for n, f in self.fetched.items()},
+                                         **{n: {"error": e} for n, e in self.failed.items()}},
+                "failed": sorted(self.failed)}
+
+    def text(self) -> str:
+        parts = [f"{name}: {f.text()}" for name, f in self.fetched.items()]
+        parts += [f"{name}: FAILED ({error})" for name, error in self.failed.items()]
+        return "; ".join(parts)
+
+
+def fetch_operations(con: duckdb.DuckDBPyConnection, settings: Settings, operations: list[Operation], *,
+                     environ=os.environ, since: datetime | None = None, until: datetime | None = None,
+                     min_interval: float | None = None, run_id: int | None = None, clock: Clock | None = None,
+                     progress: Callable[[dict], None] | None = None) -> OperationsFetch:
+    """Fetch every operation, each from its own watermark with its own token, pacing and lock.
+
+    Operations with different tokens fetch at the same time (one thread and one database cursor
+    each; their landings take turns); operations sharing a token go one after the other, so the
+    token never has two calls in flight. One operation's failure (bad token, quota, a broken API)
+    is recorded and the others go on: what they landed stays, and the next fetch resumes each from
+    its own watermark. The caller decides what a failure means (the CLI exits 1 naming it)."""
+    result = OperationsFetch()
+    groups: dict[str, list[tuple[Operation, str]]] = {}
+    for op in operations:
+        try:
+            token = read_token(environ, op)
+        except QAError as err:
+            result.failed[op.name] = one_line(scrub_secrets(str(err)))
+            log.error("operation %s: %s", op.name, result.failed[op.name])
+            continue
+        groups.setdefault(token, []).append((op, token))
+    land_lock = threading.Lock()
+
+    def work(group: list[tuple[Operation, str]], cursor) -> None:
+        for op, token in group:
+            try:
+                result.fetched[op.name] = fetch_interactions(
+                    cursor, settings, token, since=since, until=until, min_interval=min_interval, run_id=run_id,
+                    clock=clock, progress=progress, operation=op, land_lock=land_lock)
+            except QAError as err:
+                result.failed[op.name] = one_line(scrub_secrets(str(err)))
+                log.error("operation %s: %s", op.name, result.failed[op.name])
+            except BaseException as err:  # a defect, not an operation's fault: raised after the others end
+                unexpected.append(err)
+                return
+
+    unexpected: list[BaseException] = []
+    if len(groups) <= 1:
+        for group in groups.values():
+            work(group, con)
+    else:
+        cursors = [con.cursor() for _ in groups]
+        threads = [threading.Thread(target=work, args=(group, cur), name=f"fetch-{group[0][0].name}", daemon=True)
+                   for group, cur in zip(groups.values(), cursors)]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            for cur in cursors:
+                cur.close()
+    if unexpected:
+        raise unexpected[0]
+    # a stable order for summaries: the configuration's
+    order = {op.name: i for i, op in enumerate(operations)}
+    result.fetched = dict(sorted(result.fetched.items(), key=lambda kv: order[kv[0]]))
+    result.failed = dict(sorted(result.failed.items(), key=lambda kv: order[kv[0]]))
+    return result
+
+
 def _fetch_split(con, client: WolkvoxClient, ws: WolkvoxSettings, operation: str, start: datetime,
                  end: datetime, totals: _Totals, run_id: int | None, contiguous: bool,
-                 dates: store.DateRange) -> None:
+                 dates: store.DateRange, land_lock: threading.Lock | None = None) -> None:
     """Fetch [start, end], splitting in halves (depth first, in time order) while it is unusable."""
     pending = [(start, end)]
     while pending:
@@ -729,7 +839,11 @@ def _fetch_split(con, client: WolkvoxClient, ws: WolkvoxSettings, operation: str
             pending.append((middle + SECOND, b))
             pending.append((a, middle))
             continue
-        _land_window(con, client, operation, ws.timezone, a, b, reply, totals, run_id, contiguous, dates)
+        if land_lock is None:
+            _land_window(con, client, operation, ws.timezone, a, b, reply, totals, run_id, contiguous, dates)
+        else:
+            with land_lock:  # one writer at a time: the operations' HTTP waits overlap, their landings do not
+                _land_window(con, client, operation, ws.timezone, a, b, reply, totals, run_id, contiguous, dates)
         totals.densities.append(reply.rows / seconds)
 
 

@@ -1,0 +1,220 @@
+"""Operations as a scope (issue 16): [operations.<name>] sections, each fetched from its own sandbox
+with its own token, concurrently when the tokens differ, one failing without losing the others."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from qa_scoring import sandbox
+from qa_scoring.cli import cli
+from qa_scoring.config import load_settings
+from qa_scoring.errors import ConfigError
+
+BOGOTA_TOKEN = "tok-bogota-7f3a9c21e5"
+LIMA_TOKEN = "tok-lima-0b8d44e19a"
+SINCE, UNTIL = "2026-10-15", "2026-11-13"
+
+
+@pytest.fixture
+def servers():
+    a = sandbox.start_sandbox(token=BOGOTA_TOKEN)
+    b = sandbox.start_sandbox(token=LIMA_TOKEN)
+    yield a, b
+    a.shutdown()
+    b.shutdown()
+
+
+def write_config(tmp_path: Path, a, b, lima_extra: str = "") -> Path:
+    path = tmp_path / "qa-scoring.toml"
+    path.write_text(f"""
+[database]
+path = "{tmp_path / 'q.duckdb'}"
+
+[wolkvox]
+min_interval = 0
+lock_dir = "{tmp_path}"
+
+[operations.bogota]
+base_url = "{a.base_url}"
+timezone = "America/Bogota"
+
+[operations.lima]
+base_url = "{b.base_url}"
+timezone = "America/Lima"
+{lima_extra}
+""", encoding="utf-8")
+    return path
+
+
+def fetch(runner, config: Path, env: dict, *extra):
+    return runner.invoke(cli, ["--config", str(config), "fetch", "--since", SINCE, "--until", UNTIL, "--json", *extra],
+                         env=env)
+
+
+def landed(db: Path) -> dict[str, int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return dict(con.execute("SELECT operation, count(*) FROM interactions GROUP BY 1").fetchall())
+    finally:
+        con.close()
+
+
+def everything_in(db: Path) -> str:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out = []
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+                                    ).fetchall():
+            out.append(repr(con.execute(f'SELECT * FROM "{table}"').fetchall()))
+        return "\n".join(out)
+    finally:
+        con.close()
+
+
+ENV = {"WOLKVOX_TOKEN_BOGOTA": BOGOTA_TOKEN, "WOLKVOX_TOKEN_LIMA": LIMA_TOKEN, "WOLKVOX_TOKEN": None,
+       "WOLKVOX_SERVER": None, "WOLKVOX_BASE_URL": None}
+
+
+def test_two_operations_each_with_its_own_server_and_token(servers, runner, tmp_path):
+    a, b = servers
+    config = write_config(tmp_path, a, b)
+    result = fetch(runner, config, ENV)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert set(summary["operations"]) == {"bogota", "lima"} and summary["failed"] == []
+    counts = landed(tmp_path / "q.duckdb")
+    assert counts["bogota"] == counts["lima"] > 2500  # the same sample, twice, kept apart by operation
+    # each token went to its own server only
+    assert set(a.stats.max_in_flight_by_token) == {BOGOTA_TOKEN}
+    assert set(b.stats.max_in_flight_by_token) == {LIMA_TOKEN}
+    text = result.output + everything_in(tmp_path / "q.duckdb")
+    assert BOGOTA_TOKEN not in text and LIMA_TOKEN not in text
+    # each has its own watermark: a second fetch of one operation touches only its server
+    calls_a = a.stats.calls
+    again = runner.invoke(cli, ["--config", str(config), "fetch", "--operation", "lima", "--json"], env=ENV)
+    assert again.exit_code == 0, again.output
+    assert a.stats.calls == calls_a and set(json.loads(again.stdout)["operations"]) == {"lima"}
+
+
+def test_one_operation_with_a_bad_token_leaves_the_other_landed_and_exits_1(servers, runner, tmp_path):
+    a, b = servers
+    config = write_config(tmp_path, a, b)
+    wrong = "tok-wrong-55aa66bb77cc"
+    result = fetch(runner, config, {**ENV, "WOLKVOX_TOKEN_LIMA": wrong})
+    assert result.exit_code == 1, result.output
+    assert "operation lima" in result.stderr and "landed: bogota" in result.stderr
+    assert wrong not in result.output and BOGOTA_TOKEN not in result.output
+    assert landed(tmp_path / "q.duckdb") == {"bogota": landed(tmp_path / "q.duckdb")["bogota"]}
+    con = duckdb.connect(str(tmp_path / "q.duckdb"), read_only=True)
+    status, error = con.execute("SELECT status, error FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    con.close()
+    assert status == "failed" and "lima" in error and wrong not in error
+    # fixed, the next fetch resumes lima (and bogota from its own watermark)
+    fixed = runner.invoke(cli, ["--config", str(config), "fetch", "--json"], env={**ENV, "WOLKVOX_TOKEN_LIMA": LIMA_TOKEN})
+    assert fixed.exit_code == 0, fixed.output
+    assert set(landed(tmp_path / "q.duckdb")) == {"bogota", "lima"}
+
+
+def test_a_missing_token_variable_fails_only_its_operation(servers, runner, tmp_path):
+    a, b = servers
+    config = write_config(tmp_path, a, b)
+    result = fetch(runner, config, {**ENV, "WOLKVOX_TOKEN_LIMA": None})
+    assert result.exit_code == 1
+    assert "WOLKVOX_TOKEN_LIMA is not set" in result.stderr
+    assert set(landed(tmp_path / "q.duckdb")) == {"bogota"}
+
+
+def test_a_token_file_is_read_and_scrubbed(servers, runner, tmp_path):
+    a, b = servers
+    token_file = tmp_path / "lima.token"
+    token_file.write_text(LIMA_TOKEN + "\n", encoding="utf-8")
+    config = write_config(tmp_path, a, b, f'token_file = "{token_file}"')
+    result = fetch(runner, config, {**ENV, "WOLKVOX_TOKEN_LIMA": None})
+    assert result.exit_code == 0, result.output
+    assert set(landed(tmp_path / "q.duckdb")) == {"bogota", "lima"}
+    assert LIMA_TOKEN not in result.output + everything_in(tmp_path / "q.duckdb")
+
+
+def both_in_flight(a, b, seconds: float) -> bool:
+    """Whether both sandboxes had a request in flight at the same moment within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if sum(a.stats.in_flight.values()) and sum(b.stats.in_flight.values()):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_different_tokens_fetch_at_the_same_time_a_shared_token_never_overlaps(runner, tmp_path, shared):
+    token_b = BOGOTA_TOKEN if shared else LIMA_TOKEN
+    a, b = sandbox.start_sandbox(token=BOGOTA_TOKEN), sandbox.start_sandbox(token=token_b)
+    try:
+        a.faults.hold_next(1, seconds=1.5)
+        b.faults.hold_next(1, seconds=1.5)
+        config = write_config(tmp_path, a, b)
+        env = {**ENV, "WOLKVOX_TOKEN_LIMA": token_b}
+        result = {}
+        worker = threading.Thread(target=lambda: result.setdefault("r", fetch(runner, config, env)))
+        worker.start()
+        overlapped = both_in_flight(a, b, 6.0)
+        worker.join(60)
+        assert result["r"].exit_code == 0, result["r"].output
+        assert overlapped is (not shared)
+    finally:
+        a.shutdown()
+        b.shutdown()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[operations."bad name!"]\nserver = "1"\n', "an operation name is 1-40 letters"),
+    ('[operations.lima]\nserver = "1"\ntoken_evn = "X"\n', "unknown key (did you mean 'token_env'?)"),
+    ('[operations.lima]\nserver = "1"\ntoken_env = "A"\ntoken_file = "/f"\n', "not both"),
+    ('[operations.lima]\ntimezone = "America/Lima"\n', "needs server"),
+    ('[operations.lima]\nserver = "1"\ntimezone = "Mars/Olympus"\n', "operations.lima.timezone"),
+    ('[operations]\nlima = 3\n', "one table per operation"),
+])
+def test_bad_operation_sections_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "q.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_without_operation_sections_the_wolkvox_section_is_the_one_operation(tmp_path, runner):
+    settings = load_settings(None, environ={"WOLKVOX_SERVER": "0042"})
+    ops = settings.operation_list()
+    assert [op.name for op in ops] == ["0042"] and ops[0].legacy and ops[0].wolkvox.server == "0042"
+    with pytest.raises(ConfigError, match="no such operation"):
+        settings.operation_list(["lima"])
+    # operations inherit [wolkvox] keys they do not set
+    path = tmp_path / "q.toml"
+    path.write_text('[wolkvox]\nlookback_days = 5\n[operations.lima]\nserver = "7"\nmin_interval = 1\n', encoding="utf-8")
+    lima, = load_settings(path, environ={}).operation_list()
+    assert (lima.wolkvox.lookback_days, lima.wolkvox.min_interval, lima.token_env) == (5.0, 1.0, "WOLKVOX_TOKEN_LIMA")
+
+
+@pytest.mark.slow
+def test_run_scores_and_reports_the_operations_that_landed_and_exits_1_naming_the_other(servers, runner, tmp_path):
+    a, b = servers
+    config = write_config(tmp_path, a, b)
+    out = tmp_path / "reports"
+    result = runner.invoke(cli, ["--config", str(config), "run", "--since", SINCE, "--until", UNTIL,
+                                 "--report-day", UNTIL, "--out", str(out), "--json"],
+                           env={**ENV, "WOLKVOX_TOKEN_LIMA": "tok-wrong-55aa66bb77cc"})
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert list(summary["failed_operations"]) == ["lima"] and summary["stages"]["score"]["scored"] > 2500
+    assert summary["reports"] and all(Path(p).is_file() for p in summary["reports"])
+    assert "operation lima" in result.stderr
+    con = duckdb.connect(str(tmp_path / "q.duckdb"), read_only=True)
+    status, = con.execute("SELECT status FROM runs WHERE command = 'run'").fetchone()
+    con.close()
+    assert status == "failed"
