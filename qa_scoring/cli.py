@@ -220,8 +220,11 @@ def import_cmd(app: App, files: tuple[Path, ...], operation: str | None, as_json
     settings = app.settings()
     con = app.open_db(settings)
     with app.recorded(con, "import") as info:
+        # a configured operation's files are in its own zone
+        zone = next((op.wolkvox.timezone for op in settings.operations if op.name == operation),
+                    settings.wolkvox.timezone)
         summary = import_files(con, list(files), operation=operation or settings.wolkvox.server or "default",
-                               tz=settings.wolkvox.timezone, run_id=info["run_id"],
+                               tz=zone, run_id=info["run_id"],
                                dates=store.DateRange(settings.ingest.earliest(), settings.ingest.max_days_ahead))
         info["counts"] = {k: v for k, v in summary.to_dict().items() if k != "per_file"}
     emit(summary.to_dict(), as_json, summary.text())
@@ -697,18 +700,24 @@ def predict_cmd(app: App, full: bool, as_json: bool) -> None:
               help="Last day, included (default: the last day with data).")
 @click.option("--lang", type=click.Choice(["es", "en"]), default=None,
               help=f"Language (default: [report] lang in the settings, else {ReportSettings.lang}).")
+@click.option("--operation", default=None, metavar="NAME",
+              help="Only this operation's pages (default: all; several operations get a folder each and an overview).")
 @json_option
 @pass_app
-def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_json: bool) -> None:
+def report_cmd(app: App, out: str | None, since, until, lang: str | None, operation: str | None,
+               as_json: bool) -> None:
     """Write the HTML audit reports for a period: index, one page per agent, rules and model.
 
     Static, self-contained pages (no JavaScript, nothing loaded from the network). The folder
-    is written beside DIR and swapped in when complete: readers never see half a report.
+    is written beside DIR and swapped in when complete: readers never see half a report. When
+    the database holds several operations, each gets its own folder of pages and index.html
+    compares them.
 
     \b
     Example:
         qa-scoring report --out reports --since 2026-11-01 --until 2026-11-30
         qa-scoring report --lang en --json
+        qa-scoring report --operation lima --out reports-lima
     """
     from qa_scoring.report import render_reports
 
@@ -716,7 +725,8 @@ def report_cmd(app: App, out: str | None, since, until, lang: str | None, as_jso
     con = app.open_db(settings, create=False)
     with app.recorded(con, "report") as info:
         summary = render_reports(con, settings, out_dir=Path(settings.report.out), since=since and since.date(),
-                                 until=until and until.date(), lang=settings.report.lang, run_id=info["run_id"])
+                                 until=until and until.date(), lang=settings.report.lang, run_id=info["run_id"],
+                                 operation=operation)
         info.update(counts=summary.to_dict(), rule_pack_hash=",".join(summary.rule_pack_hashes) or None,
                     model_id=",".join(summary.model_ids) or None)
     emit(summary.to_dict(), as_json, summary.text())

@@ -38,7 +38,7 @@ QUERIES = {
         ORDER BY i.created_at, s.interaction_id
     """,
     "rule_results": f"""
-        SELECT r.interaction_id, i.agent_name, i.channel, i.created_at, i.status, r.rule_id, r.applicable,
+        SELECT r.interaction_id, i.operation, i.agent_name, i.channel, i.created_at, i.status, r.rule_id, r.applicable,
                r.passed, {masked_sql("r.evidence")} AS evidence, r.evidence_field, r.rule_pack_hash,
                coalesce(m.title->>'$.es', m.title->>'$') AS rule_title, m.severity, m.weight,
                v.verdict AS review_verdict, v.reviewer, v.reviewed_at, {masked_sql("v.note")} AS review_note
@@ -50,7 +50,7 @@ QUERIES = {
         ORDER BY i.created_at, r.interaction_id, r.rule_id
     """,
     "predictions": f"""
-        SELECT p.interaction_id, i.agent_name, i.channel, i.created_at, i.status, p.risk,
+        SELECT p.interaction_id, i.operation, i.agent_name, i.channel, i.created_at, i.status, p.risk,
                {masked_sql("p.top_terms::VARCHAR")} AS top_terms, p.model_id
         FROM predictions p JOIN interactions i USING (interaction_id)
         ORDER BY i.created_at, p.interaction_id

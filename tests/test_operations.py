@@ -4,6 +4,7 @@ with its own token, concurrently when the tokens differ, one failing without los
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -218,3 +219,85 @@ def test_run_scores_and_reports_the_operations_that_landed_and_exits_1_naming_th
     status, = con.execute("SELECT status FROM runs WHERE command = 'run'").fetchone()
     con.close()
     assert status == "failed"
+
+
+# --- reports and exports per operation ------------------------------------------------------------
+
+@pytest.fixture
+def two_operations(tmp_path, runner):
+    """The bundled sample imported twice, as bogota and as lima (Lima's own zone), and scored."""
+    from qa_scoring.resources import sample_files
+
+    config = tmp_path / "qa-scoring.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "two.duckdb"}"\n'
+                      '[operations.bogota]\nserver = "1"\ntimezone = "America/Bogota"\n'
+                      '[operations.lima]\nserver = "2"\ntimezone = "America/Lima"\n', encoding="utf-8")
+    sample, = sample_files()
+    for name in ("bogota", "lima"):
+        r = runner.invoke(cli, ["--config", str(config), "import", "--operation", name, str(sample)])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["--config", str(config), "score"])
+    assert r.exit_code == 0, r.output
+    return config
+
+
+def test_several_operations_get_a_folder_each_and_an_overview(two_operations, runner, tmp_path):
+    out = tmp_path / "r"
+    result = runner.invoke(cli, ["--config", str(two_operations), "report", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["operations"] == ["bogota", "lima"]
+    overview = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="bogota/index.html"' in overview and 'href="lima/index.html"' in overview
+    assert "America/Lima" in overview and "America/Bogota" in overview
+    # the same agent names in two operations: two pages, one in each folder
+    for name in ("bogota", "lima"):
+        pages = list((out / name / "agents").glob("*.html"))
+        assert len(pages) == 13
+        index = (out / name / "index.html").read_text(encoding="utf-8")
+        assert f"<bdi>{name}</bdi>" in index and 'href="../index.html"' in index
+    assert summary["agents"] == 26
+    # one operation's folder holds exactly what `report --operation` renders for it alone
+    alone = tmp_path / "lima-only"
+    r = runner.invoke(cli, ["--config", str(two_operations), "report", "--operation", "lima", "--out", str(alone)])
+    assert r.exit_code == 0, r.output
+    strip = re.compile(r"<footer.*?</footer>|<span class=\"period\" id=\"operation\">.*?</span>", re.S)
+    both = strip.sub("", (out / "lima" / "index.html").read_text(encoding="utf-8"))
+    assert both == strip.sub("", (alone / "index.html").read_text(encoding="utf-8"))
+    unknown = runner.invoke(cli, ["--config", str(two_operations), "report", "--operation", "quito", "--out",
+                                  str(tmp_path / "x")])
+    assert unknown.exit_code == 2 and "no interactions of that operation (stored: bogota, lima)" in unknown.output
+
+
+def test_exports_carry_the_operation(two_operations, runner, tmp_path):
+    import csv
+
+    for what in ("scores", "rule_results", "predictions"):
+        out = tmp_path / f"{what}.csv"
+        r = runner.invoke(cli, ["--config", str(two_operations), "export", "--what", what, "--format", "csv",
+                                "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        with out.open(encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            assert "operation" in reader.fieldnames, what
+            if what == "scores":
+                ops = {row["operation"] for row in reader}
+                assert ops == {"bogota", "lima"}
+
+
+def test_a_hostile_operation_name_gets_a_safe_folder_and_is_escaped(sample_db, runner, tmp_path):
+    from qa_scoring.resources import sample_files
+
+    sample, = sample_files()
+    hostile = '../<script>alert(1)</script>'
+    r = runner.invoke(cli, ["--db", str(sample_db), "import", "--operation", hostile, str(sample)])
+    assert r.exit_code == 0, r.output
+    runner.invoke(cli, ["--db", str(sample_db), "score"])
+    out = tmp_path / "r"
+    r = runner.invoke(cli, ["--db", str(sample_db), "report", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert len(folders) == 2 and all(re.fullmatch(r"[A-Za-z0-9_.-]+", f) for f in folders)
+    assert not (tmp_path / "<script>alert(1)</script>").exists()
+    for page in out.rglob("*.html"):
+        assert "<script>" not in page.read_text(encoding="utf-8"), page

@@ -97,8 +97,9 @@ def window_for(period: Period, days: int) -> Period:
     return Period(min(period.since, period.until - timedelta(days=max(days, 1) - 1)), period.until)
 
 
-def _disputes(con, since: date, until: date, rule_info, file_of, mask, limit: int | None) -> list[Dispute]:
-    where, params = period_sql(since, until)
+def _disputes(con, since: date, until: date, rule_info, file_of, mask, limit: int | None,
+              operation: str | None = None) -> list[Dispute]:
+    where, params = period_sql(since, until, operation=operation)
     order = "ORDER BY created_at DESC, interaction_id, rule_id"
     rows = con.execute(f"SELECT * FROM ({disputes_sql(where)}) {order}"
                        + (" LIMIT $limit" if limit is not None else ""),
@@ -111,22 +112,22 @@ def _disputes(con, since: date, until: date, rule_info, file_of, mask, limit: in
 
 
 def prepare_calibration(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_of, mask,
-                        days: int = 90, override: bool = True) -> Calibration | None:
+                        days: int = 90, override: bool = True, operation: str | None = None) -> Calibration | None:
     """The calibration data of a report on `period`; None when the database holds no verdicts."""
     counts = review_counts(con)
     if not counts["verdicts"] and not sum(counts["unmatched"].values()):
         return None
     window = window_for(period, days)
-    measured = agreement(con, window.since, window.until)
+    measured = agreement(con, window.since, window.until, operation)
     rows = tuple(sorted((CalibrationRow(rule_info(r.rule_id), r) for r in measured.rules),
                         key=lambda r: (VERDICT_ORDER.index(r.verdict), r.rule.rule_id)))
-    where, params = period_sql(window.since, window.until)
+    where, params = period_sql(window.since, window.until, operation=operation)
     total, = con.execute(f"SELECT count(*) FROM ({disputes_sql(where)})", params).fetchone()
-    listed = _disputes(con, window.since, window.until, rule_info, file_of, mask, DISPUTES_MAX)
+    listed = _disputes(con, window.since, window.until, rule_info, file_of, mask, DISPUTES_MAX, operation)
     in_period: dict[str, list[Dispute]] = {}
-    for d in _disputes(con, period.since, period.until, rule_info, file_of, mask, None):
+    for d in _disputes(con, period.since, period.until, rule_info, file_of, mask, None, operation):
         in_period.setdefault(d.interaction_id, []).append(d)
-    where, params = period_sql(period.since, period.until)
+    where, params = period_sql(period.since, period.until, operation=operation)
     overridden = dict(con.execute(f"""
         SELECT i.agent_name, count(*) FROM interaction_scores s JOIN interactions i USING (interaction_id)
         WHERE s.overrides > 0 AND {where} GROUP BY 1""", params).fetchall())

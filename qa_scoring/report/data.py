@@ -327,12 +327,14 @@ class ReportData:
 
 # --- the period and the base table ------------------------------------------------------------
 
-def resolve_period(con: duckdb.DuckDBPyConnection, since: date | None, until: date | None) -> Period:
-    """The requested period; missing ends default to the data's first / last day."""
+def resolve_period(con: duckdb.DuckDBPyConnection, since: date | None, until: date | None,
+                   operation: str | None = None) -> Period:
+    """The requested period; missing ends default to the data's first / last day (of `operation`)."""
     if since is not None and until is not None and since > until:
         raise InputError(f"report period: --since {since} is after --until {until}")
     if since is None or until is None:
-        first, last = fetch_one(con, "SELECT min(created_at)::DATE, max(created_at)::DATE FROM interactions")
+        first, last = fetch_one(con, "SELECT min(created_at)::DATE, max(created_at)::DATE FROM interactions "
+                                     "WHERE $operation IS NULL OR operation = $operation", {"operation": operation})
         if first is None:
             raise InputError("report: the database has no interactions yet (run 'qa-scoring import' or 'fetch' first)")
         since = since or (min(first, until) if until else first)
@@ -346,7 +348,8 @@ OPEN_SQL = ("CASE WHEN NOT qa_blank(i.status) THEN lower(trim(i.status)) = 'open
 
 
 def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, label_params: dict,
-               open_max_age_hours: float = 72.0, table: str = "_rpt_base", pending_table: str = "_rpt_pending") -> None:
+               open_max_age_hours: float = 72.0, table: str = "_rpt_base", pending_table: str = "_rpt_pending",
+               operation: str | None = None) -> None:
     """Materialise the period's narrow per-interaction rows into the temp table `table` (`_rpt_base`),
     the pending open ones apart (counted per agent in `pending_table`, see the module docstring)."""
     con.execute(f"""
@@ -371,7 +374,8 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, l
         LEFT JOIN interaction_scores s USING (interaction_id)
         LEFT JOIN predictions p USING (interaction_id)
         WHERE i.created_at >= $since AND i.created_at < $until
-    """, {**label_params, "since": datetime.combine(period.since, datetime.min.time()),
+          AND ($operation IS NULL OR i.operation = $operation)
+    """, {**label_params, "operation": operation, "since": datetime.combine(period.since, datetime.min.time()),
           "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time()),
           "open_age": float(open_max_age_hours) * 3600.0})
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {pending_table} AS
@@ -563,7 +567,7 @@ def _agent_rules(con, info) -> dict[str, tuple[AgentRuleRow, ...]]:
 
 # --- data quality -----------------------------------------------------------------------------
 
-def _quality(con) -> DataQuality:
+def _quality(con, operation: str | None = None) -> DataQuality:
     no_answer, bad_times, not_scored, no_prediction, unreadable = fetch_one(con, """
         SELECT count(*) FILTER (no_answer), count(*) FILTER (bad_time), count(*) FILTER (NOT has_score),
                count(*) FILTER (risk IS NULL), count(*) FILTER (surveyed AND dissatisfied IS NULL)
@@ -571,12 +575,14 @@ def _quality(con) -> DataQuality:
     # Reasons may quote the bad value (user text): group by the reason's words before the value.
     reasons = con.execute("""
         SELECT regexp_extract(reason, '^[a-z_ ,]*[a-z_]', 0) AS kind, count(*)
-        FROM quarantine GROUP BY kind ORDER BY count(*) DESC, kind""").fetchall()
+        FROM quarantine WHERE $operation IS NULL OR operation = $operation
+        GROUP BY kind ORDER BY count(*) DESC, kind""", {"operation": operation}).fetchall()
     # Duplicates: an interaction repeated inside the API page that delivered it. A row sent again by
     # a later, overlapping window (the nightly look-back) is an update, not a duplicate.
     quarantined, merged = fetch_one(con, """
-        SELECT (SELECT count(*) FROM quarantine),
-               (SELECT coalesce(sum(copies_in_page - 1), 0) FROM interactions)""")
+        SELECT (SELECT count(*) FROM quarantine WHERE $operation IS NULL OR operation = $operation),
+               (SELECT coalesce(sum(copies_in_page - 1), 0) FROM interactions
+                WHERE $operation IS NULL OR operation = $operation)""", {"operation": operation})
     return DataQuality(no_answer, bad_times, not_scored, no_prediction, unreadable,
                        tuple(QuarantineRow(r or "?", c) for r, c in reasons), quarantined, int(merged))
 
@@ -772,7 +778,8 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             label_sql: str = DEFAULT_LABEL_SQL, label_params: dict | None = None, label_text: str = DEFAULT_LABEL_TEXT,
             min_sample: int = 30, review_per_agent: int = 8, low_score: float = 60.0,
             high_risk: float = 0.5, open_max_age_hours: float = 72.0, ranking_days: int = 7, review_team: int = 20,
-            rule_failures_max: int = 500, critical_max: int = 50, mask=mask_text) -> ReportData:
+            rule_failures_max: int = 500, critical_max: int = 50, mask=mask_text,
+            operation: str | None = None) -> ReportData:
     """All data of one report, from the tables, for `period` (each step's time is logged at debug).
 
     Every text shown goes through `mask` (evidence, survey answers, model words) or `segment_text`
@@ -784,7 +791,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         log.debug("report data: %s in %.2f s", what, now - clock[0])
         clock[0] = now
 
-    build_base(con, period, label_sql, label_params or {}, open_max_age_hours)
+    build_base(con, period, label_sql, label_params or {}, open_max_age_hours, operation=operation)
     lap("period rows")
     try:
         team_days = con.execute(
@@ -797,7 +804,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             # the period, and show the period's own figures beside it.
             ranking = Period(period.until - timedelta(days=ranking_days - 1), period.until)
             build_base(con, ranking, label_sql, label_params or {}, open_max_age_hours, "_rpt_rank",
-                       "_rpt_rank_pending")
+                       "_rpt_rank_pending", operation=operation)
             ranked = _agents(con, team_var, min_sample, lambda _name: "", "_rpt_rank", "_rpt_rank_pending")
             order = {a.name: i for i, a in enumerate(ranked)}
             window = {a.name: a for a in ranked}
@@ -815,7 +822,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
         rule_failures = _rule_failures(con, rule_failures_max, file_of, mask)
         critical = _critical(con, rule_info, critical_max, mask)
         lap("review these first, worst interactions, failures per rule")
-        quality = _quality(con)
+        quality = _quality(con, operation)
         hashes = tuple(h for (h,) in con.execute(
             "SELECT DISTINCT rule_pack_hash FROM _rpt_base WHERE rule_pack_hash IS NOT NULL ORDER BY 1").fetchall())
         models = tuple(m for (m,) in con.execute(

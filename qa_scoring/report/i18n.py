@@ -246,6 +246,13 @@ ES: dict[str, str] = {
     "focus_none": "Ninguna regla queda claramente por debajo del equipo en este periodo (intervalo del 95 %).",
     "subject_social": "Autor de la publicación",
     "small_cell_help": "menos de {n} interacciones: una pista, no un hallazgo (la diferencia solo se colorea si su intervalo del 95 % excluye el 0)",
+    "operation": "Operación",
+    "zone": "zona horaria",
+    "all_operations": "todas las operaciones",
+    "operations_title": "Operaciones",
+    "operations_help": (
+        "Cada operación de Wolkvox tiene su propio informe (sus agentes, su equipo, sus días en su propia zona "
+        "horaria): el puntaje de un agente se compara con el resto del equipo de su operación."),
     # calibration against the QA team's verdicts (issue 14)
     "nav_calibration": "Calibración",
     "cal_title": "Concordancia de las reglas con el equipo de calidad",
@@ -548,6 +555,13 @@ EN: dict[str, str] = {
     "focus_none": "No rule is clearly below the team in this period (95% interval).",
     "subject_social": "Post author",
     "small_cell_help": "fewer than {n} interactions: a hint, not a finding (a difference is coloured only when its 95% interval excludes 0)",
+    "operation": "Operation",
+    "zone": "time zone",
+    "all_operations": "all operations",
+    "operations_title": "Operations",
+    "operations_help": (
+        "Each Wolkvox operation has its own report (its agents, its team, its days in its own time zone): an "
+        "agent's score is compared with the rest of their operation's team."),
     # calibration against the QA team's verdicts (issue 14)
     "nav_calibration": "Calibration",
     "cal_title": "How the rules agree with the QA team",

@@ -12,6 +12,7 @@ import functools
 import glob
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -58,6 +59,7 @@ class ReportSummary:
     empty: bool = False  # no interaction in the period (the pages say so; so does a warning)
     warnings: tuple[str, ...] = ()
     open_pending: int = 0  # open interactions of the period left out of the figures (in `interactions`)
+    operations: tuple[str, ...] = ()  # the operations rendered (one folder each when several)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v
@@ -246,7 +248,8 @@ def write_folder(out_dir: Path, files: dict[str, str]) -> None:
 # --- pages ------------------------------------------------------------------------------------
 
 def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, footer: dict,
-                 env: jinja2.Environment | None = None, cal: Calibration | None = None) -> dict[str, str]:
+                 env: jinja2.Environment | None = None, cal: Calibration | None = None,
+                 extra: dict | None = None) -> dict[str, str]:
     """Every page of the report as {relative path: HTML}."""
     env = env or environment()
     # each rule that failed in the period has its own page with all of its failures (up to the cap)
@@ -255,7 +258,9 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
     common = {"t": fmt.t, "f": fmt, "data": data, "footer": footer, "lang": fmt.lang, "rule_files": rule_files,
               "min_cell": MIN_CELL, "print_reviews": PRINT_REVIEWS, "cal": cal,
               "low_agreement": cal.low if cal else {},
-              "verdicts_on": cal.by_interaction if cal else {}}
+              "verdicts_on": cal.by_interaction if cal else {},
+              # in a several-operations report: this operation's name and zone (a link to the overview)
+              "operation": None, "zone": None, **(extra or {})}
     pages: dict[str, str] = {}
     # the interval strips share one scale, zoomed to where the agents are (a multiple of 10); the
     # sparklines share the scale of all agents' daily scores
@@ -292,39 +297,54 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
     return pages
 
 
-def render_reports(con, settings, *, out_dir: Path, since: date | None, until: date | None,
-                   lang: str = "es", run_id: int | None = None) -> ReportSummary:
-    """Render index, agent, rules and model pages for a period into `out_dir`, atomically."""
-    started = time.perf_counter()
-    if lang not in LANGUAGES:
-        raise InputError(f"report --lang {lang}: must be one of {', '.join(LANGUAGES)}")
-    out_dir = Path(out_dir)
-    _check_target(out_dir)
-    fmt = Formatter(lang)
-    label_sql, label_params, label_text = _label_sql(settings)
+@dataclass(frozen=True)
+class OperationRow:
+    """One line of the operations overview (the top-level index when the database holds several)."""
+
+    name: str
+    folder: str  # its report's folder under the root
+    timezone: str
+    team: object  # report.data.Team of that operation
+    agents: int
+
+
+def stored_operations(con) -> list[tuple[str, str]]:
+    """(operation, time zone) of every operation with interactions, by name."""
+    return con.execute("SELECT operation, min(timezone) FROM interactions GROUP BY 1 ORDER BY 1").fetchall()
+
+
+def operation_folders(names: list[str]) -> dict[str, str]:
+    """Folder name per operation: the name itself when it is a configured-style name (letters, digits,
+    '_', '-'), else a safe slug with a hash (an imported operation name is user text)."""
+    plain = {n: n for n in names if re.fullmatch(r"[A-Za-z0-9_-]{1,40}", n) and n not in ("agents", "rules")}
+    other = agent_file_names([n for n in names if n not in plain])
+    return {**plain, **{n: other[n].removesuffix(".html") for n in other}}
+
+
+def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operation: str | None, label):
+    """Data, calibration, model view and footer of one report (one operation, or all)."""
     opts = settings.report
-    with store.atomic(con):  # one consistent snapshot of every table the report reads
-        period = resolve_period(con, since, until)
-        rule_info = _rule_catalogue(con, lang)
-        names = [n for (n,) in con.execute(
-            "SELECT DISTINCT agent_name FROM interactions WHERE created_at >= ? AND created_at < ? ORDER BY 1",
-            [period.since, period.until + timedelta(days=1)]).fetchall()]
-        files = agent_file_names(names)
-        personal = opts.mask_personal
-        data = prepare(con, period, rule_info=rule_info, file_of=files.__getitem__,
-                       segment_text=functools.partial(segment_text, personal=personal),
-                       mask=functools.partial(mask_text, personal=personal),
-                       label_sql=label_sql, label_params=label_params,
-                       label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
-                       min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,
-                       low_score=opts.low_score, high_risk=opts.high_risk,
-                       open_max_age_hours=opts.open_max_age_hours, ranking_days=opts.ranking_days,
-                       review_team=opts.review_team,
-                       rule_failures_max=opts.rule_failures_max)
-        model = load_model_view(con, rule_title=lambda rule_id: rule_info(rule_id).title, agent_word=fmt.t("agent_word"))
-        cal = prepare_calibration(con, period, rule_info=rule_info, file_of=files.get,
-                                  mask=functools.partial(mask_text, personal=personal),
-                                  days=opts.calibration_days, override=settings.reviews.override)
+    label_sql, label_params, label_text = label
+    names = [n for (n,) in con.execute(
+        "SELECT DISTINCT agent_name FROM interactions WHERE created_at >= ? AND created_at < ? "
+        "AND (? IS NULL OR operation = ?) ORDER BY 1",
+        [period.since, period.until + timedelta(days=1), operation, operation]).fetchall()]
+    files = agent_file_names(names)
+    personal = opts.mask_personal
+    data = prepare(con, period, rule_info=rule_info, file_of=files.__getitem__,
+                   segment_text=functools.partial(segment_text, personal=personal),
+                   mask=functools.partial(mask_text, personal=personal),
+                   label_sql=label_sql, label_params=label_params,
+                   label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
+                   min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,
+                   low_score=opts.low_score, high_risk=opts.high_risk,
+                   open_max_age_hours=opts.open_max_age_hours, ranking_days=opts.ranking_days,
+                   review_team=opts.review_team,
+                   rule_failures_max=opts.rule_failures_max, operation=operation)
+    model = load_model_view(con, rule_title=lambda rule_id: rule_info(rule_id).title, agent_word=fmt.t("agent_word"))
+    cal = prepare_calibration(con, period, rule_info=rule_info, file_of=files.get,
+                              mask=functools.partial(mask_text, personal=personal),
+                              days=opts.calibration_days, override=settings.reviews.override, operation=operation)
     model_ids = data.model_ids or ((model.model_id,) if model else ())
     footer = {
         "generated": fmt.datetime(store.utc_now()) + " UTC",
@@ -334,22 +354,70 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
         "versions": " · ".join(f"{k} {v}" for k, v in store.versions().items()),
         "run": str(run_id) if run_id is not None else "–",
     }
+    return data, model, cal, model_ids, footer
+
+
+def render_reports(con, settings, *, out_dir: Path, since: date | None, until: date | None,
+                   lang: str = "es", run_id: int | None = None, operation: str | None = None) -> ReportSummary:
+    """Render index, agent, rules and model pages for a period into `out_dir`, atomically.
+
+    A database holding several operations gets one folder of those pages per operation (its agents,
+    its team, its days) and an overview comparing them as the top-level index.html; `operation`
+    renders that operation's pages alone into `out_dir`."""
+    started = time.perf_counter()
+    if lang not in LANGUAGES:
+        raise InputError(f"report --lang {lang}: must be one of {', '.join(LANGUAGES)}")
+    out_dir = Path(out_dir)
+    _check_target(out_dir)
+    fmt = Formatter(lang)
+    label = _label_sql(settings)
+    with store.atomic(con):  # one consistent snapshot of every table the report reads
+        operations = stored_operations(con)
+        if operation is not None and operation not in {name for name, _ in operations}:
+            known = ", ".join(name for name, _ in operations) or "none"
+            raise InputError(f"report --operation {operation}: no interactions of that operation (stored: {known})")
+        several = operation is None and len(operations) > 1
+        period = resolve_period(con, since, until, operation)
+        rule_info = _rule_catalogue(con, lang)
+        if several:
+            folders = operation_folders([name for name, _ in operations])
+            reports = [(name, zone, _one_report(con, settings, fmt, period, rule_info, run_id, name, label))
+                       for name, zone in operations]
+        else:
+            reports = [(operation, None, _one_report(con, settings, fmt, period, rule_info, run_id, operation, label))]
     prepared = time.perf_counter()
-    pages = render_pages(data, model, fmt, footer, cal=cal)
+    pages: dict[str, str] = {}
+    rows = []
+    for name, zone, (data, model, cal, _ids, footer) in reports:
+        if several:
+            prefix = folders[name] + "/"
+            extra = {"operation": name, "zone": zone}
+            pages.update({prefix + k: v for k, v in render_pages(data, model, fmt, footer, cal=cal, extra=extra).items()})
+            rows.append(OperationRow(name, folders[name], zone, data.team, len(data.agents)))
+        else:
+            pages.update(render_pages(data, model, fmt, footer, cal=cal))
+    if several:
+        footer = reports[0][2][4]
+        pages["index.html"] = environment().get_template("operations.html").render(
+            t=fmt.t, f=fmt, footer=footer, lang=fmt.lang, root="", page="operations", period=period,
+            operations=rows)
     rendered = time.perf_counter()
     write_folder(out_dir, pages)
     log.debug("report: data %.2f s, templates %.2f s, write %.2f s", prepared - started, rendered - prepared,
               time.perf_counter() - rendered)
-    warnings = () if data.team.n or data.team.pending else (_empty_period_warning(con, period),)
+    datas = [r[2][0] for r in reports]
+    n = sum(d.team.n + d.team.pending for d in datas)
+    warnings = () if n else (_empty_period_warning(con, period),)
     for warning in warnings:
         log.warning("%s", warning)
     summary = ReportSummary(out_dir=str(out_dir), index=str(out_dir / "index.html"), since=str(period.since),
-                            until=str(period.until), lang=lang, agents=len(data.agents), pages=len(pages),
-                            interactions=data.team.n + data.team.pending,
-                            seconds=round(time.perf_counter() - started, 3),
-                            rule_pack_hashes=tuple(data.rule_pack_hashes), model_ids=tuple(model_ids),
-                            empty=not (data.team.n or data.team.pending), warnings=warnings,
-                            open_pending=data.team.pending)
+                            until=str(period.until), lang=lang, agents=sum(len(d.agents) for d in datas),
+                            pages=len(pages), interactions=n, seconds=round(time.perf_counter() - started, 3),
+                            rule_pack_hashes=tuple(sorted({h for d in datas for h in d.rule_pack_hashes})),
+                            model_ids=tuple(sorted({m for r in reports for m in r[2][3]})),
+                            empty=not n, warnings=warnings, open_pending=sum(d.team.pending for d in datas),
+                            operations=tuple(name for name, _ in operations) if several else
+                            ((operation,) if operation else ()))
     log.debug("%s", summary.text())
     return summary
 

@@ -158,9 +158,11 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def agreement(con: duckdb.DuckDBPyConnection, since: date | None = None, until: date | None = None) -> Agreement:
-    """Per rule of the current pack with judgments in the period (by the interaction's day)."""
-    where, params = period_sql(since, until)
+def agreement(con: duckdb.DuckDBPyConnection, since: date | None = None, until: date | None = None,
+              operation: str | None = None) -> Agreement:
+    """Per rule of the current pack with judgments in the period (by the interaction's day), of one
+    operation when given."""
+    where, params = period_sql(since, until, operation=operation)
     letter = outcomes.letter_at("o.outcomes", "p.position")
     f, p, n = outcomes.FAILED_LETTERS, outcomes.PASSED, outcomes.NOT_APPLICABLE
     judged = f"""

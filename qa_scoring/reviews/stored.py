@@ -47,10 +47,13 @@ EFFECTIVE_SQL = f"""SELECT * FROM reviews
     QUALIFY row_number() OVER (PARTITION BY interaction_id, rule_id {_ORDER}) = 1"""
 
 
-def period_sql(since, until, column: str = "i.created_at") -> tuple[str, dict]:
-    """A WHERE condition on the interaction's day (both ends inclusive, either may be None) and its
-    parameters: the one period filter of agreement, samples and disputes."""
+def period_sql(since, until, column: str = "i.created_at", operation: str | None = None) -> tuple[str, dict]:
+    """A WHERE condition on the interaction's day (both ends inclusive, either may be None), and its
+    operation when given, with its parameters: the one period filter of agreement, samples and disputes."""
     where, params = [], {}
+    if operation is not None:
+        where.append("i.operation = $operation")
+        params["operation"] = operation
     if since:
         where.append(f"{column} >= $since")
         params["since"] = since
