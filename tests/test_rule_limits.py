@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from qa_scoring import store
 from qa_scoring.cli import cli
 from tests.conftest import write_files
 
@@ -159,3 +160,38 @@ def test_an_alias_that_refers_to_itself_is_refused(tmp_path):
     root = pack(tmp_path, "a: &a [1, *a]\nrules: []\n")
     with pytest.raises(RulePackError, match=r"pack.yaml:1: invalid YAML: alias \*a refers to itself$"):
         load_rule_pack(root)
+
+
+def test_a_pack_of_2000_rules_scores_every_rule(runner, tmp_path, sample_db):
+    """Totals over 2,000 rules are flat lists, not `+` / `OR` chains 2,000 deep (DuckDB stops at 1,000)."""
+    n = 2000
+    rules = "rules:\n" + "".join(
+        f"  - {{id: len_{k:04}, title: L, field: answer, check: {{length: {{min: {k}}}}}, "
+        f"severity: {'critical' if k == 700 else 'minor'}, weight: {1 + k % 3}}}\n" for k in range(1, n + 1))
+    root = pack(tmp_path, rules)
+    con = store.connect(sample_db)
+    con.execute("DELETE FROM interactions WHERE interaction_id NOT IN "
+                "(SELECT interaction_id FROM interactions ORDER BY interaction_id LIMIT 60)")  # a fast test
+    con.close()
+    result = runner.invoke(cli, ["--db", str(sample_db), "score", "--rules", str(root), "--json"])
+    assert result.exit_code == 0, result.stderr
+    con = store.connect(sample_db, read_only=True)
+    # Rule k fails when the answer has fewer than k characters; weight 1 + k % 3; only k = 700 is critical.
+    wrong = con.execute(f"""
+        WITH expected AS (
+            SELECT interaction_id, length(answer) AS len,
+                   {n} - least(length(answer), {n}) AS failed,
+                   (SELECT sum(1 + k % 3) FROM range(1, {n} + 1) t(k)) AS w_all,
+                   (SELECT sum(1 + k % 3) FROM range(1, {n} + 1) t(k) WHERE k <= length(answer)) AS w_passed
+            FROM interactions WHERE NOT qa_blank(answer))
+        SELECT count(*) FILTER (s.rules_applicable <> {n} OR s.rules_failed <> e.failed
+                                OR s.critical_failed <> (e.len < 700)
+                                OR abs(s.score - CASE WHEN e.len < 700 THEN 0 ELSE 100.0 * coalesce(e.w_passed, 0) / e.w_all END) > 1e-9),
+               count(*), count(*) FILTER (e.len < {n})
+        FROM expected e JOIN interaction_scores s USING (interaction_id)""").fetchone()
+    evidence = con.execute("""SELECT count(*), count(*) FILTER (evidence = length(i.answer)::VARCHAR || ' chars (min 2000 chars)')
+        FROM rule_results r JOIN interactions i USING (interaction_id)
+        WHERE rule_id = 'len_2000' AND NOT passed""").fetchone()
+    con.close()
+    assert wrong[0] == 0 and wrong[1] > 50 and wrong[2] > 0
+    assert evidence[0] == wrong[2] and evidence[1] == evidence[0]
