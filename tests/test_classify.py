@@ -15,7 +15,7 @@ from qa_scoring import store
 from qa_scoring.classify import (LabelMapping, current_model, predict_interactions, predictor_from_json,
                                  survey_label, train_model)
 from qa_scoring.classify.features import TEXT_FIELDS, InteractionFeatures, fold
-from qa_scoring.classify.model import Predictor, make_pipeline
+from qa_scoring.classify.model import Predictor, make_pipeline, model_id_for
 from qa_scoring.classify.stage import FEATURES_SELECT, _batch_dict
 from qa_scoring.cli import cli
 from qa_scoring.config import ClassifierSettings, load_settings
@@ -264,8 +264,9 @@ def test_saved_model_round_trips_to_identical_probabilities(sample_db):
     pipeline.fit(batch, y)  # the one scikit-learn Pipeline: features → logistic regression
     original = Predictor(pipeline, (1.3, -0.2))
     spec = {"kind": "qa-scoring/dissatisfaction-classifier", "format": 1,
-            "versions": store.versions(), **original.to_spec()}
-    reloaded = predictor_from_json(json.dumps(spec), "m1")
+            "versions": store.versions(), **original.to_spec(),
+            "metrics": {"roc_auc": 0.5, "pr_auc": 0.5, "brier": 0.25, "n_train": len(y), "n_test": 0}}
+    reloaded = predictor_from_json(json.dumps(spec), model_id_for(spec))  # loading recomputes the id
     assert np.array_equal(original.risk(batch), reloaded.risk(batch))
     assert reloaded.risk_and_terms(batch)[1] == original.risk_and_terms(batch)[1]
 

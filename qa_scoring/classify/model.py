@@ -170,10 +170,55 @@ def validate_spec(spec, model_id: str = "?") -> None:
         _need(isinstance(cal, dict) and cal.get("method") == "platt", "calibration.method must be 'platt'")
         _finite(cal.get("a"), "calibration.a")
         _finite(cal.get("b"), "calibration.b")
+        _check_metrics(spec.get("metrics"))
     except _Bad as bad:
         raise ModelError(f"model {model_id} is damaged or tampered: {bad}") from None
     except (KeyError, TypeError, AttributeError, ValueError) as err:
         raise ModelError(f"model {model_id} is damaged or tampered: missing or wrong part ({err})") from None
+    _check_id(spec, model_id)
+
+
+# The report formats these as numbers; a string there crashed it.
+METRIC_NUMBERS = ("roc_auc", "pr_auc", "brier", "n_train", "n_test")  # required, at the top level
+METRIC_TEXTS = ("split_at", "kind")  # the only keys whose value may be a string
+
+
+def _check_metrics(metrics) -> None:
+    """`metrics` as train writes it: an object of finite numbers, nulls, the few texts above, lists
+    of strings, and objects of the same one level down (baseline, text_baseline)."""
+    _need(isinstance(metrics, dict), "metrics is not an object")
+    for key in METRIC_NUMBERS:
+        _finite(metrics.get(key), f"metrics.{key}")
+
+    def check(value, where: str, depth: int) -> None:
+        name = where.rsplit(".", 1)[-1]
+        if isinstance(value, dict) and depth < 2:
+            for key, inner in value.items():
+                check(inner, f"{where}.{_clip(key)}", depth + 1)
+        elif isinstance(value, str):
+            _need(name in METRIC_TEXTS and len(value) <= 100, f"{where} is not a number")
+        elif isinstance(value, list):
+            _need(all(isinstance(x, str) and len(x) <= 100 for x in value), f"{where} is not a list of names")
+        elif value is not None:
+            _finite(value, where)
+
+    check(metrics, "metrics", 0)
+
+
+def _clip(key: str) -> str:
+    text = "".join(c if c.isprintable() else "?" for c in str(key))
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_id(spec: dict, model_id: str) -> None:
+    """Refuse a spec whose content no longer gives its own id: edited after training (a flipped
+    coefficient, another intercept or calibration, an id swapped with another model's row).
+
+    The id is an unkeyed hash: it detects edits and damage, not someone who also recomputes it.
+    """
+    if model_id_for(spec) != model_id:
+        raise ModelError(f"model {model_id} is damaged or tampered: its content does not match its id "
+                         f"(edited after training); retrain with 'qa-scoring train'")
 
 
 def predictor_from_json(text: str, model_id: str = "?") -> Predictor:
@@ -209,6 +254,7 @@ class ModelInfo:
 
 
 def model_id_for(spec: dict) -> str:
+    """The model's id: a hash of its whole spec (save_model; loading recomputes it to refuse edits)."""
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -248,6 +294,12 @@ def current_model(con: duckdb.DuckDBPyConnection) -> ModelInfo | None:
         raise ModelError(f"model {model_id} is damaged or tampered: not JSON") from None
     if not isinstance(spec, dict) or spec.get("kind") != MODEL_KIND:
         raise ModelError(f"model {model_id}: not a qa-scoring classifier (damaged or tampered model)")
+    # Not validate_spec: a model of another scikit-learn version still shows on the report's page.
+    try:
+        _check_metrics(spec.get("metrics"))
+    except _Bad as bad:
+        raise ModelError(f"model {model_id} is damaged or tampered: {bad}") from None
+    _check_id(spec, model_id)
     return ModelInfo(model_id=model_id, created_at=created_at, run_id=run_id,
                      metrics=spec.get("metrics") or {}, label_mapping=spec.get("label_mapping") or {},
                      training=spec.get("training") or {}, curves=spec.get("curves") or {},

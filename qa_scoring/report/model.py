@@ -1,7 +1,7 @@
-"""The classifier's evaluation as the model page shows it, from classify.py or from the models table.
+"""The classifier's evaluation as the model page shows it, from classify.py.
 
-classify.py owns the model; this module only reads it. It asks `classify.current_model(con)` when
-that exists, else the `models` row marked current, and tolerates the shapes a curve may be stored in
+classify.py owns the model; this module only reads it, through `classify.current_model(con)`, which
+refuses a damaged or edited model (the page then has no model). It tolerates the shapes a curve may be stored in
 (`{"fpr": [...], "tpr": [...]}`, `[[x, y], ...]` or `[{"fpr": x, "tpr": y}, ...]`). No model is
 `None`, which the page shows as a "no model yet" section.
 """
@@ -177,27 +177,18 @@ def _scalar_items(value: Any, keys: tuple[str, ...] | None = None) -> tuple[tupl
 def load_model_view(con, *, rule_title=lambda rule_id: rule_id, agent_word: str = "[agent]") -> ModelView | None:
     """The current model's evaluation, or None when there is no model yet (`rule_title` names a rule
     by its id, `agent_word` stands for the agent's own name in a word)."""
-    info: Any = None
+    from qa_scoring import classify
+    from qa_scoring.errors import ModelError
+
     try:
-        from qa_scoring import classify
-
-        if hasattr(classify, "current_model"):
-            info = classify.current_model(con)
-    except ImportError:
-        info = None
-    except Exception as err:  # a damaged model must not take the whole report down
-        log.warning("report: cannot read the current model (%s); using the models table", err)
-        info = None
+        info: Any = classify.current_model(con)
+    except ModelError as err:
+        # A damaged or edited model must not take the whole report down, nor be shown: its figures
+        # are not the ones training measured.
+        log.warning("report: the model page leaves out the current model: %s", err)
+        return None
     if info is None:
-        from qa_scoring.store import fetch_one
-
-        row = fetch_one(con, "SELECT model_id, created_at, spec, metrics FROM models WHERE is_current "
-                             "ORDER BY created_at DESC, model_id LIMIT 1")
-        if row is None:
-            return None
-        spec = _as_dict(row[2])
-        info = {**spec, "model_id": row[0], "created_at": row[1],
-                "metrics": _as_dict(spec.get("metrics")) or _as_dict(row[3])}
+        return None
     metrics = _as_dict(_get(info, "metrics"))
     curves = _as_dict(_get(info, "curves"))
     training = _as_dict(_get(info, "training"))
