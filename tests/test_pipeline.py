@@ -101,7 +101,8 @@ def test_a_model_from_another_sklearn_is_retrained_by_the_nightly_job(sample_db,
     assert _train_is_due(con, settings) is not None  # fresh and readable: not due
     spec = _json.loads(store.fetch_one(con, "SELECT spec FROM models WHERE is_current")[0])
     spec["versions"]["sklearn"] = "0.1.0"
-    con.execute("UPDATE models SET spec = ? WHERE is_current", [_json.dumps(spec)])
+    from qa_scoring.classify.model import model_id_for  # a genuine model of another version: its own id
+    con.execute("UPDATE models SET spec = ?, model_id = ? WHERE is_current", [_json.dumps(spec), model_id_for(spec)])
     assert _train_is_due(con, settings) is None  # unreadable here: retrain
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa_scoring import store
+from qa_scoring.classify.model import model_id_for
 from qa_scoring.cli import cli
 from qa_scoring.config import load_settings
 from qa_scoring.errors import InputError
@@ -29,6 +30,23 @@ PACK = "pack-test-hash"
 # --- fixtures: the derived tables, filled by hand (set-based SQL, like the real stages) ----------
 
 CURT = "(?i)(ya le dije|no se puede|nothing i can do|already told you)"
+
+
+# the layout classify.py stores (kind, metrics, curves, training, label_mapping, top_terms)
+MODEL_METRICS = {"roc_auc": 0.83, "pr_auc": 0.61, "brier": 0.12, "log_loss": 0.4, "n_train": 800, "n_test": 200,
+                 "baseline": {"roc_auc": 0.5, "pr_auc": 0.3, "brier": 0.21, "kind": "prior", "accuracy": 0.7},
+                 "split_at": "2026-11-07 00:00:00"}
+MODEL_SPEC = {"kind": "qa-scoring/dissatisfaction-classifier", "metrics": MODEL_METRICS,
+              "curves": {"roc": [[0, 0], [0.1, 0.5], [0.3, 0.8], [1, 1]], "pr": [[0, 1], [0.5, 0.7], [1, 0.3]],
+                         "calibration": [{"from": 0, "to": 0.1, "n": 50, "mean_risk": 0.06, "observed": 0.08},
+                                         {"from": 0.4, "to": 0.5, "n": 30, "mean_risk": 0.45, "observed": 0.4}]},
+              "training": {"train_from": "2026-10-15 00:00:00", "split_at": "2026-11-07 00:00:00", "n_test": 200,
+                           "class_balance": {"test_dissatisfied": 60, "test_satisfied": 140}},
+              "label_mapping": {"scale": "auto", "numeric": "1-5: 4-5 satisfied", "unknown": "<i>never used</i>"},
+              "top_terms": {"dissatisfied": [{"term": "ladrones", "field": "body", "weight": 1.2},
+                                             {"term": "<b>bold</b>", "field": "answer", "weight": 0.9}],
+                            "satisfied": [{"term": "gracias", "field": "body", "weight": -1.0}]}}
+MODEL_ID = model_id_for(MODEL_SPEC)  # loading recomputes a model's id from its spec
 
 
 def fill_derived(con, *, model: bool = True, pack: str = PACK) -> None:
@@ -68,26 +86,12 @@ def fill_derived(con, *, model: bool = True, pack: str = PACK) -> None:
         INSERT INTO predictions (interaction_id, risk, top_terms, model_id, run_id)
         SELECT interaction_id,
                least(0.97, 0.08 + 0.6 * (s.critical_failed::INT) + (hash(interaction_id) % 100) / 400.0),
-               '["ladrones", "<script>alert(1)</script>", ["factura", 0.3]]', 'model-test', 1
+               '["ladrones", "<script>alert(1)</script>", ["factura", 0.3]]', $model, 1
         FROM interaction_scores s
-    """)
-    # the layout classify.py stores (kind, metrics, curves, training, label_mapping, top_terms)
-    metrics = {"roc_auc": 0.83, "pr_auc": 0.61, "brier": 0.12, "log_loss": 0.4, "n_train": 800, "n_test": 200,
-               "baseline": {"roc_auc": 0.5, "pr_auc": 0.3, "brier": 0.21, "kind": "prior", "accuracy": 0.7},
-               "split_at": "2026-11-07 00:00:00"}
-    spec = {"kind": "qa-scoring/dissatisfaction-classifier", "metrics": metrics,
-            "curves": {"roc": [[0, 0], [0.1, 0.5], [0.3, 0.8], [1, 1]], "pr": [[0, 1], [0.5, 0.7], [1, 0.3]],
-                       "calibration": [{"from": 0, "to": 0.1, "n": 50, "mean_risk": 0.06, "observed": 0.08},
-                                       {"from": 0.4, "to": 0.5, "n": 30, "mean_risk": 0.45, "observed": 0.4}]},
-            "training": {"train_from": "2026-10-15 00:00:00", "split_at": "2026-11-07 00:00:00", "n_test": 200,
-                         "class_balance": {"test_dissatisfied": 60, "test_satisfied": 140}},
-            "label_mapping": {"scale": "auto", "numeric": "1-5: 4-5 satisfied", "unknown": "<i>never used</i>"},
-            "top_terms": {"dissatisfied": [{"term": "ladrones", "field": "body", "weight": 1.2},
-                                           {"term": "<b>bold</b>", "field": "answer", "weight": 0.9}],
-                          "satisfied": [{"term": "gracias", "field": "body", "weight": -1.0}]}}
+    """, {"model": MODEL_ID})
     con.execute("INSERT INTO models (model_id, created_at, run_id, spec, metrics, versions, is_current) "
-                "VALUES ('model-test', TIMESTAMP '2026-11-20 03:00:00', 1, ?, ?, NULL, TRUE)",
-                [json.dumps(spec), json.dumps(metrics)])
+                "VALUES (?, TIMESTAMP '2026-11-20 03:00:00', 1, ?, ?, NULL, TRUE)",
+                [MODEL_ID, json.dumps(MODEL_SPEC), json.dumps(MODEL_METRICS)])
 
 
 def settings_for(**report):
@@ -237,7 +241,7 @@ def test_sample_report_structure_and_numbers(sample_con, tmp_path):
     # footer on every page: run id, rule pack, model
     for page in pages.values():
         text = " ".join(page.text)
-        assert "Ejecución" in text and PACK[:12] in text and "model-test" in text
+        assert "Ejecución" in text and PACK[:12] in text and MODEL_ID[:12] in text
     # evidence highlighted with <mark> on some agent page, and conversation text present
     agent_html = "".join(p.read_text(encoding="utf-8") for p in (out / "agents").glob("*.html"))
     assert re.search(r"<mark title=\"no_curt\">(?i:ya le dije|no se puede|nothing i can do|already told you)</mark>",
@@ -733,7 +737,8 @@ def scored_store(con, tmp_path, specs, pack: str = PACK) -> None:
                    SELECT interaction_id, score, critical, 2, (score < 100)::INT + critical::INT, content_hash, $pack, 1
                    FROM spec""", {"pack": pack})
     con.execute("""INSERT INTO predictions (interaction_id, risk, top_terms, model_id, run_id)
-                   SELECT interaction_id, risk, '[]', 'model-test', 1 FROM spec WHERE risk IS NOT NULL""")
+                   SELECT interaction_id, risk, '[]', $model, 1 FROM spec WHERE risk IS NOT NULL""",
+                {"model": MODEL_ID})
 
 
 def review_cases(html: str) -> list[str]:
