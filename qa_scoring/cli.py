@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 
 from qa_scoring import __version__, store
 from qa_scoring.config import DatabaseSettings, ReportSettings, Settings, WolkvoxSettings, load_settings
-from qa_scoring.errors import QAError, RunTimeError, one_line, scrub_secrets
+from qa_scoring.errors import DamagedDatabaseError, QAError, RunTimeError, one_line, scrub_secrets
 
 log = logging.getLogger("qa_scoring")
 
@@ -67,12 +68,27 @@ class _QAException(click.ClickException):
         super().show(file)
 
 
+def _as_qa_error(err: BaseException) -> BaseException:
+    """A failure of the database file (damaged, folder not writable, disk full) as its one-line
+    QAError; any other error as it is."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(App) if ctx else None
+    if isinstance(err, QAError) or app is None or app.db_path is None:
+        return err
+    return store.database_fault(app.db_path, err) or err
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except QAError as err:
             raise _QAException(err) from None
+        except duckdb.Error as err:
+            fault = _as_qa_error(err)
+            if fault is err:
+                raise
+            raise _QAException(fault) from None
 
 
 @dataclass
@@ -101,7 +117,18 @@ class App:
         self.db_path = settings.db_path
         con = store.connect(settings.db_path, read_only=read_only, memory_limit=settings.database.memory_limit,
                             create=create)
-        click.get_current_context().call_on_close(con.close)
+        path = settings.db_path
+
+        def close() -> None:
+            failure = sys.exc_info()[1]  # the error the command is ending with, if any
+            if failure is not None and isinstance(store.database_fault(path, failure), DamagedDatabaseError):
+                try:  # DuckDB checkpoints on close: it would write into the damaged file
+                    con.execute("PRAGMA disable_checkpoint_on_shutdown")
+                except duckdb.Error:
+                    pass
+            con.close()
+
+        click.get_current_context().call_on_close(close)
         return con
 
     @contextmanager
@@ -119,9 +146,12 @@ class App:
         try:
             yield info
         except BaseException as err:
-            message = error_line(err)
+            message = error_line(_as_qa_error(err))
             status.finish("failed", message)
-            store.finish_run(con, run_id, "failed", counts=info.get("counts"), error=message)
+            try:
+                store.finish_run(con, run_id, "failed", counts=info.get("counts"), error=message)
+            except duckdb.Error as again:  # the file failed (disk full, ...): the next run closes the record
+                log.warning("the run record %d could not be closed: %s", run_id, error_line(_as_qa_error(again)))
             raise
         store.finish_run(con, run_id, "success", counts=info.get("counts"),
                          rule_pack_hash=info.get("rule_pack_hash"), model_id=info.get("model_id"),

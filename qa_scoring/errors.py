@@ -41,6 +41,10 @@ class ModelError(InputError):
     """The classifier cannot be trained or loaded (too few labels, incompatible model, ...)."""
 
 
+class DamagedDatabaseError(RunTimeError):
+    """The database file is damaged or truncated: nothing more is written into it."""
+
+
 class LockedError(RunTimeError):
     """Another qa-scoring process holds the database or the API token."""
 

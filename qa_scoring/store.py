@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from qa_scoring import __version__, htmltext, outcomes
-from qa_scoring.errors import InputError, LockedError, RunTimeError
+from qa_scoring.errors import DamagedDatabaseError, InputError, LockedError, RunTimeError
 from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload, parse_payload
 
 log = logging.getLogger(__name__)
@@ -389,7 +389,7 @@ def connect(path: str | os.PathLike, read_only: bool = False, memory_limit: str 
             raise LockedError(f"{path} is in use by another process{who}") from None
         if "not a valid DuckDB database" in text:
             raise InputError(f"{path}: not a qa-scoring database (not a DuckDB file)") from None
-        raise RunTimeError(f"{path}: {text.splitlines()[0]}") from None
+        raise database_fault(path, err) from None
     except duckdb.Error as err:
         raise InputError(f"{path}: not a qa-scoring database ({str(err).splitlines()[0]})") from None
     if memory_limit:
@@ -459,9 +459,60 @@ def atomic(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection
     try:
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:  # after a failed write DuckDB may refuse even this: the first error is the one to show
+            pass
         raise
     con.execute("COMMIT")
+
+
+# --- faults of the database file ----------------------------------------------------------------
+
+# DuckDB's exceptions when the file itself fails; any other DuckDB error is a bug and keeps its traceback.
+_FILE_FAULTS = (duckdb.IOException, duckdb.TransactionException, duckdb.FatalException)
+# Follow-up errors that hide the first one (the transaction or database failed before).
+_FOLLOW_UPS = ("Current transaction is aborted", "database has been invalidated", "invalidated because of a previous")
+_DAMAGED = ("Could not read enough bytes", "checksum", "Corrupt", "corrupt", "not a valid DuckDB",
+            "Failed to read", "serialized", "Invalid block")
+
+
+def _errors_in(err: BaseException) -> list[BaseException]:
+    """`err` and the errors it happened while handling (the first one last)."""
+    chain, seen = [], set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    return chain
+
+
+def database_fault(path: str | os.PathLike, err: BaseException) -> RunTimeError | None:
+    """A failure of the database file (damaged, folder not writable, disk full) as one line naming
+    the file and what to do; None when `err` is not one (a bug, which keeps its traceback).
+
+    Each happens inside a transaction or before any: DuckDB rolls it back, so the database is unchanged.
+    """
+    faults = [e for e in _errors_in(err) if isinstance(e, duckdb.Error)]
+    if not any(isinstance(e, _FILE_FAULTS) for e in faults):
+        return None
+    lines = [str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__ for e in faults]
+    first = next((line for line in reversed(lines) if not any(f in line for f in _FOLLOW_UPS)), lines[-1])
+    path = Path(path)
+    named = re.search(r'file "([^"]+)"', first)
+    file = named.group(1) if named else str(path)
+    if "No space left on device" in first or "Disk full" in first or "disk is full" in first:
+        return RunTimeError(f"{path}: the disk is full (writing {file}): free space, then run the command "
+                            f"again; the database was not changed")
+    if "Read-only file system" in first or "Permission denied" in first:
+        reason = "read-only file system" if "Read-only" in first else "permission denied"
+        return RunTimeError(f"{path}: cannot write {file} ({reason}): the folder {path.parent} must be writable "
+                            f"(DuckDB writes its journal {path.name}.wal beside the database); "
+                            f"the database was not changed")
+    if any(mark in first for mark in _DAMAGED):
+        return DamagedDatabaseError(f"{path}: the database file is damaged or truncated ({first}): restore it from a "
+                            f"backup, or start a new database and import or fetch again")
+    return RunTimeError(f"{path}: the database failed: {first}")
 
 
 # --- landing and deriving ---------------------------------------------------------------------
