@@ -27,13 +27,13 @@ QA = [sys.executable, "-m", "qa_scoring"]
 
 def content(db: Path) -> dict:
     """A digest of every data table (the run log aside: it records the failed run), without the
-    columns that differ between two runs of the same command (run ids, times)."""
+    columns that differ between two runs of the same command (run ids, times of landing)."""
     con = store.connect(db, read_only=True)
     out = {}
     for table in TABLES:
         columns = [c for (c,) in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
                                              "ORDER BY ordinal_position", [table]).fetchall()
-                   if c not in ("run_id", "current_since") and not c.endswith("_at")]
+                   if c not in ("run_id", "current_since", "first_seen", "last_seen") and not c.endswith("_at")]
         out[table] = con.execute(f"SELECT count(*), md5(coalesce(string_agg(x, '|' ORDER BY x), '')) FROM "
                                  f"(SELECT row({', '.join(columns)})::VARCHAR AS x FROM {table})").fetchone()
     con.close()

@@ -976,6 +976,8 @@ def test_model_words_are_words_without_rule_ids_or_near_duplicates(con, tmp_path
              ("PQR", "skill"), ("time", "handle"), ("días", "body"), ("DIAS", "comments"), ("<b>x</b>", "answer")]
     con.execute("UPDATE models SET spec = json_merge_patch(spec, ?)",
                 [json.dumps({"top_terms": {"dissatisfied": [{"term": t, "field": f, "weight": 1.0} for t, f in terms]}})])
+    edited = json.loads(con.execute("SELECT spec::VARCHAR FROM models").fetchone()[0])
+    con.execute("UPDATE models SET model_id = ?", [model_id_for(edited)])  # else refused as tampered
     con.execute("UPDATE rule_pack_rules SET title = to_json('El agente saluda') WHERE rule_id = 'greeting'")
     out = tmp_path / "out"
     render_reports(con, settings_for(), out_dir=out, since=None, until=None)
