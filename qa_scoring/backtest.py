@@ -253,7 +253,8 @@ def _rule_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     return {r[0]: tuple(int(v) for v in r[1:]) for r in rows}
 
 
-def _rules(con, current: dict[str, StoredRule], candidate: RulePack, status: dict[str, str]) -> tuple[RuleDiff, ...]:
+def _rules(con, current: dict[str, StoredRule], candidate: RulePack, status: dict[str, str],
+           lang: str | None = None) -> tuple[RuleDiff, ...]:
     counts = _rule_counts(con)
     by_id = {r.id: r for r in candidate.rules}
     out = []
@@ -263,7 +264,7 @@ def _rules(con, current: dict[str, StoredRule], candidate: RulePack, status: dic
         new, old = by_id.get(rule_id), current.get(rule_id)
         interval = stats.difference_interval(c_pass, c_app, k_pass, k_app)
         out.append(RuleDiff(
-            rule_id=rule_id, title=text_in(new.title) if new else old.title,
+            rule_id=rule_id, title=text_in(new.title, lang) if new else old.title,
             severity=new.severity if new else old.severity, status=st, in_current=old is not None,
             in_candidate=new is not None, current=Rate.of(c_pass, c_app), candidate=Rate.of(k_pass, k_app),
             difference=(k_pass / k_app - c_pass / c_app) if c_app and k_app else None,
@@ -352,7 +353,7 @@ def _flips(con, rules: tuple[RuleDiff, ...], fields: dict[str, str | None], per_
 def backtest_pack(con: duckdb.DuckDBPyConnection, candidate: RulePack, *, since: date | None = None,
                   until: date | None = None, label_sql: str, label_params: dict | None = None,
                   label_text: str = "", min_sample: int = 30, flips_per_rule: int = 10,
-                  batch_rows: int = BATCH_ROWS) -> BacktestData:
+                  batch_rows: int = BATCH_ROWS, lang: str | None = None) -> BacktestData:
     """Compare the candidate pack with the current one on the period's interactions; changes nothing.
 
     Everything runs in one transaction that is rolled back, whatever happens: the temporary tables go
@@ -362,7 +363,7 @@ def backtest_pack(con: duckdb.DuckDBPyConnection, candidate: RulePack, *, since:
     current_hash = current_pack(con)
     if current_hash is None:
         raise InputError("backtest: there is no current rule pack yet (run 'qa-scoring score' first)")
-    current = pack_rules(con, current_hash)
+    current = pack_rules(con, current_hash, lang)
     status = _statuses(current, candidate)
     cand_pos = {rule_id: i + 1 for i, rule_id in enumerate(sorted(r.id for r in candidate.rules))}
     source = store.fetch_one(con, "SELECT source FROM rule_packs WHERE rule_pack_hash = ?", [current_hash])[0]
@@ -390,7 +391,7 @@ def backtest_pack(con: duckdb.DuckDBPyConnection, candidate: RulePack, *, since:
                        SELECT unnest($ids) AS rule_id, unnest($cur)::INTEGER AS cur_pos, unnest($cand)::INTEGER AS cand_pos""",
                     {"ids": ids, "cur": [current[i].position if i in current else None for i in ids],
                      "cand": [cand_pos.get(i) for i in ids]})
-        rules = _rules(con, current, candidate, status)
+        rules = _rules(con, current, candidate, status, lang)
         agents = _agents(con, min_sample)
         fields = {r.id: r.field for r in candidate.rules} | {k: v.field for k, v in current.items() if k not in cand_pos}
         flips = _flips(con, rules, fields, flips_per_rule, current_hash)
@@ -502,6 +503,6 @@ def run_backtest(con: duckdb.DuckDBPyConnection, settings, candidate: RulePack, 
     fmt = Formatter(lang)
     data = backtest_pack(con, candidate, since=since, until=until, label_sql=label_sql, label_params=label_params,
                          label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
-                         min_sample=settings.report.min_sample, flips_per_rule=flips_per_rule)
+                         min_sample=settings.report.min_sample, flips_per_rule=flips_per_rule, lang=lang)
     index = render_backtest(data, Path(out_dir), lang)
     return BacktestSummary(data=data, out=index, seconds=round(time.perf_counter() - started, 3))

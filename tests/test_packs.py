@@ -29,7 +29,8 @@ def copy_pack(tmp_path: Path, name: str, edit=None) -> Path:
 
 def retitle(prefix: str):
     """An edit giving every rule a new title (the checks unchanged, so the pack hash too)."""
-    return lambda _name, text: re.sub(r"(?m)^(\s*title:) (.+)$", lambda m: f'{m[1]} "{prefix} {m[2]}"', text)
+    return lambda _name, text: re.sub(r'(?m)^(\s*title: \{es: )"(.+?)", en: "(.+?)"\}$',
+                                      lambda m: f'{m[1]}"{prefix} {m[2]}", en: "{prefix} {m[3]}"}}', text)
 
 
 def snapshot(con) -> dict:
@@ -53,10 +54,32 @@ def test_report_titles_follow_the_scored_pack_not_the_configured_folder(sample_d
     result = runner.invoke(cli, ["--db", db, "--config", str(config), "report", "--out", str(out)])
     assert result.exit_code == 0, result.output
     page = (out / "rules.html").read_text(encoding="utf-8")
-    assert "P2 &lt;b&gt;&amp;amp; El agente saluda / The agent greets" in page  # escaped, from pack2
+    assert "P2 &lt;b&gt;&amp;amp; El agente saluda" in page  # escaped, from pack2
     assert "<b>&amp;" not in page
     con = store.connect(sample_db)
     assert pack_rules(con, current_pack(con))["saludo_inicial"].title.startswith("P2 <b>&amp; ")
+
+
+def test_titles_of_a_stored_pack_show_in_the_report_language_after_its_folder_is_gone(sample_db, runner, tmp_path):
+    old = copy_pack(tmp_path, "old", retitle("Old"))
+    db = str(sample_db)
+    assert runner.invoke(cli, ["--db", db, "score", "--rules", str(old)]).exit_code == 0
+    shutil.rmtree(old)  # only the database remembers the old pack's titles now
+    pages = {}
+    for lang in ("es", "en"):
+        out = tmp_path / f"report-{lang}"
+        result = runner.invoke(cli, ["--db", db, "report", "--out", str(out), "--lang", lang])
+        assert result.exit_code == 0, result.output
+        pages[lang] = (out / "rules.html").read_text(encoding="utf-8")
+    assert "Old El agente saluda" in pages["es"] and "Old The agent greets" not in pages["es"]
+    assert "Old The agent greets" in pages["en"] and "Old El agente saluda" not in pages["en"]
+    assert "On chat channels the agent opens with a greeting" in pages["en"]  # descriptions too
+    assert "On chat channels" not in pages["es"]
+    con = store.connect(sample_db)
+    stored = con.execute("SELECT title, description FROM rule_pack_rules WHERE rule_pack_hash = ? "
+                         "AND rule_id = 'saludo_inicial'", [current_pack(con)]).fetchone()
+    assert json.loads(stored[0]) == {"es": "Old El agente saluda", "en": "Old The agent greets"}
+    assert set(json.loads(stored[1])) == {"es", "en"}
 
 
 def test_results_of_pack_a_survive_scoring_under_b_and_come_back_without_rescoring(sample_db, tmp_path):
@@ -138,8 +161,9 @@ def test_stored_rule_metadata_has_everything_a_report_needs(sample_db):
     assert list(stored) == sorted(r.id for r in pack.rules)
     rule = next(r for r in pack.rules if r.id == "saludo_inicial")
     got = stored["saludo_inicial"]
+    assert pack_rules(con, pack.hash, "en")["saludo_inicial"].title == rule.title["en"] == "The agent greets"
     assert (got.title, got.field, got.check_kind, got.severity, got.weight, got.file, got.line, got.rule_hash) == (
-        rule.title, rule.field, rule.kind, rule.severity, rule.weight, rule.file, rule.line, rule_hash(rule))
+        rule.title["es"], rule.field, rule.kind, rule.severity, rule.weight, rule.file, rule.line, rule_hash(rule))
     assert [p.rule_pack_hash for p in list_packs(con)] == [pack.hash]
     assert list_packs(con)[0].source == str(pack.path)
 
@@ -212,7 +236,7 @@ def test_exports_and_runs_read_rule_metadata_from_the_database(sample_db, runner
     assert result.exit_code == 0, result.output
     with open(out, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["rule_id"] == "saludo_inicial"]
-    assert rows and {r["rule_title"] for r in rows} == {"'=P2 El agente saluda / The agent greets"}
+    assert rows and {r["rule_title"] for r in rows} == {"'=P2 El agente saluda"}  # the Spanish title (exports have one language)
     assert {(r["severity"], r["weight"]) for r in rows} == {("major", "2.0")}
     runs = json.loads(runner.invoke(cli, ["--db", db, "runs", "--json"]).stdout)["runs"]
     assert (runs[0]["command"], runs[0]["rule_pack_source"], runs[0]["rule_pack_rules"]) == ("score", str(pack2), 31)

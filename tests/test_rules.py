@@ -718,3 +718,61 @@ def test_planted_behaviours_in_the_sample_are_found(sample_db):
                                                "WHERE rule_id = 'empatia_cliente_molesto' AND negated")
     assert negated > 20 and applicable == 0
     con.close()
+
+
+# --- titles and descriptions per language (issue 12 item 8) ----------------------------------------
+
+def test_title_and_description_per_language_or_plain(tmp_path):
+    pack = load_rule_pack(pack_dir(tmp_path, """\
+        rules:
+          - id: a
+            title: {en: " The agent greets ", es: El agente saluda}
+            description:
+              es: Abre con un saludo.
+            field: answer
+            check: {contains_any: [hola]}
+            weight: 1
+            severity: minor
+          - {id: b, title: Solo un texto, description: "", field: answer, check: {not_empty: true}, weight: 1, severity: minor}
+        """))
+    a, b = pack.rules
+    assert a.title == {"es": "El agente saluda", "en": "The agent greets"}
+    assert list(a.title) == ["es", "en"]  # stored in one order, whatever the YAML's
+    assert a.description == {"es": "Abre con un saludo."}
+    assert b.title == "Solo un texto" and b.description == ""
+
+
+def test_title_per_language_errors_name_file_and_line(tmp_path):
+    root = pack_dir(tmp_path, """\
+        rules:
+          - id: a
+            title:
+              es: Saluda
+              sp: Saluda
+              en: ""
+            description: {en: [x]}
+            field: answer
+            check: {not_empty: true}
+            weight: 1
+            severity: minor
+          - {id: b, title: {}, field: answer, check: {not_empty: true}, weight: 1, severity: minor}
+          - {id: c, title: 7, description: {es: A, es: B}, field: answer, check: {not_empty: true}, weight: 1, severity: minor}
+        """)
+    with pytest.raises(RulePackError) as err:
+        load_rule_pack(root)
+    f = str(root / "pack.yaml")
+    assert err.value.details == (
+        f"{f}:5: rule a: unknown language 'sp' in title (one of es, en)",
+        f"{f}:6: rule a: title.en must be a non-empty text, got ''",
+        f"{f}:7: rule a: description.en must be a non-empty text, got a list of 1 items",
+        f"{f}:12: rule b: title must be a text or a mapping of language: text (es, en), got a mapping of 0 keys",
+        f"{f}:13: rule c: title must be a text or a mapping of language: text (es, en), got 7",
+        f"{f}:13: rule c: description: language 'es' given twice",
+    )
+
+
+def test_default_pack_has_every_title_and_description_in_both_languages():
+    for rule in load_rule_pack(rules_dir()).rules:
+        assert isinstance(rule.title, dict) and set(rule.title) == {"es", "en"}, rule.id
+        assert " / " not in rule.title["es"] + rule.title["en"], rule.id  # no bilingual one-liners left
+        assert rule.description == "" or set(rule.description) == {"es", "en"}, rule.id

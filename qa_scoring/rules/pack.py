@@ -37,6 +37,8 @@ RULE_KEYS = ("id", "title", "description", "field", "when", "check", "negation",
              "examples", "case_sensitive", "accent_sensitive", "attribute")
 REQUIRED_KEYS = ("id", "title", "check", "weight", "severity")
 WHEN_SPECIAL = ("field_matches", "field_contains", "min_length")
+# The languages a title or description may be written in (the report languages, report/i18n.py).
+TEXT_LANGUAGES = ("es", "en")
 ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 # Weights are relative shares of the score. These bounds keep every sum finite and every score a
 # number (two weights of 1e308 summed to inf, and inf / inf stored NaN scores); real scorecards
@@ -190,8 +192,8 @@ class Example:
 @dataclass(frozen=True)
 class Rule:
     id: str
-    title: str
-    description: str
+    title: str | dict  # a text, or {language: text} (TEXT_LANGUAGES); reports pick their language
+    description: str | dict
     field: str | None  # database column (aliases resolved); None for duration
     kind: str
     arg: Any  # the check's value, normalised
@@ -472,6 +474,35 @@ def _example_values(item: Any, kind, field_name, when: dict, probs: _Problems, f
     return values
 
 
+def _localized(raw: dict, key: str, probs: _Problems, file: str, rid: str) -> str | dict | None:
+    """A title or description: a text, or a mapping of language → text (`title: {es: …, en: …}`).
+
+    A mapping is returned in TEXT_LANGUAGES order, so the stored JSON never depends on the YAML's order.
+    """
+    value, line = raw[key], _line(raw, key)
+    if isinstance(value, str):
+        if key == "title" and not value.strip():
+            probs.add(file, line, rid, "title must be a non-empty text")
+        return value.strip()
+    if not isinstance(value, dict) or not value:
+        probs.add(file, line, rid, f"{key} must be a text or a mapping of language: text "
+                  f"({', '.join(TEXT_LANGUAGES)}), got {_show(value)}")
+        return None
+    for lang, dup_line in getattr(value, "duplicates", []):
+        probs.add(file, dup_line, rid, f"{key}: language {_show(lang)} given twice")
+    out = {}
+    for lang, text in value.items():
+        kline = _line(value, lang)
+        if lang not in TEXT_LANGUAGES:
+            probs.add(file, kline, rid, f"unknown language {_show(lang)} in {key} (one of "
+                      f"{', '.join(TEXT_LANGUAGES)}){_did_you_mean(lang, TEXT_LANGUAGES)}")
+        elif not isinstance(text, str) or not text.strip():
+            probs.add(file, kline, rid, f"{key}.{lang} must be a non-empty text, got {_show(text)}")
+        else:
+            out[lang] = text.strip()
+    return {lang: out[lang] for lang in TEXT_LANGUAGES if lang in out}
+
+
 def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, seen: dict) -> Rule | None:
     if not isinstance(raw, dict):
         probs.add(file, line, None, f"rules[{index}] must be a mapping, got {type(raw).__name__}")
@@ -495,9 +526,7 @@ def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, se
             probs.add(file, _line(raw, "id"), label, f"duplicate id, also defined at {seen[rid]}")
         else:
             seen[rid] = f"{file}:{_line(raw, 'id')}"
-    for key in ("title", "description"):
-        if key in raw and (not isinstance(raw[key], str) or (key == "title" and not raw[key].strip())):
-            probs.add(file, _line(raw, key), label, f"{key} must be a non-empty text")
+    texts = {key: _localized(raw, key, probs, file, label) for key in ("title", "description") if key in raw}
     flags = {}
     for key in ("negation", "case_sensitive", "accent_sensitive"):
         value = raw.get(key, False)
@@ -539,7 +568,7 @@ def _parse_rule(raw: Any, file: str, index: int, line: int, probs: _Problems, se
     examples = _parse_examples(raw.get("examples"), kind, column, when, probs, file, _line(raw, "examples"), label)
     if len(probs.lines) > before or arg is None:
         return None
-    return Rule(id=rid, title=raw["title"].strip(), description=(raw.get("description") or "").strip(),
+    return Rule(id=rid, title=texts["title"], description=texts.get("description", ""),
                 field=column, kind=kind, arg=arg, when=when, negation=flags["negation"], weight=float(weight),
                 severity=severity, case_sensitive=cs, accent_sensitive=acs, examples=examples, file=file,
                 line=raw.line, attributes=tuple(a.strip() for a in attributes))

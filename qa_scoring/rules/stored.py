@@ -128,12 +128,12 @@ def make_current(con: duckdb.DuckDBPyConnection, pack_hash: str) -> bool:
     return True
 
 
-def pack_rules(con: duckdb.DuckDBPyConnection, pack_hash: str) -> dict[str, StoredRule]:
-    """rule_id → StoredRule of one stored pack (empty when the pack is unknown)."""
+def pack_rules(con: duckdb.DuckDBPyConnection, pack_hash: str, lang: str | None = None) -> dict[str, StoredRule]:
+    """rule_id → StoredRule of one stored pack (empty when the pack is unknown), texts in `lang`."""
     rows = con.execute("""SELECT rule_id, position, title, description, field, check_kind, severity, weight,
                                  file, line, rule_hash
                           FROM rule_pack_rules WHERE rule_pack_hash = ? ORDER BY position""", [pack_hash]).fetchall()
-    return {r[0]: StoredRule(r[0], int(r[1]), text_in(r[2]) or r[0], text_in(r[3]), r[4], r[5], r[6] or "",
+    return {r[0]: StoredRule(r[0], int(r[1]), text_in(r[2], lang) or r[0], text_in(r[3], lang), r[4], r[5], r[6] or "",
                              r[7], r[8], r[9], r[10]) for r in rows}
 
 
