@@ -139,7 +139,7 @@ def test_hostile_titles_and_texts_are_escaped_in_the_diff_report(scored, runner,
 
     def edit(name: str, text: str) -> str:
         text = without_phrase("ya le dije")(name, text)
-        return text.replace("title: Sin frases cortantes / No curt or dismissive phrases", f"title: '{hostile}'")
+        return text.replace('title: {es: "Sin frases cortantes", en: "No curt or dismissive phrases"}', f"title: '{hostile}'")
     con = store.connect(scored)
     iid = store.fetch_one(con, """SELECT min(interaction_id) FROM rule_results WHERE rule_id = 'frases_cortantes'
                                   AND lower(evidence) = 'ya le dije'""")[0]
