@@ -168,7 +168,7 @@ def test_a_bad_candidate_pack_exits_2_with_file_line_messages_and_writes_nothing
     result = runner.invoke(cli, ["--db", scored, "backtest", "--rules", str(candidate), "--out", str(out), "--json"])
     assert result.exit_code == 2 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("Error: ") and "30_prohibidas.yaml:6: rule frases_cortantes: unknown key 'feild'" in \
+    assert lines[-1].startswith("Error: ") and "30_prohibidas.yaml:8: rule frases_cortantes: unknown key 'feild'" in \
         result.stderr
     check = runner.invoke(cli, ["rules", "check", str(candidate)])
     assert check.exit_code == 2 and check.stderr == result.stderr  # the very messages of `rules check`
