@@ -301,3 +301,43 @@ def test_a_hostile_operation_name_gets_a_safe_folder_and_is_escaped(sample_db, r
     assert not (tmp_path / "<script>alert(1)</script>").exists()
     for page in out.rglob("*.html"):
         assert "<script>" not in page.read_text(encoding="utf-8"), page
+
+
+def test_each_operation_reports_its_own_local_days(runner, tmp_path):
+    """Times are stored as each operation's own wall clock: 23:30 in Mexico City on the 10th is the 10th
+    in its report, while 00:30 on the 11th in Madrid (the same instant and later) is Madrid's 11th."""
+    config = tmp_path / "qa-scoring.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "tz.duckdb"}"\n'
+                      '[operations.mexico]\nserver = "1"\ntimezone = "America/Mexico_City"\n'
+                      '[operations.madrid]\nserver = "2"\ntimezone = "Europe/Madrid"\n', encoding="utf-8")
+    fields = ("channel", "agent_name", "skill_id", "case_id", "subject", "from", "to", "body", "answer",
+              "date_creation", "close_date", "evaluation_survey", "cod_act", "cod_description", "comments",
+              "attachments", "status")
+
+    def row(case: str, created: str, closed: str) -> dict:
+        values = dict.fromkeys(fields, "")
+        values.update(channel="webchat", agent_name="Ana", skill_id="1", case_id=case, body="hola",
+                      answer="Buenos días, con gusto le ayudo", date_creation=created, close_date=closed,
+                      status="closed")
+        return values
+
+    for name, rows in (("mexico", [row("m1", "2026-11-10 23:30:00", "2026-11-10 23:50:00")]),
+                       ("madrid", [row("e1", "2026-11-11 00:30:00", "2026-11-11 00:50:00"),
+                                   row("e2", "2026-11-10 12:00:00", "2026-11-10 12:20:00")])):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"code": "200", "error": None, "msg": "", "data": rows}), encoding="utf-8")
+        r = runner.invoke(cli, ["--config", str(config), "import", "--operation", name, str(path)])
+        assert r.exit_code == 0, r.output
+    assert runner.invoke(cli, ["--config", str(config), "score"]).exit_code == 0
+    out = tmp_path / "r"
+    r = runner.invoke(cli, ["--config", str(config), "report", "--since", "2026-11-10", "--until", "2026-11-10",
+                            "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    overview = (out / "index.html").read_text(encoding="utf-8")
+    counts = dict(re.findall(r'<tr id="op-(\w+)">.*?<td class="num">(\d+)', overview, re.S))
+    assert counts == {"madrid": "1", "mexico": "1"}
+    assert "Europe/Madrid" in overview and "America/Mexico_City" in overview
+    con = duckdb.connect(str(tmp_path / "tz.duckdb"), read_only=True)
+    zones = dict(con.execute("SELECT operation, min(timezone) FROM interactions GROUP BY 1").fetchall())
+    con.close()
+    assert zones == {"mexico": "America/Mexico_City", "madrid": "Europe/Madrid"}
