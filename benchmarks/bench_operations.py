@@ -6,8 +6,9 @@ non-fetch stages within 1.2 x).
     flock /tmp/qa-bench.lock python benchmarks/bench_operations.py --rows 20000 --profile dense
 
 The same generated night (`data/generate_sample.py`, one day) is imported into two databases: once
-as one operation, once dealt round-robin into N operations (each then has every agent name: the
-worst case for the per-operation reports, N x the agent pages). On each, the stages `run` goes
+as one operation, once split into N operations — by agent (`--split agents`, the default: each
+operation has its own agents, as real ones do) or dealt round-robin (`--split rows`: every operation
+has every agent name, the worst case for the per-operation reports, N x the agent pages). On each, the stages `run` goes
 through after fetching — score, predict and the day's report — run as the real CLI, each in its own
 process, timed from outside; `train` is run first (not summed: a night does not train). Prints the
 seconds per stage and the ratio of the sums, from one run; asserts nothing.
@@ -42,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--operations", type=int, default=4)
+    parser.add_argument("--split", choices=("agents", "rows"), default="agents")
     add_profile_option(parser)
     args = parser.parse_args()
     use_profile(args.profile)
@@ -51,16 +53,25 @@ def main() -> None:
         night = root / "night.ndjson"
         gen.write_file(night, n=args.rows, days=1, seed=11, start=DAY, fmt="ndjson")
         lines = night.read_text(encoding="utf-8").splitlines(keepends=True)
+        if args.split == "rows":
+            groups = [lines[k::args.operations] for k in range(args.operations)]
+        else:
+            agents = sorted({json.loads(line)["agent_name"] for line in lines if line.strip()})
+            which = {a: i % args.operations for i, a in enumerate(agents)}
+            groups = [[] for _ in range(args.operations)]
+            for line in lines:
+                if line.strip():
+                    groups[which[json.loads(line)["agent_name"]]].append(line)
         parts = []
-        for k in range(args.operations):
+        for k, group in enumerate(groups):
             part = root / f"op{k}.ndjson"
-            part.write_text("".join(lines[k::args.operations]), encoding="utf-8")
+            part.write_text("".join(group), encoding="utf-8")
             parts.append(part)
         one, many = root / "one.duckdb", root / "many.duckdb"
         cli(one, "import", "--operation", "one", str(night))
         for k, part in enumerate(parts):
             cli(many, "import", "--operation", f"op{k}", str(part))
-        print(f"{args.rows:,} rows ({args.profile} profile), 1 vs {args.operations} operations "
+        print(f"{args.rows:,} rows ({args.profile} profile), 1 vs {args.operations} operations split by {args.split} "
               f"({os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f})")
         results = {}
         for name, db in (("one", one), ("many", many)):
