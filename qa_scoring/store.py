@@ -34,7 +34,7 @@ from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # The views as schema v2 / v3 created them (frozen: migrations replay history); v4 replaces them
 # with outcomes.py's, which show the current pack only.
 _RULE_RESULTS_VIEW_V2 = """
@@ -332,6 +332,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE interactions ADD COLUMN body_html VARCHAR;    -- the raw body when it was HTML, else NULL
     ALTER TABLE interactions ADD COLUMN answer_html VARCHAR;
+    """,
+    # v7: each stored rule keeps what it checks and where it applies (Rule.spec()), so a report can
+    # say why a rule applied and what it expected without reading the YAML folder. NULL for packs
+    # stored before v7 until they are scored again.
+    """
+    ALTER TABLE rule_pack_rules ADD COLUMN spec JSON;
     """,
 ]
 

@@ -172,8 +172,14 @@ V3_SCORES = """SELECT interaction_id, score, critical_failed, rules_applicable, 
                       rule_pack_hash, run_id FROM interaction_scores"""
 
 
+def undo_v7(con) -> None:
+    """Take a v7 database back to the v6 shape (the stored rules' specs gone)."""
+    con.execute("ALTER TABLE rule_pack_rules DROP COLUMN spec; DELETE FROM schema_version WHERE version = 7")
+
+
 def undo_v6(con) -> None:
     """Take a v6 database back to the v5 shape: HTML bodies/answers raw again, with their raw content hash."""
+    undo_v7(con)
     raw = {c: f"coalesce({c}_html, {c})" if c in ("body", "answer") else c for c in store.TEXT_COLUMNS}
     content = "md5(concat_ws(chr(31), " + ", ".join(f"coalesce({raw[c]}, chr(30))" for c in store.TEXT_COLUMNS) \
         + ", coalesce(extra, chr(30))))"

@@ -119,6 +119,8 @@ class RuleInfo:
     description: str
     severity: str
     weight: float | None
+    expects: str = ""  # what it looks for, in words (a failure without evidence shows it)
+    applied_because: str = ""  # why it applied, in words (ditto)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from qa_scoring.report.calibration import Calibration, prepare_calibration
 from qa_scoring.report.data import DEFAULT_LABEL_SQL, MIN_CELL, ReportData, RuleInfo, prepare, resolve_period
 from qa_scoring.report.i18n import LANGUAGES, Formatter
 from qa_scoring.report.model import ModelView, load_model_view
+from qa_scoring.report.rulewords import what_expected, why_applied
 from qa_scoring.report.text import agent_file_names, segment_text
 from qa_scoring.resources import templates_dir
 
@@ -77,7 +78,9 @@ def _rule_catalogue(con, lang: str):
     the titles are those of the pack the results came from. An unknown id stands for its title."""
     from qa_scoring.rules.stored import rule_catalogue
 
-    known = {rule_id: RuleInfo(rule_id, r.title, r.description, r.severity, r.weight)
+    fmt = Formatter(lang)
+    known = {rule_id: RuleInfo(rule_id, r.title, r.description, r.severity, r.weight,
+                               what_expected(r.spec, fmt), why_applied(r.spec, fmt))
              for rule_id, r in rule_catalogue(con, lang).items()}
 
     def info(rule_id: str) -> RuleInfo:

@@ -62,6 +62,7 @@ class StoredRule:
     file: str | None
     line: int | None
     rule_hash: str | None
+    spec: dict | None = None  # what it checks and where it applies (Rule.spec()); None before v7
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,11 +78,13 @@ def store_rule_pack(con: duckdb.DuckDBPyConnection, pack: RulePack) -> None:
         "title": json.dumps(r.title, ensure_ascii=False), "description": json.dumps(r.description, ensure_ascii=False),
         "field": r.field, "check_kind": r.kind, "severity": r.severity, "weight": float(r.weight),
         "file": r.file, "line": r.line, "rule_hash": rule_hash(r),
-        "attributes": json.dumps(list(r.attributes), ensure_ascii=False)} for r in pack.rules],
+        "attributes": json.dumps(list(r.attributes), ensure_ascii=False),
+        "spec": json.dumps(r.spec(), ensure_ascii=False)} for r in pack.rules],
         schema=pa.schema([("position", pa.int32()), ("rule_id", pa.string()), ("title", pa.string()),
                           ("description", pa.string()), ("field", pa.string()), ("check_kind", pa.string()),
                           ("severity", pa.string()), ("weight", pa.float64()), ("file", pa.string()),
-                          ("line", pa.int32()), ("rule_hash", pa.string()), ("attributes", pa.string())]))
+                          ("line", pa.int32()), ("rule_hash", pa.string()), ("attributes", pa.string()),
+                          ("spec", pa.string())]))
     con.execute("""
         INSERT INTO rule_packs (rule_pack_hash, source, engine_version, rule_count, loaded_at, updated_at, is_current)
         VALUES ($hash, $source, $engine, $n, $now, $now, false)
@@ -95,7 +98,8 @@ def store_rule_pack(con: duckdb.DuckDBPyConnection, pack: RulePack) -> None:
         con.execute("DELETE FROM rule_pack_rules WHERE rule_pack_hash = ?", [pack.hash])
         con.execute("""INSERT INTO rule_pack_rules BY NAME
             SELECT $hash AS rule_pack_hash, position, rule_id, title::JSON AS title, description::JSON AS description,
-                   field, check_kind, severity, weight, file, line, rule_hash, attributes::JSON AS attributes
+                   field, check_kind, severity, weight, file, line, rule_hash, attributes::JSON AS attributes,
+                   spec::JSON AS spec
             FROM qa_pack_rows""", {"hash": pack.hash})
     finally:
         con.unregister("qa_pack_rows")
@@ -142,11 +146,19 @@ def rule_catalogue(con: duckdb.DuckDBPyConnection, lang: str | None = None) -> d
     (newest wins) for rule ids the current pack no longer has."""
     rows = con.execute("""
         SELECT r.rule_id, r.position, r.title, r.description, r.field, r.check_kind, r.severity, r.weight,
-               r.file, r.line, r.rule_hash
+               r.file, r.line, r.rule_hash, r.spec
         FROM rule_pack_rules r JOIN rule_packs p USING (rule_pack_hash)
         ORDER BY p.is_current, p.updated_at, p.rule_pack_hash, r.position""").fetchall()
     return {r[0]: StoredRule(r[0], int(r[1]), text_in(r[2], lang) or r[0], text_in(r[3], lang), r[4], r[5],
-                             r[6] or "", r[7], r[8], r[9], r[10]) for r in rows}
+                             r[6] or "", r[7], r[8], r[9], r[10], _spec(r[11])) for r in rows}
+
+
+def _spec(value) -> dict | None:
+    try:
+        spec = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+    return spec if isinstance(spec, dict) else None
 
 
 # --- rules list / prune ---------------------------------------------------------------------------
