@@ -90,7 +90,9 @@ def test_the_untouched_model_still_predicts(trained, runner):
 @pytest.mark.parametrize("where, value, message", [
     ("roc_auc", "0.99 (excellent)", "metrics.roc_auc is not a finite number"),
     ("brier", None, "metrics.brier is not a finite number"),
-    ("baseline.roc_auc", "<b>1.0</b>", "metrics.baseline.roc_auc is not a number"),
+    ("baseline.roc_auc", "<b>1.0</b>", "metrics.baseline.roc_auc is not a finite number"),
+    ("text_baseline", [0.9], "metrics.text_baseline is not an object"),
+    ("agent_only_roc_auc", "n/a", "metrics.agent_only_roc_auc is not a finite number"),
     ("n_test", [1, 2], "metrics.n_test is not a finite number"),
     ("log_loss", float("nan"), "metrics.log_loss is not a finite number"),
     ("", "a string", "metrics is not an object"),
