@@ -324,7 +324,7 @@ def operation_folders(names: list[str]) -> dict[str, str]:
     return {**plain, **{n: other[n].removesuffix(".html") for n in other}}
 
 
-def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operation: str | None, label):
+def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operation: str | None, label, model):
     """Data, calibration, model view and footer of one report (one operation, or all)."""
     opts = settings.report
     label_sql, label_params, label_text = label
@@ -344,7 +344,6 @@ def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operat
                    open_max_age_hours=opts.open_max_age_hours, ranking_days=opts.ranking_days,
                    review_team=opts.review_team,
                    rule_failures_max=opts.rule_failures_max, operation=operation)
-    model = load_model_view(con, rule_title=lambda rule_id: rule_info(rule_id).title, agent_word=fmt.t("agent_word"))
     cal = prepare_calibration(con, period, rule_info=rule_info, file_of=files.get,
                               mask=functools.partial(mask_text, personal=personal),
                               days=opts.calibration_days, override=settings.reviews.override, operation=operation)
@@ -382,12 +381,15 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
         several = operation is None and len(operations) > 1
         period = resolve_period(con, since, until, operation)
         rule_info = _rule_catalogue(con, lang)
+        # the model is one for every operation: read once
+        model = load_model_view(con, rule_title=lambda rule_id: rule_info(rule_id).title, agent_word=fmt.t("agent_word"))
         if several:
             folders = operation_folders([name for name, _ in operations])
-            reports = [(name, zone, _one_report(con, settings, fmt, period, rule_info, run_id, name, label))
+            reports = [(name, zone, _one_report(con, settings, fmt, period, rule_info, run_id, name, label, model))
                        for name, zone in operations]
         else:
-            reports = [(operation, None, _one_report(con, settings, fmt, period, rule_info, run_id, operation, label))]
+            reports = [(operation, None, _one_report(con, settings, fmt, period, rule_info, run_id, operation, label,
+                                                     model))]
     prepared = time.perf_counter()
     pages: dict[str, str] = {}
     rows = []
