@@ -107,8 +107,14 @@ def _label_sql(settings) -> tuple[str, dict, str]:
 # --- the jinja2 environment and charts --------------------------------------------------------
 
 def environment(folder: Path | None = None) -> jinja2.Environment:
-    """The one template environment: autoescape everywhere, undefined names are errors."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder or templates_dir())),
+    """The one template environment: autoescape everywhere, undefined names are errors. One per
+    folder and process: jinja2 keeps the compiled templates (recompiling one whose file changed)."""
+    return _environment(str(folder or templates_dir()))
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(folder: str) -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder),
                               autoescape=True, undefined=jinja2.StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
@@ -393,17 +399,19 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
     prepared = time.perf_counter()
     pages: dict[str, str] = {}
     rows = []
+    env = environment()  # compiled once: compiling the templates costs more than rendering one report
     for name, zone, (data, model, cal, _ids, footer) in reports:
         if several:
             prefix = folders[name] + "/"
             extra = {"operation": name, "zone": zone}
-            pages.update({prefix + k: v for k, v in render_pages(data, model, fmt, footer, cal=cal, extra=extra).items()})
+            pages.update({prefix + k: v for k, v in
+                          render_pages(data, model, fmt, footer, env, cal=cal, extra=extra).items()})
             rows.append(OperationRow(name, folders[name], zone, data.team, len(data.agents)))
         else:
-            pages.update(render_pages(data, model, fmt, footer, cal=cal))
+            pages.update(render_pages(data, model, fmt, footer, env, cal=cal))
     if several:
         footer = reports[0][2][4]
-        pages["index.html"] = environment().get_template("operations.html").render(
+        pages["index.html"] = env.get_template("operations.html").render(
             t=fmt.t, f=fmt, footer=footer, lang=fmt.lang, root="", page="operations", period=period,
             operations=rows)
     rendered = time.perf_counter()
