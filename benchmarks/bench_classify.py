@@ -214,7 +214,8 @@ def main() -> None:
     m = json.loads(r["stdout"])
     print(f"\ntrain   {a.train:>9,} surveyed: {r['seconds']:7.1f} s, {a.train / r['seconds']:8.0f} rows/s, "
           f"peak {r['peak_mib']:6.0f} MiB | ROC AUC {m['roc_auc']:.3f} (prior {m['baseline']['roc_auc']:.3f}, "
-          f"agent alone {m['agent_only_roc_auc'] or 0:.3f}), PR AUC {m['pr_auc']:.3f}, Brier {m['brier']:.3f}, "
+          f"agent alone {m['agent_only_roc_auc'] or 0:.3f}, plain text TF-IDF+LR on the same fields "
+          f"{m['text_baseline']['roc_auc']:.3f}; subject read on {m['subject_channels']}), PR AUC {m['pr_auc']:.3f}, Brier {m['brier']:.3f}, "
           f"{m['n_features']:,} features, C={m['C']}", flush=True)
     results.append(("train", a.train, r))
     for n, db in predict_dbs.items():

@@ -1,8 +1,8 @@
 """What the classifier sees of an interaction, as one scikit-learn transformer, and how it explains.
 
 `InteractionFeatures` turns a batch (a dict of equal-length columns, see FEATURE_COLUMNS) into one
-sparse matrix: TF-IDF of word 1-2-grams per text field (body, answer, comments, and the customer's
-subject line on email), one-hot channel and skill, log handle time, and — when the rules have run —
+sparse matrix: TF-IDF of word 1-2-grams per text field (body, answer, comments, and the subject line
+on the channels where train found it to be free text that helps: `subject_channels`), one-hot channel and skill, log handle time, and — when the rules have run —
 which rules failed. Not the agent: `agent_name` is only used to replace the agent's own name in the answer
 and comments by one placeholder word (AGENT_TOKEN), so the model can learn "the agent introduced
 themselves" but not who had the conversation.
@@ -33,6 +33,7 @@ FEATURE_COLUMNS = TEXT_FIELDS + ("channel", "skill", "handle_seconds", "agent_na
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"  # two or more letters; part of the model format (not stored)
 RULE_SEP = "\x1f"
 MAX_FEATURES = {"body": 40000, "answer": 40000, "comments": 8000, "subject": 8000}
+EMAIL_CHANNELS = ("email", "e-mail", "correo", "mail")  # subject read here by models that predate the choice
 
 
 def fold(text: str) -> str:
@@ -96,11 +97,12 @@ class InteractionFeatures(TransformerMixin, BaseEstimator):
     """Per-field TF-IDF + channel/skill one-hot + log handle time + failed rules → one sparse matrix."""
 
     def __init__(self, ngram_max: int = 2, min_df: int = 2, max_features: dict | None = None,
-                 use_rules: bool = True):
+                 use_rules: bool = True, subject_channels: tuple | None = None):
         self.ngram_max = ngram_max
         self.min_df = min_df
         self.max_features = max_features
         self.use_rules = use_rules
+        self.subject_channels = subject_channels
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: dict, y=None):
@@ -109,6 +111,8 @@ class InteractionFeatures(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X: dict, y=None) -> sp.csr_matrix:
         caps = {**MAX_FEATURES, **(self.max_features or {})}
+        channels = EMAIL_CHANNELS if self.subject_channels is None else self.subject_channels
+        self.subject_channels_ = sorted(set(channels))
         folded = self._fold(X)
         self.vectorizers_ = {}
         blocks = []
@@ -140,7 +144,11 @@ class InteractionFeatures(TransformerMixin, BaseEstimator):
 
     # -- transforming ----------------------------------------------------------------------
     def _fold(self, X: dict) -> dict[str, list[str]]:
-        return {f: fold_column(X[f], X["agent_name"] if f in AGENT_FIELDS else None) for f in TEXT_FIELDS}
+        folded = {f: fold_column(X[f], X["agent_name"] if f in AGENT_FIELDS else None) for f in TEXT_FIELDS
+                  if f != "subject"}
+        read = set(self.subject_channels_)  # elsewhere the subject is a name, a label or nothing
+        folded["subject"] = fold_column([t if c in read else "" for t, c in zip(X["subject"], X["channel"])])
+        return folded
 
     @staticmethod
     def _log_handle(values) -> np.ndarray:
@@ -209,7 +217,7 @@ class InteractionFeatures(TransformerMixin, BaseEstimator):
         return {"ngram_max": self.ngram_max, "sublinear_tf": True, "text": text,
                 "channels": self.channels_, "skills": self.skills_,
                 "handle": {"center": self.handle_center_, "scale": self.handle_scale_},
-                "rules": self.rules_}
+                "rules": self.rules_, "subject_channels": self.subject_channels_}
 
     @classmethod
     def from_spec(cls, spec: dict) -> InteractionFeatures:
@@ -225,6 +233,7 @@ class InteractionFeatures(TransformerMixin, BaseEstimator):
         self.handle_center_ = float(spec["handle"]["center"])
         self.handle_scale_ = float(spec["handle"]["scale"])
         self.rules_ = list(spec["rules"])
+        self.subject_channels_ = list(spec.get("subject_channels", EMAIL_CHANNELS))
         self._index()
         return self
 

@@ -156,6 +156,8 @@ def validate_spec(spec, model_id: str = "?") -> None:
         for key in ("channels", "skills", "rules"):
             _strings(feats.get(key), f"features.{key}")
             total += len(feats[key])
+        if "subject_channels" in feats:  # absent in models written before train chose them
+            _strings(feats["subject_channels"], "features.subject_channels")
         handle = feats.get("handle")
         _need(isinstance(handle, dict), "features.handle is not an object")
         _finite(handle.get("center"), "features.handle.center")

@@ -32,7 +32,8 @@ from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss
                              roc_auc_score, roc_curve)
 
 from qa_scoring import store
-from qa_scoring.classify.features import FEATURE_COLUMNS, TEXT_FIELDS, InteractionFeatures, fold, surface_form
+from qa_scoring.classify.features import (AGENT_TOKEN, FEATURE_COLUMNS, TEXT_FIELDS, InteractionFeatures, _vectorizer,
+                                          fold, fold_column, surface_form)
 from qa_scoring.classify.labels import DISSATISFIED, SATISFIED, UNKNOWN, LabelMapping
 from qa_scoring.classify.model import (MODEL_FORMAT, MODEL_KIND, Predictor, load_current, make_pipeline,
                                        predictor_from_json, save_model)
@@ -61,9 +62,7 @@ def features_select(max_chars: int) -> str:
     characters (classifier.max_text_chars), so one huge field costs no more than a long one."""
     return f"""
     {_text('body', max_chars)} AS body, {_text('answer', max_chars)} AS answer,
-    {_text('comments', max_chars)} AS comments,
-    CASE WHEN lower(trim(i.channel)) IN ('email', 'e-mail', 'correo', 'mail') THEN {_text('subject', max_chars)}
-         ELSE '' END AS subject,
+    {_text('comments', max_chars)} AS comments, {_text('subject', max_chars)} AS subject,
     coalesce(lower(trim(i.channel)), '') AS channel, coalesce(trim(i.skill_id), '') AS skill,
     i.handle_seconds, coalesce(i.agent_name, '') AS agent_name"""
 
@@ -103,6 +102,7 @@ class TrainSummary:
     labels: dict  # surveyed, usable, unknown answers and the commonest unknown values
     label_mapping: dict
     agent_only_roc_auc: float | None  # the agents' training dissatisfaction rates alone, on the test set
+    subject_channels: list  # the channels whose subject the model reads (chosen from the training rows)
     C: float
     n_features: int
     seconds: float
@@ -123,7 +123,8 @@ class TrainSummary:
                 f"Brier {self.brier:.3f} (baseline {b['brier']:.3f})\n"
                 f"  dissatisfied {self.class_balance['train_dissatisfied']:,}/{self.n_train:,} train, "
                 f"{self.class_balance['test_dissatisfied']:,}/{self.n_test:,} test; "
-                f"unknown survey answers {unknown:,} (not used)")
+                f"unknown survey answers {unknown:,} (not used)\n"
+                f"  subject read on: {', '.join(self.subject_channels) or 'no channel'}")
 
 
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict:
@@ -180,6 +181,61 @@ def _text_baseline(features: InteractionFeatures, X_train, y_train: np.ndarray, 
     scores = model.decision_function(X_test[:, :n_text])
     return {"kind": "tfidf-lr", "fields": features.text_fields_used(),
             "roc_auc": float(roc_auc_score(y_test, scores)), "pr_auc": float(average_precision_score(y_test, scores))}
+
+
+SUBJECT_MIN_ROWS = 200  # training rows of a channel with a subject, before its subject is considered
+SUBJECT_MIN_AUC = 0.55  # a subject alone must rank the calibration slice at least this well ...
+SUBJECT_Z = 2.33  # ... and better than chance with 99% confidence (small slices are noisy)
+SUBJECT_MAX_AGENT = 0.2  # a channel whose subjects name the agent this often is not read (identity)
+
+
+def choose_subject_channels(train: dict, y: np.ndarray) -> tuple[list[str], dict]:
+    """The channels whose `subject` is free text that helps, decided from the training rows only.
+
+    Per channel: enough rows with a subject, the agent's name in few of them (a subject that names
+    the agent would teach the model who had the conversation), and a TF-IDF + logistic regression on
+    the subject alone, fitted on the older training rows, ranks the newest CALIBRATION_SHARE (never
+    the held-out test rows) with ROC AUC ≥ SUBJECT_MIN_AUC and SUBJECT_Z standard errors above
+    chance (the Mann-Whitney null: sqrt((n1 + n0 + 1) / (12 n1 n0))). A customer's name or a fixed label
+    ("Chat web") ranks no better than chance on later days, so it is left out.
+    """
+    n_fit = int(len(y) * (1 - CALIBRATION_SHARE))
+    channel = np.asarray(train["channel"], dtype=object)
+    folded = fold_column(train["subject"], train["agent_name"])
+    has = np.fromiter((bool(t.strip()) for t in folded), dtype=bool, count=len(folded))
+    chosen, report = [], {}
+    for c in sorted({v for v in train["channel"] if v}):
+        rows = np.flatnonzero((channel == c) & has)
+        fit, cal = rows[rows < n_fit], rows[rows >= n_fit]
+        entry = {"rows": int(len(rows)), "agent_name_share": None, "roc_auc": None, "used": False}
+        report[c] = entry
+        if len(rows) < SUBJECT_MIN_ROWS or len(set(y[fit].tolist())) < 2 or len(set(y[cal].tolist())) < 2:
+            entry["why"] = "too few rows with a subject"
+            continue
+        share = float(np.mean([AGENT_TOKEN in folded[i] for i in rows]))
+        entry["agent_name_share"] = round(share, 4)
+        if share >= SUBJECT_MAX_AGENT:
+            entry["why"] = "names the agent"
+            continue
+        vec = _vectorizer(2, 8000, 2)
+        try:
+            X_fit = vec.fit_transform([folded[i] for i in fit])
+        except ValueError:  # no word in two subjects: no free text
+            entry["why"] = "no repeated words"
+            continue
+        model = LogisticRegression(C=1.0, class_weight="balanced", solver="liblinear", random_state=0)
+        scores = model.fit(X_fit, y[fit]).decision_function(vec.transform([folded[i] for i in cal]))
+        auc = float(roc_auc_score(y[cal], scores))
+        entry["roc_auc"] = round(auc, 4)
+        n1 = int(y[cal].sum())
+        n0 = len(cal) - n1
+        needed = max(SUBJECT_MIN_AUC, 0.5 + SUBJECT_Z * float(np.sqrt((n1 + n0 + 1) / (12 * n1 * n0))))
+        entry["needed_roc_auc"] = round(needed, 4)
+        entry["used"] = auc >= needed
+        entry["why"] = "helps" if entry["used"] else "does not help"
+        if entry["used"]:
+            chosen.append(c)
+    return chosen, report
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -305,7 +361,8 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
     train, test = _batch_dict(table.slice(0, n_train)), _batch_dict(table.slice(n_train))
     del table
 
-    features = InteractionFeatures(use_rules=use_rules)
+    subject_channels, subject_report = choose_subject_channels(train, y_train)
+    features = InteractionFeatures(use_rules=use_rules, subject_channels=tuple(subject_channels))
     X_train = features.fit_transform(train)
     predictor, C = _fit_calibrated(features, X_train, y_train)
     X_test = features.transform(test)
@@ -328,7 +385,7 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
         "labels": {"surveyed": sum(counts.values()), "usable": n, "unknown": counts[UNKNOWN],
                    "unknown_values": top_unknown},
         "calibration": "platt, fitted on the newest 20% of the training rows", "C": C,
-        "uses_rules": use_rules, "max_text_chars": cs.max_text_chars, "n_features": int(X_train.shape[1]),
+        "subject": subject_report, "uses_rules": use_rules, "max_text_chars": cs.max_text_chars, "n_features": int(X_train.shape[1]),
     }
     all_metrics = {**metrics, "baseline": baseline, "text_baseline": plain, "agent_only_roc_auc": agent_auc,
                    "n_train": n_train, "n_test": n_test, "split_at": training["split_at"]}
@@ -344,7 +401,7 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
         log_loss=metrics["log_loss"], baseline=baseline, text_baseline=plain, n_train=n_train, n_test=n_test,
         split_at=training["split_at"], train_from=training["train_from"], train_to=training["train_to"],
         test_to=training["test_to"], class_balance=training["class_balance"], labels=training["labels"],
-        label_mapping=mapping.describe(), agent_only_roc_auc=agent_auc, C=C,
+        label_mapping=mapping.describe(), agent_only_roc_auc=agent_auc, subject_channels=subject_channels, C=C,
         n_features=training["n_features"], seconds=round(time.perf_counter() - started, 2))
 
 
