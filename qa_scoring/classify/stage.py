@@ -184,7 +184,7 @@ def _text_baseline(features: InteractionFeatures, X_train, y_train: np.ndarray, 
 
 
 SUBJECT_MIN_ROWS = 200  # training rows of a channel with a subject, before its subject is considered
-SUBJECT_MIN_AUC = 0.55  # a subject alone must rank the calibration slice at least this well ...
+SUBJECT_MIN_AUC = 0.52  # a subject alone must rank the calibration slice at least this well ...
 SUBJECT_Z = 2.33  # ... and better than chance with 99% confidence (small slices are noisy)
 SUBJECT_MAX_AGENT = 0.2  # a channel whose subjects name the agent this often is not read (identity)
 
