@@ -189,10 +189,11 @@ def test_subject_is_read_on_the_channels_where_it_is_free_text_that_helps(tmp_pa
     assert "subject read on: chat" in runner.invoke(cli, ["--db", str(db), "train"]).stdout
     older = json.loads(spec)  # a model stored before train chose: the subject was read on email only
     del older["features"]["subject_channels"]
-    assert predictor_from_json(json.dumps(older)).features.subject_channels_ == ["email", "e-mail", "correo", "mail"]
+    loaded = predictor_from_json(json.dumps(older), model_id_for(older))
+    assert loaded.features.subject_channels_ == ["email", "e-mail", "correo", "mail"]
     older["features"]["subject_channels"] = "chat"
     with pytest.raises(ModelError, match="features.subject_channels is not a list of strings"):
-        predictor_from_json(json.dumps(older))
+        predictor_from_json(json.dumps(older), model_id_for(older))
 
 
 def test_predict_without_a_model_is_a_clear_error(sample_db, runner):
