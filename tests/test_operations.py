@@ -157,14 +157,15 @@ def test_different_tokens_fetch_at_the_same_time_a_shared_token_never_overlaps(r
     token_b = BOGOTA_TOKEN if shared else LIMA_TOKEN
     a, b = sandbox.start_sandbox(token=BOGOTA_TOKEN), sandbox.start_sandbox(token=token_b)
     try:
-        a.faults.hold_next(1, seconds=1.5)
-        b.faults.hold_next(1, seconds=1.5)
+        # long holds: on a loaded machine the second thread may reach its server a second or two late
+        a.faults.hold_next(1, seconds=4.0)
+        b.faults.hold_next(1, seconds=4.0)
         config = write_config(tmp_path, a, b)
         env = {**ENV, "WOLKVOX_TOKEN_LIMA": token_b}
         result = {}
         worker = threading.Thread(target=lambda: result.setdefault("r", fetch(runner, config, env)))
         worker.start()
-        overlapped = both_in_flight(a, b, 6.0)
+        overlapped = both_in_flight(a, b, 15.0)
         worker.join(60)
         assert result["r"].exit_code == 0, result["r"].output
         assert overlapped is (not shared)
