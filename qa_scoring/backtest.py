@@ -493,16 +493,16 @@ def run_backtest(con: duckdb.DuckDBPyConnection, settings, candidate: RulePack, 
                  since: date | None = None, until: date | None = None, lang: str = "es",
                  flips_per_rule: int = 10) -> BacktestSummary:
     """`qa-scoring backtest`: compare the candidate with the current pack, write the page."""
-    from qa_scoring.report.render import _check_target, _label_sql
+    from qa_scoring.report.render import _check_target, _label_sql, label_text
 
     started = time.perf_counter()
     if lang not in LANGUAGES:
         raise InputError(f"backtest --lang {lang}: must be one of {', '.join(LANGUAGES)}")
     _check_target(Path(out_dir))
-    label_sql, label_params, label_text = _label_sql(settings)
+    label_sql, label_params, label_scale = _label_sql(settings)
     fmt = Formatter(lang)
     data = backtest_pack(con, candidate, since=since, until=until, label_sql=label_sql, label_params=label_params,
-                         label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
+                         label_text=label_text(label_scale, fmt),
                          min_sample=settings.report.min_sample, flips_per_rule=flips_per_rule, lang=lang)
     index = render_backtest(data, Path(out_dir), lang)
     return BacktestSummary(data=data, out=index, seconds=round(time.perf_counter() - started, 3))

@@ -121,6 +121,19 @@ class RuleInfo:
     weight: float | None
     expects: str = ""  # what it looks for, in words (a failure without evidence shows it)
     applied_because: str = ""  # why it applied, in words (ditto)
+    kind: str = ""  # the check kind: duration and length evidence is a measured value, shown per locale
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word (or feature) behind a prediction; `kind` says what it is, so the page can word it.
+
+    kind: a text field (the words as written), rule (text: the rule's title), channel / skill (text:
+    the value), handle (text: the classifier's "handle time 25.1 h" or "no close time"), or "".
+    """
+
+    text: str
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,7 +206,7 @@ class ReviewItem:
     reasons: tuple[str, ...]  # catalogue keys
     fields: tuple[TextField, ...]
     failed: tuple[FailedRule, ...]
-    top_terms: tuple[str, ...]
+    top_terms: tuple[Term, ...]
 
 
 @dataclass(frozen=True)
@@ -619,22 +632,37 @@ def _review(con, per_agent: int, low_score: float, high_risk: float, team: int =
     """, {"low": low_score, "high": high_risk, "k": per_agent, "team": team})
 
 
-def _terms(value) -> tuple[str, ...]:
-    """predictions.top_terms JSON: a list of strings, of [term, weight] pairs or of {term: ...} objects."""
+_RULE_TERM = "rule failed: "  # how classify words a failed-rule feature (classify/features.py explain)
+
+
+def term_of(item, info=None) -> Term | None:
+    """A prediction's {term, field, weight} (or a bare term) as a Term; a rule's text is its title."""
+    kind = ""
+    if isinstance(item, dict):
+        kind = str(item.get("field") or "")
+        item = item.get("term", item.get("word"))
+    elif isinstance(item, list | tuple):
+        item = item[0] if item else None
+    if item is None:
+        return None
+    text = str(item)
+    if kind == "rule" or (not kind and text.startswith(_RULE_TERM)):
+        rule_id = text.removeprefix(_RULE_TERM)
+        return Term(info(rule_id).title if info else rule_id, "rule")
+    if kind in ("channel", "skill") and text.startswith(f"{kind}: "):
+        text = text.removeprefix(f"{kind}: ")
+    return Term(text, kind)
+
+
+def _terms(value, info=None) -> tuple[Term, ...]:
+    """predictions.top_terms JSON: a list of {term, field, weight} objects (or of strings, pairs)."""
     if value is None:
         return ()
     try:
         items = json.loads(value) if isinstance(value, str) else value
     except ValueError:
         return ()
-    out = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            item = item.get("term", item.get("word"))
-        elif isinstance(item, list | tuple):
-            item = item[0] if item else None
-        if item is not None:
-            out.append(str(item))
+    out = [t for t in map(lambda item: term_of(item, info), items if isinstance(items, list) else []) if t]
     return tuple(out[:10])
 
 
@@ -685,7 +713,7 @@ def _reviews(con, info, segment_text, per_agent: int, team: int, file_of, mask=m
         fields = (replace(fields[0], label=subject_label(channel)), *fields[1:])
         out.setdefault(agent, []).append(ReviewItem(
             iid, case_id or "", created, skill, channel, score, bool(critical), risk, mask(survey_raw), dissatisfied,
-            reasons, fields, failed_rules, tuple(mask(t) for t in _terms(top_terms))))
+            reasons, fields, failed_rules, tuple(replace(t, text=mask(t.text)) for t in _terms(top_terms, info))))
     worst.sort(key=lambda pair: pair[0])
     return {k: tuple(v) for k, v in out.items()}, tuple(item for _, item in worst)
 

@@ -8,19 +8,28 @@ unless the value is exactly 0 or 100 (coverage.py's rule: a 99.96 % pass rate is
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
+import re
 from datetime import date, datetime
+
+from babel import Locale
+from babel.dates import format_date, format_interval, format_skeleton
+from babel.numbers import NumberPattern, parse_pattern
+from babel.units import format_unit
 
 LANGUAGES = ("es", "en")
 
-ES: dict[str, str] = {
+ES: dict[str, str | dict[str, str]] = {
     "lang_name": "Español",
     "report_title": "Auditoría de calidad",
     "nav_index": "Resumen",
     "nav_rules": "Reglas",
     "nav_model": "Modelo",
     "period": "Periodo",
-    "period_range": "{since} – {until} ({days} días)",
+    "period_range": "{range} ({days})",
+    "days_n": {"one": "{n} día", "other": "{n} días"},
     "interactions": "Interacciones",
     "agents": "Agentes",
     "scored": "Evaluadas por las reglas",
@@ -44,7 +53,7 @@ ES: dict[str, str] = {
         "pocas interacciones queda cerca del centro y lleva la marca «muestra pequeña»: su intervalo "
         "es ancho y su lugar en la tabla no es concluyente."),
     "small_sample": "muestra pequeña",
-    "small_sample_help": "menos de {n} interacciones evaluadas",
+    "small_sample_help": {"one": "menos de {n} interacción evaluada", "other": "menos de {n} interacciones evaluadas"},
     "ci_help": "Intervalo de confianza del 95 %.",
     "ci95": "IC 95 %",
     "strip_help": "Barra: intervalo del 95 %; punto: puntaje; marca roja: el equipo en la misma mezcla.",
@@ -105,7 +114,7 @@ ES: dict[str, str] = {
     "survey_answer": "Encuesta",
     "no_survey": "sin encuesta",
     "top_terms": "Palabras que más pesaron",
-    "text_truncated": "(texto recortado: {n} caracteres en total)",
+    "text_truncated": {"one": "(texto recortado: {n} carácter en total)", "other": "(texto recortado: {n} caracteres en total)"},
     "empty_text": "(vacío)",
     "satisfied": "satisfecho",
     "dissatisfied": "insatisfecho",
@@ -176,7 +185,7 @@ ES: dict[str, str] = {
                   "de verdad al leerla desde el riesgo más alto (el azar da la proporción de insatisfechos)."),
     "mh_brier": ("Brier: la distancia media al cuadrado entre el riesgo predicho y lo que pasó (1 insatisfecho, "
                  "0 satisfecho); más bajo es mejor, y solo es bajo si los riesgos se cumplen."),
-    "m_log_loss": "Log loss",
+    "m_log_loss": "Pérdida logarítmica",
     "m_accuracy": "Exactitud",
     "m_agent_only_roc_auc": "ROC AUC solo con el agente",
     "m_n_train": "Encuestas de entrenamiento",
@@ -203,10 +212,13 @@ ES: dict[str, str] = {
     # issue 12 (report lane): critical failures, open interactions, review lists, masking
     "verdict_unsurveyed": "fallas: {n}, ninguna con encuesta; nada que medir todavía",
     "failures_n": "fallas: {n}",
-    "open_pending_note": (
-        "{n} interacciones siguen abiertas (creadas hace menos de {hours} h): quedan fuera de todas las "
-        "cifras, gráficos y listas hasta que cierren; se vuelven a evaluar al cerrar y el siguiente informe "
-        "las cuenta tal como terminen. Las abiertas hace más de {hours} h cuentan como están."),
+    "open_pending_note": {
+        "one": ("{n} interacción sigue abierta (creada hace menos de {hours} h): queda fuera de todas las "
+                "cifras, gráficos y listas hasta que cierre; se vuelve a evaluar al cerrar y el siguiente informe "
+                "la cuenta tal como termine. Las abiertas hace más de {hours} h cuentan como están."),
+        "other": ("{n} interacciones siguen abiertas (creadas hace menos de {hours} h): quedan fuera de todas las "
+                  "cifras, gráficos y listas hasta que cierren; se vuelven a evaluar al cerrar y el siguiente informe "
+                  "las cuenta tal como terminen. Las abiertas hace más de {hours} h cuentan como están.")},
     "open_pending_short": "abiertas pendientes: {n}",
     "dq_open_pending": "Abiertas, pendientes (fuera de las cifras)",
     "dq_open_counted": "Abiertas hace más de {hours} h (cuentan como están)",
@@ -220,7 +232,7 @@ ES: dict[str, str] = {
     "rule_failures_title": "Fallas en el periodo",
     "rule_failures_capped": "Se muestran {shown} de {n}: primero los puntajes más bajos, luego las más recientes.",
     "rule_failures_none": "Esta regla no falló en el periodo.",
-    "more_rules": "y {n} reglas más",
+    "more_rules": {"one": "y {n} regla más", "other": "y {n} reglas más"},
     "critical_banner": "Fallas críticas en el periodo: {n}",
     "critical_banner_help": "Cada falla crítica deja la interacción en 0 (tarjetas, CVV, insultos…): revíselas primero.",
     "critical_by_agent": "Por agente",
@@ -229,10 +241,10 @@ ES: dict[str, str] = {
     "critical_capped": "Se muestran las {shown} más recientes de {n}.",
     "ranking_note": (
         "Un periodo tan corto tiene pocas interacciones por agente: el orden, las interacciones, el puntaje, "
-        "su intervalo y la diferencia con el equipo se calculan sobre los últimos {days} días "
-        "({since} – {until}). La columna «Periodo» y las de críticas, satisfacción y riesgo son del periodo "
+        "su intervalo y la diferencia con el equipo se calculan sobre una ventana de {days} "
+        "({range}). La columna «Periodo» y las de críticas, satisfacción y riesgo son del periodo "
         "del informe."),
-    "window_days": "{n} días",
+    "window_days": {"one": "{n} día", "other": "{n} días"},
     "col_period": "Periodo",
     "small_cell": "n pequeño",
     "subject_chat": "Nombre del cliente",
@@ -261,13 +273,14 @@ ES: dict[str, str] = {
     "fw_cod_description": "la descripción de la tipificación",
     "fw_status": "el estado",
     "print_rules_note": "Versión impresa: solo las reglas claramente por debajo del equipo (intervalo del 95 %) o con una falla crítica; la lista completa está en pantalla.",
-    "print_queues_note": "Versión impresa: sin las combinaciones de menos de {n} interacciones.",
-    "print_reviews_note": "Versión impresa: las {n} primeras; las demás están en pantalla.",
+    "print_queues_note": {"one": "Versión impresa: sin las combinaciones de menos de {n} interacción.",
+                          "other": "Versión impresa: sin las combinaciones de menos de {n} interacciones."},
+    "print_reviews_note": {"one": "Versión impresa: la primera; las demás están en pantalla.",
+                           "other": "Versión impresa: las {n} primeras; las demás están en pantalla."},
     "focus_gap": "cumple {own} frente a {team} del equipo en la misma mezcla ({gap} pp)",
     "focus_example": "Ejemplo",
     "focus_none": "Ninguna regla queda claramente por debajo del equipo en este periodo (intervalo del 95 %).",
     "subject_social": "Autor de la publicación",
-    "small_cell_help": "menos de {n} interacciones: una pista, no un hallazgo (la diferencia solo se colorea si su intervalo del 95 % excluye el 0)",
     "operation": "Operación",
     "zone": "zona horaria",
     "all_operations": "todas las operaciones",
@@ -343,16 +356,66 @@ ES: dict[str, str] = {
     "agent_overrides": "El puntaje incluye veredictos del equipo de calidad que cambian el resultado de una regla (interacciones: {n}).",
     "agent_disputes": "Veredictos del equipo de calidad",
     "card_overrides": "veredictos del equipo en este caso",
+    "small_cell_help": {
+        "one": "menos de {n} interacción: una pista, no un hallazgo (la diferencia solo se colorea si su intervalo del 95 % excluye el 0)",
+        "other": "menos de {n} interacciones: una pista, no un hallazgo (la diferencia solo se colorea si su intervalo del 95 % excluye el 0)"},
+    # issue 12 item 8 (i18n lane): every string a page shows, in the report's language
+    "f_channel": "Canal",
+    "f_agent_name": "Agente",
+    "f_skill_id": "Skill",
+    "f_case_id": "Caso",
+    "f_subject": "Asunto",
+    "f_from_addr": "Remitente",
+    "f_to_addr": "Destinatario",
+    "f_body": "Mensaje del cliente",
+    "f_answer": "Respuesta del agente",
+    "f_date_creation": "Fecha de creación",
+    "f_close_date": "Fecha de cierre",
+    "f_evaluation_survey": "Encuesta",
+    "f_cod_act": "Tipificación",
+    "f_cod_description": "Descripción de la tipificación",
+    "f_comments": "Comentarios",
+    "f_attachments": "Adjuntos",
+    "f_status": "Estado",
+    "f_created_at": "Creación",
+    "f_closed_at": "Cierre",
+    "ev_measured": "{value} ({bounds})",
+    "ev_min": "mín. {value}",
+    "ev_max": "máx. {value}",
+    "chars_n": {"one": "{n} carácter", "other": "{n} caracteres"},
+    "words_n": {"one": "{n} palabra", "other": "{n} palabras"},
+    "term_rule": "regla incumplida: {rule}",
+    "term_channel": "canal: {value}",
+    "term_skill": "skill: {value}",
+    "term_handle": "tiempo de gestión: {time}",
+    "term_handle_any": "tiempo de gestión",
+    "term_no_close": "sin hora de cierre",
+    "q_missing_case_id": "sin número de caso (case_id)",
+    "q_missing_agent_name": "sin agente (agent_name)",
+    "q_missing_date_creation": "sin fecha de creación (date_creation)",
+    "q_bad_date_creation": "fecha de creación ilegible (date_creation)",
+    "q_bad_close_date": "fecha de cierre ilegible (close_date)",
+    "q_date_creation": "fecha de creación fuera del rango aceptado (date_creation)",
+    "q_close_date": "fecha de cierre fuera del rango aceptado (close_date)",
+    "q_not_object": "la fila no es un objeto JSON",
+    "q_field_count": "la fila no tiene los mismos campos que el encabezado (CSV)",
+    "lm_scale_auto": "automática",
+    "lm_numeric_auto": ("1-5: 4-5 satisfecho, 1-3 insatisfecho; 6-10 (escala de 10 puntos): 8-10 satisfecho; "
+                        "0: insatisfecho; decimales con «,» o «.» tal como se escriban"),
+    "lm_numeric_scale": "{scale}: {sat}-{high} satisfecho, de {low} a menos de {sat} insatisfecho",
+    "lm_unknown_text": "cualquier otra respuesta: se cuenta, nunca se usa",
+    "s_calibration_text": "{method}, ajustada con el {share} más reciente de las filas de entrenamiento",
 }
 
-EN: dict[str, str] = {
+EN: dict[str, str | dict[str, str]] = {
     "lang_name": "English",
     "report_title": "Quality audit",
     "nav_index": "Summary",
     "nav_rules": "Rules",
     "nav_model": "Model",
     "period": "Period",
-    "period_range": "{since} – {until} ({days} days)",
+    "period_range": "{range} ({days})",
+    "days_n": {"one": "{n} day", "other": "{n} days"},
     "interactions": "Interactions",
     "agents": "Agents",
     "scored": "Scored by the rules",
@@ -376,7 +439,7 @@ EN: dict[str, str] = {
         "interactions stays near the middle and carries the “small sample” marker: the interval is "
         "wide and the position in the table is not conclusive."),
     "small_sample": "small sample",
-    "small_sample_help": "fewer than {n} scored interactions",
+    "small_sample_help": {"one": "fewer than {n} scored interaction", "other": "fewer than {n} scored interactions"},
     "ci_help": "95% confidence interval.",
     "ci95": "95% CI",
     "strip_help": "Bar: 95% interval; dot: score; red tick: the team on the same mix.",
@@ -438,7 +501,7 @@ EN: dict[str, str] = {
     "survey_answer": "Survey",
     "no_survey": "no survey",
     "top_terms": "Words that weighed most",
-    "text_truncated": "(text shortened: {n} characters in all)",
+    "text_truncated": {"one": "(text shortened: {n} character in all)", "other": "(text shortened: {n} characters in all)"},
     "empty_text": "(empty)",
     "satisfied": "satisfied",
     "dissatisfied": "dissatisfied",
@@ -535,10 +598,13 @@ EN: dict[str, str] = {
     # issue 12 (report lane): critical failures, open interactions, review lists, masking
     "verdict_unsurveyed": "failures: {n}, none with a survey; nothing to measure yet",
     "failures_n": "failures: {n}",
-    "open_pending_note": (
-        "{n} interactions are still open (created less than {hours} h ago): they are left out of every "
-        "figure, chart and list until they close; they are rescored when they close and the next report "
-        "counts them as they ended. Interactions open for more than {hours} h count as they are."),
+    "open_pending_note": {
+        "one": ("{n} interaction is still open (created less than {hours} h ago): it is left out of every "
+                "figure, chart and list until it closes; it is rescored when it closes and the next report "
+                "counts it as it ended. Interactions open for more than {hours} h count as they are."),
+        "other": ("{n} interactions are still open (created less than {hours} h ago): they are left out of every "
+                  "figure, chart and list until they close; they are rescored when they close and the next report "
+                  "counts them as they ended. Interactions open for more than {hours} h count as they are.")},
     "open_pending_short": "open, pending: {n}",
     "dq_open_pending": "Open, pending (left out of the figures)",
     "dq_open_counted": "Open for more than {hours} h (counted as they are)",
@@ -552,7 +618,7 @@ EN: dict[str, str] = {
     "rule_failures_title": "Failures in the period",
     "rule_failures_capped": "Showing {shown} of {n}: the lowest scores first, then the newest.",
     "rule_failures_none": "This rule did not fail in the period.",
-    "more_rules": "and {n} more rules",
+    "more_rules": {"one": "and {n} more rule", "other": "and {n} more rules"},
     "critical_banner": "Critical failures in the period: {n}",
     "critical_banner_help": "Each critical failure zeroes the interaction (cards, CVV, insults…): review them first.",
     "critical_by_agent": "By agent",
@@ -561,9 +627,9 @@ EN: dict[str, str] = {
     "critical_capped": "Showing the newest {shown} of {n}.",
     "ranking_note": (
         "A period this short has few interactions per agent: the order, interactions, score, its interval "
-        "and the difference from the team are computed over the last {days} days ({since} – {until}). "
+        "and the difference from the team are computed over a window of {days} ({range}). "
         "The “Period” column and the critical, satisfaction and risk columns are the report's own period."),
-    "window_days": "{n} days",
+    "window_days": {"one": "{n} day", "other": "{n} days"},
     "col_period": "Period",
     "small_cell": "small n",
     "subject_chat": "Customer name",
@@ -591,13 +657,14 @@ EN: dict[str, str] = {
     "fw_cod_description": "the disposition description",
     "fw_status": "the status",
     "print_rules_note": "Printed: only the rules clearly below the team (95% interval) or with a critical failure; the full list is on screen.",
-    "print_queues_note": "Printed: without the combinations of fewer than {n} interactions.",
-    "print_reviews_note": "Printed: the first {n}; the others are on screen.",
+    "print_queues_note": {"one": "Printed: without the combinations of fewer than {n} interaction.",
+                          "other": "Printed: without the combinations of fewer than {n} interactions."},
+    "print_reviews_note": {"one": "Printed: the first one; the others are on screen.",
+                           "other": "Printed: the first {n}; the others are on screen."},
     "focus_gap": "passes {own} against the team's {team} on the same mix ({gap} pp)",
     "focus_example": "Example",
     "focus_none": "No rule is clearly below the team in this period (95% interval).",
     "subject_social": "Post author",
-    "small_cell_help": "fewer than {n} interactions: a hint, not a finding (a difference is coloured only when its 95% interval excludes 0)",
     "operation": "Operation",
     "zone": "time zone",
     "all_operations": "all operations",
@@ -672,72 +739,158 @@ EN: dict[str, str] = {
     "agent_overrides": "The score includes QA team verdicts that change a rule's outcome (interactions: {n}).",
     "agent_disputes": "QA team verdicts",
     "card_overrides": "the team's verdicts on this case",
+    "small_cell_help": {
+        "one": "fewer than {n} interaction: a hint, not a finding (a difference is coloured only when its 95% interval excludes 0)",
+        "other": "fewer than {n} interactions: a hint, not a finding (a difference is coloured only when its 95% interval excludes 0)"},
+    # issue 12 item 8 (i18n lane): every string a page shows, in the report's language
+    "f_channel": "Channel",
+    "f_agent_name": "Agent",
+    "f_skill_id": "Skill",
+    "f_case_id": "Case",
+    "f_subject": "Subject",
+    "f_from_addr": "From",
+    "f_to_addr": "To",
+    "f_body": "Customer's message",
+    "f_answer": "Agent's answer",
+    "f_date_creation": "Creation date",
+    "f_close_date": "Close date",
+    "f_evaluation_survey": "Survey",
+    "f_cod_act": "Typification",
+    "f_cod_description": "Typification description",
+    "f_comments": "Comments",
+    "f_attachments": "Attachments",
+    "f_status": "Status",
+    "f_created_at": "Created",
+    "f_closed_at": "Closed",
+    "ev_measured": "{value} ({bounds})",
+    "ev_min": "min {value}",
+    "ev_max": "max {value}",
+    "chars_n": {"one": "{n} character", "other": "{n} characters"},
+    "words_n": {"one": "{n} word", "other": "{n} words"},
+    "term_rule": "rule failed: {rule}",
+    "term_channel": "channel: {value}",
+    "term_skill": "skill: {value}",
+    "term_handle": "handle time: {time}",
+    "term_handle_any": "handle time",
+    "term_no_close": "no close time",
+    "q_missing_case_id": "no case number (case_id)",
+    "q_missing_agent_name": "no agent (agent_name)",
+    "q_missing_date_creation": "no creation date (date_creation)",
+    "q_bad_date_creation": "unreadable creation date (date_creation)",
+    "q_bad_close_date": "unreadable close date (close_date)",
+    "q_date_creation": "creation date outside the accepted range (date_creation)",
+    "q_close_date": "close date outside the accepted range (close_date)",
+    "q_not_object": "the row is not a JSON object",
+    "q_field_count": "the row does not have the header's fields (CSV)",
+    "lm_scale_auto": "automatic",
+    "lm_numeric_auto": ("1-5: 4-5 satisfied, 1-3 dissatisfied; 6-10 (10-point scale): 8-10 satisfied; "
+                        "0: dissatisfied; decimals with ',' or '.' as written"),
+    "lm_numeric_scale": "{scale}: {sat}-{high} satisfied, {low} to below {sat} dissatisfied",
+    "lm_unknown_text": "any other answer: counted, never used",
+    "s_calibration_text": "{method}, fitted on the newest {share} of the training rows",
 }
 
 CATALOGUES = {"es": ES, "en": EN}
+PLURAL_FORMS = ("zero", "one", "two", "few", "many", "other")  # CLDR categories; "other" is always there
 
-_MONTHS = {
-    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"),
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-}
-_SEPARATORS = {"es": (".", ","), "en": (",", ".")}  # (thousands, decimal)
+# Measured evidence as rules/sql.py stores it: "134804 s (max 86400 s)", "37 chars (min 40 chars)",
+# "5 words (min 3, max 400 words)"; bounds are Python's {:g}.
+_MEASURED = re.compile(r"^(-?\d+) (s|chars|words) \(((?:min|max) [0-9.e+-]+(?:, max [0-9.e+-]+)?) (?:s|chars|words)\)$")
+# classify's handle-time feature ("handle time 25.1 h", classify/features.py _human_seconds)
+_HANDLE = re.compile(r"^handle time ([0-9.]+) (min|h|days)$")
+_HANDLE_UNITS = {"min": 60, "h": 3600, "days": 86400}
+# store.py's quarantine reasons, by the words before the quoted value (report/data.py groups by them)
+_QUARANTINE = {"missing case_id": "q_missing_case_id", "missing agent_name": "q_missing_agent_name",
+               "missing date_creation": "q_missing_date_creation", "bad date_creation": "q_bad_date_creation",
+               "bad close_date": "q_bad_close_date", "date_creation": "q_date_creation",
+               "close_date": "q_close_date"}
+
+# The Babel locale of each report language: CLDR's separators, percent signs, month names, interval
+# and unit patterns and plural rules, instead of hand-kept tables (issue 12 item 8).
+LOCALES = {"es": "es", "en": "en"}
+
+
+@functools.lru_cache(maxsize=None)
+def _locale(lang: str) -> Locale:
+    return Locale.parse(LOCALES[lang])
+
+
+@functools.lru_cache(maxsize=None)
+def _pattern(lang: str, kind: str, decimals: int) -> NumberPattern:
+    """The locale's decimal or percent pattern with exactly `decimals` fraction digits."""
+    loc = _locale(lang)
+    pattern = copy.copy(parse_pattern((loc.percent_formats if kind == "percent" else loc.decimal_formats)[None].pattern))
+    pattern.frac_prec = (decimals, decimals)
+    return pattern
 
 
 class Formatter:
-    """Language-aware formatting of numbers, percentages, scores and dates (used by the templates)."""
+    """Language-aware formatting of numbers, percentages, scores, durations, dates and plurals (Babel)."""
 
     def __init__(self, lang: str):
         if lang not in CATALOGUES:
             raise ValueError(f"unknown report language {lang!r}")
         self.lang = lang
         self.catalogue = CATALOGUES[lang]
-        self._thousands, self._decimal = _SEPARATORS[lang]
+        self.locale = _locale(lang)
 
     def t(self, key: str, **values: object) -> str:
         """The catalogue string `key`, with {placeholders} filled (a missing key is a KeyError)."""
         text = self.catalogue[key]
+        if isinstance(text, dict):
+            raise TypeError(f"catalogue key {key!r} has plural forms: use Formatter.plural")
         return text.format(**values) if values else text
+
+    def plural(self, key: str, count: int | float, **values: object) -> str:
+        """The form of `key` for `count` by the language's plural rules, {n} filled with `count` formatted.
+
+        "1 día" / "2 días", "1 day" / "2 days"; a catalogue entry is {plural category: text}.
+        """
+        forms = self.catalogue[key]
+        text = forms.get(self.locale.plural_form(abs(count)), forms["other"])
+        return text.format(n=self.num(count, 0 if float(count).is_integer() else 1), **values)
 
     def label(self, key: str, default: str) -> str:
         """The catalogue string `key` when there is one (metric names...), else `default`."""
-        return self.catalogue.get(key, default)
+        text = self.catalogue.get(key, default)
+        return text if isinstance(text, str) else default
 
     def num(self, value: float | int | None, decimals: int = 0) -> str:
         """1234567.8 → '1.234.567,8' (es) or '1,234,567.8' (en); None → '–'."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
             return "–"
-        text = f"{value:,.{decimals}f}"
-        return text.replace(",", "\0").replace(".", self._decimal).replace("\0", self._thousands)
+        return _pattern(self.lang, "decimal", decimals).apply(value, self.locale)
 
-    def _bounded(self, value: float, top: float, decimals: int) -> str:
+    def _bounded(self, value: float, top: float, decimals: int, kind: str = "decimal") -> str:
         """Format a value in [0, top] never showing 0 or `top` unless it is exactly that."""
         step = 10 ** -decimals
         shown = round(value, decimals)
+        scale = 100 if kind == "percent" else 1  # the percent pattern multiplies by 100
+        pattern = _pattern(self.lang, kind, decimals)
         if shown <= 0 < value:
-            return "<" + self.num(step, decimals)
+            return "<" + pattern.apply(step / scale, self.locale)
         if shown >= top > value:
-            return ">" + self.num(top - step, decimals)
-        return self.num(shown, decimals)
+            return ">" + pattern.apply((top - step) / scale, self.locale)
+        return pattern.apply(shown / scale, self.locale)
 
     def pct(self, fraction: float | None, decimals: int = 0) -> str:
         """0.1234 → '12 %' (es) / '12%' (en); 0.0004 → '<1 %'; 0.9996 → '>99 %'; None → '–'."""
-        if fraction is None or math.isnan(fraction):
+        if fraction is None or not math.isfinite(fraction):
             return "–"
-        text = self._bounded(fraction * 100, 100, decimals)
-        return f"{text}\u00a0%" if self.lang == "es" else f"{text}%"
+        return self._bounded(fraction * 100, 100, decimals, "percent")
 
     def score(self, value: float | None) -> str:
         """A 0-100 score with one decimal, honest at the ends like `pct`."""
-        if value is None or math.isnan(value):
+        if value is None or not math.isfinite(value):
             return "–"
         return self._bounded(value, 100, 1)
 
     def signed(self, value: float | None, decimals: int = 1) -> str:
         """+3,2 / −1,5 (a real minus sign); None → '–'."""
-        if value is None or math.isnan(value):
+        if value is None or not math.isfinite(value):
             return "–"
         text = self.num(abs(value), decimals)
-        if text.strip("0,.") == "":
+        if not any(c in "123456789" for c in text):
             return text
         return ("+" if value > 0 else "\u2212") + text
 
@@ -745,19 +898,89 @@ class Formatter:
         """2.14 → '2,1×'."""
         return self.num(value, 1) + "\u00d7"
 
+    def duration(self, seconds: float | None) -> str:
+        """A length of time in the unit a reader thinks in: '45 s', '59 min', '37,4 h', '3,1 días'."""
+        if seconds is None or not math.isfinite(seconds):
+            return "–"
+        size = abs(seconds)
+        unit, value = (("duration-second", size) if size < 120 else ("duration-minute", size / 60) if size < 3600
+                       else ("duration-hour", size / 3600) if size < 2 * 86400 else ("duration-day", size / 86400))
+        value = round(value) if unit in ("duration-second", "duration-minute") else round(value, 1)
+        text = format_unit(value, unit, length="long" if unit == "duration-day" else "short", format="#,##0.#",
+                           locale=self.locale)
+        return ("\u2212" if seconds < 0 and value else "") + text
+
+    def field(self, name: str | None) -> str:
+        """A column's name as the reader knows it ('closed_at' → 'Cierre'); an unknown one as is."""
+        if not name:
+            return ""
+        text = self.catalogue.get(f"f_{name}")
+        return text if isinstance(text, str) else name
+
+    def evidence(self, text: str | None, kind: str = "") -> str:
+        """Evidence as the page shows it: a measured value ('134804 s (max 86400 s)', as the rules engine
+        stores it) in the report's words and units ('37,4 h (máx. 24 h)'); a text as it is."""
+        if not text:
+            return text or ""
+        match = _MEASURED.match(text) if kind in ("duration", "length") else None
+        if not match:
+            return text
+        value, unit = float(match[1]), match[2]
+        if unit == "s":
+            shown = self.duration
+        else:
+            def shown(v, key="chars_n" if unit == "chars" else "words_n"):
+                return self.plural(key, v)
+        bounds = []
+        for part in match[3].split(", "):
+            side, _, number = part.partition(" ")
+            bound = float(number)
+            bounds.append(self.t(f"ev_{side}", value=self.duration(bound) if unit == "s" else self.num(bound, 0 if bound.is_integer() else 1)))
+        return self.t("ev_measured", value=shown(value), bounds=", ".join(bounds))
+
+    def term(self, term) -> str:
+        """A word behind a prediction (report.data.Term) in the report's language."""
+        kind, text = getattr(term, "kind", ""), getattr(term, "text", str(term))
+        if kind == "rule":
+            return self.t("term_rule", rule=text)
+        if kind in ("channel", "skill"):
+            return self.t(f"term_{kind}", value=text)
+        if kind == "handle":
+            match = _HANDLE.match(text)
+            if match:
+                return self.t("term_handle", time=self.duration(float(match[1]) * _HANDLE_UNITS[match[2]]))
+            return self.t("term_no_close") if text in ("no close time", "missing") else self.t("term_handle_any")
+        return text
+
+    def quarantine_reason(self, kind: str) -> str:
+        """A quarantine reason's kind ('bad date_creation', the words before the quoted value) in words."""
+        key = _QUARANTINE.get(kind)
+        if key is None and kind.startswith("row is a"):
+            key = "q_not_object"
+        elif key is None and kind.startswith("row has"):
+            key = "q_field_count"
+        return self.t(key) if key else kind
+
     def date(self, value: date | None) -> str:
         """15 oct 2026 (es) / Oct 15, 2026 (en)."""
         if value is None:
             return "–"
-        month = _MONTHS[self.lang][value.month - 1]
-        return f"{value.day} {month} {value.year}" if self.lang == "es" else f"{month} {value.day}, {value.year}"
+        return format_date(value, "medium", locale=self.locale)
 
     def short_date(self, value: date) -> str:
         """15 oct (es) / Oct 15 (en), for chart axes."""
-        month = _MONTHS[self.lang][value.month - 1]
-        return f"{value.day} {month}" if self.lang == "es" else f"{month} {value.day}"
+        return format_skeleton("MMMd", value, locale=self.locale)
 
     def datetime(self, value: datetime | None) -> str:
         if value is None:
             return "–"
-        return f"{self.date(value.date())} {value:%H:%M}"
+        return f"{self.date(value.date())} {format_skeleton('Hm', value, locale=self.locale)}"
+
+    def date_range(self, since: date, until: date) -> str:
+        """'15 oct – 13 nov 2026' (es) / 'Oct 15 – Nov 13, 2026' (en); one day is one date."""
+        return format_interval(since, until, "yMMMd", locale=self.locale)
+
+    def period(self, since: date, until: date) -> str:
+        """The report period with its length: '13 nov 2026 (1 día)', 'Oct 15 – Nov 13, 2026 (30 days)'."""
+        days = (until - since).days + 1
+        return self.t("period_range", range=self.date_range(since, until), days=self.plural("days_n", days))

@@ -17,8 +17,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import jinja2
@@ -80,7 +80,8 @@ def _rule_catalogue(con, lang: str):
 
     fmt = Formatter(lang)
     known = {rule_id: RuleInfo(rule_id, r.title, r.description, r.severity, r.weight,
-                               what_expected(r.spec, fmt), why_applied(r.spec, fmt))
+                               what_expected(r.spec, fmt), why_applied(r.spec, fmt),
+                               kind=r.check_kind or "")
              for rule_id, r in rule_catalogue(con, lang).items()}
 
     def info(rule_id: str) -> RuleInfo:
@@ -90,7 +91,8 @@ def _rule_catalogue(con, lang: str):
 
 
 def _label_sql(settings) -> tuple[str, dict, str]:
-    """The survey → dissatisfied SQL (TRUE/FALSE/NULL), its parameters and its description."""
+    """The survey → dissatisfied SQL (TRUE/FALSE/NULL), its parameters and its scale ("auto": the
+    default mapping, words included; see `label_text`)."""
     try:
         from qa_scoring.classify.labels import DISSATISFIED, SATISFIED, LabelMapping
 
@@ -98,10 +100,51 @@ def _label_sql(settings) -> tuple[str, dict, str]:
         expr, params = mapping.sql("i.survey_raw")
         sql = f"CASE ({expr}) WHEN '{DISSATISFIED}' THEN TRUE WHEN '{SATISFIED}' THEN FALSE END"
         default_words = mapping == LabelMapping()
-        text = "auto" if mapping.scale == "auto" and default_words else str(mapping.describe().get("numeric"))
-        return sql, params, text
+        return sql, params, "auto" if mapping.scale == "auto" and default_words else mapping.scale
     except ImportError:
         return DEFAULT_LABEL_SQL, {}, "auto"
+
+
+def label_text(scale: str, fmt: Formatter) -> str:
+    """How survey answers become labels, in the report's language ("auto" is the default mapping)."""
+    from qa_scoring.classify.labels import SCALES
+
+    if scale == "auto":
+        return fmt.t("label_auto")
+    if scale in SCALES:
+        low, high, sat = SCALES[scale]
+        return fmt.t("lm_numeric_scale", scale=scale, sat=fmt.num(sat), high=fmt.num(high), low=fmt.num(low))
+    return fmt.t("lm_numeric_auto")
+
+
+# The calibration note `train` stores in English (classify/stage.py)
+_CALIBRATION_NOTE = re.compile(r"^(platt|isotonic), fitted on the newest ([0-9.]+)% of the training rows$")
+
+
+def model_texts(model: ModelView, fmt: Formatter) -> ModelView:
+    """The model's stored descriptions (written by `train`, in English) in the report's language:
+    the calibration note, split timestamps and the label mapping."""
+    split = []
+    for name, value in model.split:
+        if isinstance(value, str) and (note := _CALIBRATION_NOTE.match(value)):
+            value = fmt.t("s_calibration_text", method=note[1].capitalize(), share=fmt.pct(float(note[2]) / 100))
+        elif isinstance(value, str):
+            try:
+                value = fmt.datetime(datetime.fromisoformat(value))
+            except ValueError:
+                pass
+        split.append((name, value))
+    scale = dict(model.mapping).get("scale", "auto")
+    mapping = []
+    for name, value in model.mapping:
+        if name == "scale" and value == "auto":
+            value = fmt.t("lm_scale_auto")
+        elif name == "numeric":
+            value = fmt.t("lm_numeric_auto") if scale == "auto" else label_text(scale, fmt)
+        elif name == "unknown":
+            value = fmt.t("lm_unknown_text")
+        mapping.append((name, value))
+    return replace(model, split=tuple(split), mapping=tuple(mapping))
 
 
 # --- the jinja2 environment and charts --------------------------------------------------------
@@ -333,7 +376,7 @@ def operation_folders(names: list[str]) -> dict[str, str]:
 def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operation: str | None, label, model):
     """Data, calibration, model view and footer of one report (one operation, or all)."""
     opts = settings.report
-    label_sql, label_params, label_text = label
+    label_sql, label_params, label_scale = label
     names = [n for (n,) in con.execute(
         "SELECT DISTINCT agent_name FROM interactions WHERE created_at >= ? AND created_at < ? "
         "AND (? IS NULL OR operation = ?) ORDER BY 1",
@@ -344,7 +387,7 @@ def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operat
                    segment_text=functools.partial(segment_text, personal=personal),
                    mask=functools.partial(mask_text, personal=personal),
                    label_sql=label_sql, label_params=label_params,
-                   label_text=fmt.t("label_auto") if label_text == "auto" else label_text,
+                   label_text=label_text(label_scale, fmt),
                    min_sample=opts.min_sample, review_per_agent=opts.review_per_agent,
                    low_score=opts.low_score, high_risk=opts.high_risk,
                    open_max_age_hours=opts.open_max_age_hours, ranking_days=opts.ranking_days,
@@ -356,7 +399,7 @@ def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operat
     model_ids = data.model_ids or ((model.model_id,) if model else ())
     footer = {
         "generated": fmt.datetime(store.utc_now()) + " UTC",
-        "window": f"{fmt.date(period.since)} – {fmt.date(period.until)}",
+        "window": fmt.date_range(period.since, period.until),
         "pack": ", ".join(h[:12] for h in data.rule_pack_hashes) or fmt.t("none"),
         "model": ", ".join(m[:12] for m in model_ids) or fmt.t("none"),
         "versions": " · ".join(f"{k} {v}" for k, v in store.versions().items()),
@@ -389,6 +432,8 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
         rule_info = _rule_catalogue(con, lang)
         # the model is one for every operation: read once
         model = load_model_view(con, rule_title=lambda rule_id: rule_info(rule_id).title, agent_word=fmt.t("agent_word"))
+        if model is not None:
+            model = model_texts(model, fmt)
         if several:
             folders = operation_folders([name for name, _ in operations])
             reports = [(name, zone, _one_report(con, settings, fmt, period, rule_info, run_id, name, label, model))
