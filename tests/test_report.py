@@ -259,7 +259,7 @@ def test_english_and_deterministic(sample_con, tmp_path):
     render_reports(sample_con, settings_for(), out_dir=a, since=date(2026, 10, 20), until=date(2026, 11, 5), lang="en")
     render_reports(sample_con, settings_for(), out_dir=b, since=date(2026, 10, 20), until=date(2026, 11, 5), lang="en")
     index = (a / "index.html").read_text(encoding="utf-8")
-    assert '<html lang="en">' in index and "Agents, worst first" in index and "Oct 20, 2026" in index
+    assert '<html lang="en">' in index and "Agents, worst first" in index and "Oct 20\u2009–\u2009Nov 5, 2026 (17 days)" in index
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     stamp = re.compile(r"<dt>Generated</dt><dd>[^<]*</dd>")
@@ -668,7 +668,7 @@ def test_open_interactions_are_left_out_until_they_close_or_age(con, tmp_path):
     page = check_page(out / "index.html")
     assert "open-pending" in page.ids
     text = " ".join(page.text)
-    assert "1 interactions are still open (created less than 72 h ago)" in text
+    assert "1 interaction is still open (created less than 72 h ago)" in text  # one, not "1 interactions"
     kpi = (out / "index.html").read_text(encoding="utf-8").split('<div class="value">')[2]
     assert kpi.startswith("100.0<")  # the team score of the closed ones only
     # the old open one (4 days before the newest interaction) counts as it is
@@ -861,7 +861,7 @@ def test_one_day_report_ranks_on_a_rolling_window_and_says_so(con, tmp_path):
     assert agent_order(day) == agent_order(week) == ["Bad", "Mid", "Good"]
     page = check_page(day / "index.html")
     assert "ranking-window" in page.ids
-    assert "computed over the last 7 days (Nov 14, 2026 – Nov 20, 2026)" in " ".join(page.text)
+    assert "computed over a window of 7 days (Nov 14\u2009–\u200920, 2026)" in " ".join(page.text)
     html = (day / "index.html").read_text(encoding="utf-8")
     table = html[html.index('id="agents"'):html.index('id="worst"')]
     assert "◔ small sample" not in table  # a week is enough; the day alone (~12 each) would not be
