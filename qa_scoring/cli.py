@@ -307,16 +307,26 @@ def runs_cmd(app: App, last: int, as_json: bool) -> None:
     except LockedError as err:  # a command holds the database: its progress is in the status file
         raise LockedError(f"{err}; its progress is in {status_path(app.db_path)}") from None
     runs = store.list_runs(con, last)
+    if store.schema_version(con) >= 8:  # a read-only open does not migrate an older database
+        from qa_scoring.alarms import alarms_of_runs
+
+        found = alarms_of_runs(con, [r["run_id"] for r in runs])
+        for r in runs:
+            r["alarms"] = found.get(r["run_id"], [])
     if as_json:
         click.echo(json.dumps({"runs": runs}, default=str, ensure_ascii=False))
         return
-    row = "{:>5}  {:<19}  {:<8} {:<8} {:<19}  {:<12} {:<12}"
-    click.echo(row.format("run", "started (UTC)", "command", "status", "ended (UTC)", "rule pack", "model")
-               + "  error")
+    row = "{:>5}  {:<19}  {:<8} {:<8} {:<19}  {:<12} {:<12} {:>6}"
+    click.echo(row.format("run", "started (UTC)", "command", "status", "ended (UTC)", "rule pack", "model",
+                          "alarms") + "  error")
     for r in runs:
         line = row.format(r["run_id"], str(r["started_at"]), r["command"], r["status"], str(r["ended_at"] or "-"),
-                          _short_ids(r["rule_pack_hash"]), _short_ids(r["model_id"]))
+                          _short_ids(r["rule_pack_hash"]), _short_ids(r["model_id"]), len(r.get("alarms", [])))
         click.echo((line + (f"  {r['error']}" if r["error"] else "")).rstrip())
+        for a in r.get("alarms", []):  # what each alarm says, one indented line each
+            what = a["rule_id"] or a["channel"] or ""
+            click.echo(f"       alarm {a['day']} {a['kind']} {what}: {a['rate']:.3g} against "
+                       f"{a['baseline_rate']:.3g} ({a['baseline_low']:.3g}-{a['baseline_high']:.3g})".replace("  ", " "))
 
 
 def _short_ids(value: str | None) -> str:
@@ -652,6 +662,7 @@ def score_cmd(app: App, rules_dir: Path | None, full: bool, as_json: bool) -> No
         qa-scoring score
         qa-scoring score --rules my-rules/ --full --json
     """
+    from qa_scoring.classify.labels import LabelMapping
     from qa_scoring.rules import default_rules_dir, load_rule_pack, score_interactions
 
     settings = app.settings()
@@ -659,7 +670,8 @@ def score_cmd(app: App, rules_dir: Path | None, full: bool, as_json: bool) -> No
     with app.recorded(con, "score") as info:
         pack = load_rule_pack(rules_dir or default_rules_dir(settings))
         info["rule_pack_hash"] = pack.hash
-        summary = score_interactions(con, pack, full=full, run_id=info["run_id"], overrides=settings.reviews.override)
+        summary = score_interactions(con, pack, full=full, run_id=info["run_id"], overrides=settings.reviews.override,
+                                     labels=LabelMapping.from_settings(settings.classifier))
         info["counts"] = summary.to_dict()
     emit(summary.to_dict(), as_json, summary.text())
 
@@ -819,16 +831,19 @@ def backtest_cmd(app: App, rules_dir: Path, since, until, out: str, lang: str | 
 @click.option("--report-day", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Report this day and its month to date instead of yesterday's (re-running a past night).")
 @click.option("--wait", is_flag=True, help="Wait for another run on this database instead of failing.")
+@click.option("--fail-on-alarm", is_flag=True,
+              help="Exit 1 when the night raised a drift alarm (the run itself is still recorded as a success).")
 @operation_option
 @json_option
 @pass_app
-def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, operations: tuple[str, ...],
-            as_json: bool) -> None:
-    """The nightly job: fetch → score → train (when due) → predict → report.
+def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, fail_on_alarm: bool,
+            operations: tuple[str, ...], as_json: bool) -> None:
+    """The nightly job: fetch → score → train (when due) → predict → drift alarms → report.
 
     Needs WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE) and WOLKVOX_SERVER. Writes one line per stage on
     stderr; reports go to <out>/day-YYYY-MM-DD/ and <out>/month-YYYY-MM/. A second run on the
-    same database exits 1 at once unless --wait.
+    same database exits 1 at once unless --wait. Drift alarms are listed under "alarms" in the
+    JSON and never change the exit status, unless --fail-on-alarm.
 
     \b
     Example:
@@ -853,6 +868,10 @@ def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, ope
                 raise RunTimeError(f"run: fetch failed for operation {failed}; the others' data was scored and "
                                    "reported (the next run resumes each from its watermark)")
     emit(summary.to_dict(), as_json, summary.text())
+    if fail_on_alarm and summary.alarms:
+        from qa_scoring.errors import RunTimeError
+
+        raise RunTimeError(f"{len(summary.alarms)} drift alarm(s) on {summary.alarms[0]['day']} (--fail-on-alarm)")
 
 
 @cli.command("demo")

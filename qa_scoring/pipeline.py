@@ -164,6 +164,7 @@ class RunSummary:
     model_id: str | None = None
     rule_pack_hash: str | None = None
     failed_operations: dict[str, str] = field(default_factory=dict)  # operation → why its fetch failed
+    alarms: list[dict] = field(default_factory=list)  # contract: the night's drift alarms (alarms.py)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -231,7 +232,7 @@ def stage_count(token: str | None, settings: Settings, periods: list[Period] | N
                 reviews: bool = False) -> int:
     """How many stages run_job will go through (for a progress bar)."""
     n_reports = len(periods) if periods is not None else len(report_periods(settings, today))
-    return (1 if token is not None else 0) + 3 + (1 if reviews else 0) + n_reports
+    return (1 if token is not None else 0) + 4 + (1 if reviews else 0) + n_reports
 
 
 def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
@@ -264,7 +265,9 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
 
     pack = rules.load_rule_pack(Path(settings.rules.dir) if settings.rules.dir else rules_dir())
     summary.rule_pack_hash = run_info["rule_pack_hash"] = pack.hash
-    _stage(summary, "score", lambda: rules.score_interactions(con, pack, run_id=run_id, overrides=settings.reviews.override), on_stage, status)
+    _stage(summary, "score", lambda: rules.score_interactions(
+        con, pack, run_id=run_id, overrides=settings.reviews.override,
+        labels=classify.LabelMapping.from_settings(settings.classifier)), on_stage, status)
     if reviews_files:
         from qa_scoring.reviews.stored import import_reviews
 
@@ -292,6 +295,13 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
 
     out_root = Path(out_dir or settings.report.out)
     tz_today = today or local_today(settings)
+    # Drift alarms compare yesterday (the night's report day; the last day with data when the
+    # periods are given, as in the demo) with its trailing baseline, before the reports show them.
+    from qa_scoring import alarms
+
+    check = _stage(summary, "alarms", lambda: alarms.run_check(
+        con, None if periods is not None else tz_today - timedelta(days=1), run_id), on_stage, status)
+    summary.alarms = [a.to_dict() for a in check.alarms] if check is not None else []
     for period in periods if periods is not None else report_periods(settings, tz_today):
         target = out_root / period.name if period.name else out_root
         result = _stage(summary, f"report {period.name}".strip(), lambda: report.render_reports(

@@ -34,7 +34,7 @@ from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # The views as schema v2 / v3 created them (frozen: migrations replay history); v4 replaces them
 # with outcomes.py's, which show the current pack only.
 _RULE_RESULTS_VIEW_V2 = """
@@ -339,6 +339,73 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE rule_pack_rules ADD COLUMN spec JSON;
     """,
+    # v8: stored daily facts (facts.py owns them): per operation, agent, skill, channel, local day and
+    # open flag, the counts and sums reports, trends and drift alarms read instead of rescanning the
+    # interactions. Empty here: the first refresh after the migration (score, predict) builds every day.
+    """
+    CREATE TABLE daily_facts (
+        operation        VARCHAR NOT NULL,
+        agent            VARCHAR,             -- as given (NULL only in hand-made test tables)
+        skill            VARCHAR NOT NULL,    -- trimmed, '–' when blank (as the report shows it)
+        channel          VARCHAR NOT NULL,    -- lower(trim()), '–' when blank
+        day              DATE NOT NULL,       -- local day of created_at
+        is_open          BOOLEAN NOT NULL,    -- status open (or no status and no close date)
+        interactions     BIGINT NOT NULL,
+        scored           BIGINT NOT NULL,     -- with a score (some rule applied)
+        score_sum        DOUBLE NOT NULL,
+        score_sq_sum     DOUBLE NOT NULL,     -- for the variance: (sq - sum^2/n) / (n - 1)
+        critical         BIGINT NOT NULL,
+        overridden       BIGINT NOT NULL,     -- scores carrying a human verdict
+        surveyed         BIGINT NOT NULL,     -- a survey answer, readable or not
+        labeled          BIGINT NOT NULL,     -- satisfied or dissatisfied under the mapping
+        dissatisfied     BIGINT NOT NULL,
+        predicted        BIGINT NOT NULL,
+        risk_sum         DOUBLE NOT NULL,
+        labeled_predicted BIGINT NOT NULL,    -- labelled and predicted: calibration
+        labeled_risk_sum DOUBLE NOT NULL,
+        labeled_predicted_dissatisfied BIGINT NOT NULL,
+        no_answer        BIGINT NOT NULL,     -- blank answer
+        bad_time         BIGINT NOT NULL      -- closed before created
+    );
+    CREATE TABLE daily_rule_facts (
+        operation  VARCHAR NOT NULL,
+        agent      VARCHAR,
+        skill      VARCHAR NOT NULL,
+        channel    VARCHAR NOT NULL,
+        day        DATE NOT NULL,
+        is_open    BOOLEAN NOT NULL,
+        rule_id    VARCHAR NOT NULL,
+        total      BIGINT NOT NULL,           -- interactions with a result for this rule
+        applicable BIGINT NOT NULL,
+        passed     BIGINT NOT NULL,
+        fail_lab   BIGINT NOT NULL,           -- failed and labelled / of them dissatisfied
+        fail_dis   BIGINT NOT NULL,
+        pass_lab   BIGINT NOT NULL,
+        pass_dis   BIGINT NOT NULL
+    );
+    CREATE TABLE facts_state (
+        name  VARCHAR PRIMARY KEY,            -- label_mapping | rule_pack_hash
+        value VARCHAR NOT NULL
+    );
+    -- Drift alarms (alarms.py owns them): what each night's comparison of a day with its trailing
+    -- baseline found, kept per run so `runs` and later reports can show them.
+    CREATE TABLE alarms (
+        run_id        BIGINT,
+        operation     VARCHAR NOT NULL,
+        day           DATE NOT NULL,        -- the day compared
+        kind          VARCHAR NOT NULL,     -- rule_pass_rate | rule_applicability | dissatisfaction | ...
+        rule_id       VARCHAR,              -- NULL when not a rule
+        channel       VARCHAR,              -- for volume alarms
+        rate          DOUBLE,               -- the day's rate (a count for volume)
+        baseline_rate DOUBLE,
+        baseline_low  DOUBLE,               -- the limits for the day's sample size
+        baseline_high DOUBLE,
+        n             BIGINT,               -- the day's sample size
+        baseline_n    BIGINT,
+        p_value       DOUBLE,
+        detected_at   TIMESTAMP NOT NULL    -- UTC
+    );
+""",
 ]
 
 DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
@@ -762,6 +829,9 @@ def rebuild_interactions(con: duckdb.DuckDBPyConnection, dates: DateRange = Date
             parsed = parse_payload(raw_payload(con, page_id), source, "csv" if fmt == "csv" else "json",
                                    compress=False)
             rows += derive_page(con, page_id, source, operation, tz, fetched_at, parsed, dates).rows
+        from qa_scoring import facts  # the daily facts follow the re-derived interactions
+
+        facts.refresh_facts(con)
     n, q = fetch_one(con, "SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM quarantine)")
     return RebuildSummary(pages=len(pages), rows=rows, interactions=n, quarantined=q)
 

@@ -39,7 +39,7 @@ def test_runs_table_has_a_header(runner, sample_db):
     result = _invoke(runner, sample_db, "runs")
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["run", "started", "(UTC)", "command", "status", "ended", "(UTC)", "rule", "pack",
-                                "model", "error"]
+                                "model", "alarms", "error"]
     assert lines[1].split()[3:5] == ["score", "success"] and len(lines) == 2
 
 

@@ -172,8 +172,15 @@ V3_SCORES = """SELECT interaction_id, score, critical_failed, rules_applicable, 
                       rule_pack_hash, run_id FROM interaction_scores"""
 
 
+def undo_v8(con) -> None:
+    """Take a v8 database back to the v7 shape (the daily facts and alarms tables gone)."""
+    con.execute("""DROP TABLE daily_facts; DROP TABLE daily_rule_facts; DROP TABLE facts_state; DROP TABLE alarms;
+                   DELETE FROM schema_version WHERE version = 8;""")
+
+
 def undo_v7(con) -> None:
     """Take a v7 database back to the v6 shape (the stored rules' specs gone)."""
+    undo_v8(con)
     con.execute("ALTER TABLE rule_pack_rules DROP COLUMN spec; DELETE FROM schema_version WHERE version = 7")
 
 

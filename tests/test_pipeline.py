@@ -123,7 +123,8 @@ def test_run_reports_a_chosen_night(runner, tmp_path, monkeypatch):
         result = runner.invoke(cli, ["run", "--since", since, "--until", until, "--report-day", "2026-11-13", "--json"])
     assert result.exit_code == 0, result.output
     summary = _json.loads(result.stdout)
-    assert set(summary["stages"]) == {"fetch", "score", "train", "predict", "report day-2026-11-13", "report month-2026-11"}
+    assert set(summary["stages"]) == {"fetch", "score", "train", "predict", "alarms", "report day-2026-11-13",
+                                 "report month-2026-11"}
     assert (tmp_path / "reports" / "day-2026-11-13" / "index.html").is_file()
     assert (tmp_path / "reports" / "month-2026-11" / "index.html").is_file()
     # One line per stage on stderr, with its seconds.

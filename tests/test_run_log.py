@@ -83,7 +83,7 @@ def test_status_file_shows_the_stage_during_a_run_and_the_end(runner, tmp_path, 
     after = json.loads(status_file.read_text(encoding="utf-8"))
     assert after["status"] == "success" and after["stage"] is None and after["run_id"] == during["run_id"]
     assert [s["stage"] for s in after["stages_done"]] == [
-        "fetch", "score", "train", "predict", "report day-2026-11-13", "report month-2026-11"]
+        "fetch", "score", "train", "predict", "alarms", "report day-2026-11-13", "report month-2026-11"]
     assert not list(tmp_path.glob(".*.tmp"))  # written beside, then renamed
 
 

@@ -10,9 +10,20 @@ Public interface (used by cli.py, the nightly `run` and the report):
 
 from __future__ import annotations
 
+import importlib
+
 from qa_scoring.classify.labels import DISSATISFIED, SATISFIED, UNKNOWN, LabelMapping
-from qa_scoring.classify.model import ModelInfo, current_model, predictor_from_json, validate_spec
-from qa_scoring.classify.stage import PredictSummary, TrainSummary, predict_interactions, train_model
+
+# The model and stage modules import scikit-learn (seconds of start-up): loaded on first use, so that
+# `score` and the daily facts (which need only the survey labels) do not pay for it.
+_LAZY = {"ModelInfo": "model", "current_model": "model", "predictor_from_json": "model", "validate_spec": "model",
+         "PredictSummary": "stage", "TrainSummary": "stage", "predict_interactions": "stage", "train_model": "stage"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"qa_scoring.classify.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["DISSATISFIED", "SATISFIED", "UNKNOWN", "LabelMapping", "ModelInfo", "PredictSummary",
            "TrainSummary", "current_model", "predict_interactions", "predictor_from_json", "survey_label",

@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss, precision_recall_curve,
                              roc_auc_score, roc_curve)
 
-from qa_scoring import store
+from qa_scoring import facts, store
 from qa_scoring.classify.features import (AGENT_TOKEN, FEATURE_COLUMNS, TEXT_FIELDS, InteractionFeatures, _vectorizer,
                                           fold, fold_column, surface_form)
 from qa_scoring.classify.labels import DISSATISFIED, SATISFIED, UNKNOWN, LabelMapping
@@ -521,6 +521,12 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
                                SELECT interaction_id, risk, top_terms::JSON, $model_id, $run_id, input_hash, $at
                                FROM read_parquet($spill)""",
                             {"spill": spill, "model_id": model_id, "run_id": run_id, "at": store.utc_now()})
+            # The days whose predicted risk changed (all of them after a removal: its day is gone).
+            days = None if full or removed else (
+                facts.touched_days_sql("SELECT interaction_id FROM read_parquet($spill)") if writer is not None
+                else facts.NO_DAYS)
+            facts.refresh_facts(con, days, labels=LabelMapping.from_settings(cs),
+                                params={"spill": spill} if writer is not None else None)
     seconds = time.perf_counter() - started
     return PredictSummary(model_id=model_id, predicted=n_done, up_to_date=total - n_todo, removed=removed,
                           full=full, workers=workers, mean_risk=(risk_sum / n_done) if n_done else None,

@@ -405,6 +405,26 @@ ES: dict[str, str | dict[str, str]] = {
     "lm_numeric_scale": "{scale}: {sat}-{high} satisfecho, de {low} a menos de {sat} insatisfecho",
     "lm_unknown_text": "cualquier otra respuesta: se cuenta, nunca se usa",
     "s_calibration_text": "{method}, ajustada con el {share} más reciente de las filas de entrenamiento",
+    # drift alarms (alarms.py) and trends (report/trends.py)
+    "alarms_title": "Qué cambió el {day}",
+    "alarms_help": "Cada tasa del día se compara con los {days} días anteriores, con límites binomiales exactos para el número de interacciones del día; con la corrección de Bonferroni, un día tranquilo da una falsa alarma con probabilidad {alpha}.",
+    "alarm_rule_pass_rate": "La regla «{rule}» se cumplió en {rate} el {day} frente a {base} ({low}–{high}) en los {days} días anteriores.",
+    "alarm_rule_applicability": "La regla «{rule}» se aplicó a {rate} de las interacciones el {day} frente a {base} ({low}–{high}) en los {days} días anteriores.",
+    "alarm_dissatisfaction": "La insatisfacción entre las encuestas respondidas fue {rate} el {day} frente a {base} ({low}–{high}) en los {days} días anteriores.",
+    "alarm_calibration": "El modelo esperaba {base} de clientes insatisfechos entre los encuestados del {day} y fueron {rate} (límites {low}–{high}): revise su calibración.",
+    "alarm_blank_answers": "Las respuestas en blanco fueron {rate} el {day} frente a {base} ({low}–{high}) en los {days} días anteriores.",
+    "alarm_volume": "El canal «{channel}» tuvo {rate} interacciones el {day} frente a {base} ({low}–{high}) el mismo día de la semana en los {days} días anteriores.",
+    "trend_weekly": "Puntaje por semana (últimas {n} semanas)",
+    "trend_improving": "mejorando",
+    "trend_worsening": "empeorando",
+    "trend_stable": "estable",
+    "trend_too_few": "muy pocas interacciones para decirlo",
+    "trend_sentence": "Última semana {last} frente a {before} en las 4 semanas anteriores (diferencia {low} a {high}): {verdict}.",
+    "trend_sentence_few": "Última semana {last} frente a {before} en las 4 semanas anteriores: {verdict}.",
+    "trend_test_help": "Prueba: z de Welch sobre la media de la última semana frente a las 4 anteriores, al 95 %; con menos de {n} interacciones evaluadas en un lado no se concluye.",
+    "changed_title": "Qué cambió esta semana",
+    "changed_none": "Ningún agente difiere de sus 4 semanas anteriores más allá del ruido.",
+    "rule_daily_trend": "Cumplimiento por día (8 semanas)",
 }
 
 EN: dict[str, str | dict[str, str]] = {
@@ -788,6 +808,26 @@ EN: dict[str, str | dict[str, str]] = {
     "lm_numeric_scale": "{scale}: {sat}-{high} satisfied, {low} to below {sat} dissatisfied",
     "lm_unknown_text": "any other answer: counted, never used",
     "s_calibration_text": "{method}, fitted on the newest {share} of the training rows",
+    # drift alarms (alarms.py) and trends (report/trends.py)
+    "alarms_title": "What changed on {day}",
+    "alarms_help": "Each rate of the day is compared with the {days} days before, with exact binomial limits for the day's number of interactions; with the Bonferroni correction, a quiet day raises a false alarm with probability {alpha}.",
+    "alarm_rule_pass_rate": "Rule “{rule}” passed in {rate} on {day} against {base} ({low}–{high}) over the previous {days} days.",
+    "alarm_rule_applicability": "Rule “{rule}” applied to {rate} of interactions on {day} against {base} ({low}–{high}) over the previous {days} days.",
+    "alarm_dissatisfaction": "Dissatisfaction among answered surveys was {rate} on {day} against {base} ({low}–{high}) over the previous {days} days.",
+    "alarm_calibration": "The model expected {base} dissatisfied customers among those surveyed on {day} and there were {rate} (limits {low}–{high}): check its calibration.",
+    "alarm_blank_answers": "Blank answers were {rate} on {day} against {base} ({low}–{high}) over the previous {days} days.",
+    "alarm_volume": "Channel “{channel}” had {rate} interactions on {day} against {base} ({low}–{high}) on the same weekday over the previous {days} days.",
+    "trend_weekly": "Score by week (last {n} weeks)",
+    "trend_improving": "improving",
+    "trend_worsening": "worsening",
+    "trend_stable": "stable",
+    "trend_too_few": "too few interactions to tell",
+    "trend_sentence": "Last week {last} against {before} over the previous 4 weeks (difference {low} to {high}): {verdict}.",
+    "trend_sentence_few": "Last week {last} against {before} over the previous 4 weeks: {verdict}.",
+    "trend_test_help": "Test: Welch's z on the mean of the last week against the previous 4, at 95%; with fewer than {n} scored interactions on either side nothing is concluded.",
+    "changed_title": "What changed this week",
+    "changed_none": "No agent differs from their own previous 4 weeks beyond noise.",
+    "rule_daily_trend": "Pass rate by day (8 weeks)",
 }
 
 CATALOGUES = {"es": ES, "en": EN}

@@ -61,6 +61,7 @@ class ReportSummary:
     warnings: tuple[str, ...] = ()
     open_pending: int = 0  # open interactions of the period left out of the figures (in `interactions`)
     operations: tuple[str, ...] = ()  # the operations rendered (one folder each when several)
+    alarms: tuple[dict, ...] = ()  # contract: drift alarms of the period's last day (alarms.py)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v
@@ -145,6 +146,54 @@ def model_texts(model: ModelView, fmt: Formatter) -> ModelView:
             value = fmt.t("lm_unknown_text")
         mapping.append((name, value))
     return replace(model, split=tuple(split), mapping=tuple(mapping))
+
+
+def opts_weeks(settings) -> int:
+    """How many weeks the trends show (`report.weeks` when the settings have it)."""
+    from qa_scoring.report.trends import WEEKS
+
+    return int(getattr(settings.report, "weeks", WEEKS) or WEEKS)
+
+
+def alarm_lines(check, fmt: Formatter, rule_info) -> list[str]:
+    """Each alarm of an `alarms.AlarmCheck` as one plain sentence of the report's language."""
+    from qa_scoring import alarms
+
+    lines = []
+    for a in check.alarms:
+        volume = a.kind == "volume"
+        value = (lambda v: fmt.num(v)) if volume else (lambda v: fmt.pct(v))
+        lines.append(fmt.t(f"alarm_{a.kind}", rule=rule_info(a.rule_id).title if a.rule_id else "",
+                           channel=a.channel or "", day=fmt.date(a.day), rate=value(a.rate),
+                           base=fmt.num(a.baseline_rate, 1) if volume else value(a.baseline_rate),
+                           low=value(a.baseline_low), high=value(a.baseline_high), days=alarms.BASELINE_DAYS))
+    return lines
+
+
+def weekly_view(trend, fmt: Formatter, team=None) -> dict:
+    """A weekly trend (report/trends.py) as the page shows it: a chart, the sentence and its verdict."""
+    index = range(len(trend.weeks))
+    own = [(i, w.score) for i, w in zip(index, trend.weeks) if w.score is not None]
+    series = [("agent" if team is not None else "team", own, "")]
+    if team is not None:
+        series.insert(0, ("team", [(i, w.score) for i, w in zip(index, team.weeks) if w.score is not None], ""))
+    dots = [("agent" if team is not None else "team", i, w.score, 2.5,
+             f"{fmt.date(w.start)} – {fmt.date(w.end)}: {fmt.score(w.score)}"
+             + (f" ({fmt.score(w.low)}–{fmt.score(w.high)})" if w.low is not None else "") + f", n = {fmt.num(w.n)}")
+            for i, w in zip(index, trend.weeks) if w.score is not None]
+    picks = sorted({0, len(trend.weeks) // 2, len(trend.weeks) - 1})
+    chart = charts.line_chart(series, x_range=(0, max(len(trend.weeks) - 1, 1)), y_range=(0, 100),
+                              xticks=[(i, fmt.short_date(trend.weeks[i].end)) for i in picks],
+                              yticks=_score_ticks(fmt), ylabel=fmt.t("score"),
+                              title=fmt.t("trend_weekly", n=len(trend.weeks)), dots=dots, width=960, height=200)
+    words = fmt.t(trend.verdict)
+    if trend.diff_low is not None:
+        sentence = fmt.t("trend_sentence", last=fmt.score(trend.last), before=fmt.score(trend.before),
+                         low=fmt.signed(trend.diff_low), high=fmt.signed(trend.diff_high), verdict=words)
+    else:
+        sentence = fmt.t("trend_sentence_few", last=fmt.score(trend.last), before=fmt.score(trend.before),
+                         verdict=words)
+    return {"chart": chart, "sentence": sentence, "verdict": trend.verdict, "weeks": len(trend.weeks)}
 
 
 # --- the jinja2 environment and charts --------------------------------------------------------
@@ -301,9 +350,15 @@ def write_folder(out_dir: Path, files: dict[str, str]) -> None:
 
 def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, footer: dict,
                  env: jinja2.Environment | None = None, cal: Calibration | None = None,
-                 extra: dict | None = None) -> dict[str, str]:
-    """Every page of the report as {relative path: HTML}."""
+                 extra: dict | None = None, alarms: dict | None = None, trends: tuple | None = None,
+                 rule_rates: dict | None = None) -> dict[str, str]:
+    """Every page of the report as {relative path: HTML}; `alarms` = {day, lines, alpha} for the index,
+    `trends` = (the team's weekly trend, {agent: trend}) and `rule_rates` from report/trends.py."""
     env = env or environment()
+    team_trend, agent_trends = trends if trends is not None else (None, {})
+    weekly = {name: weekly_view(t, fmt, team_trend) for name, t in agent_trends.items()}
+    changed = [(a, weekly[a.name]) for a in data.agents
+               if a.name in weekly and weekly[a.name]["verdict"] in ("trend_improving", "trend_worsening")]
     # each rule that failed in the period has its own page with all of its failures (up to the cap)
     rule_files = agent_file_names([r.rule.rule_id for r in data.rules if r.failed])
     reviewed = {item.interaction_id for items in data.reviews.values() for item in items}
@@ -327,8 +382,12 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
     sparks = {a.name: charts.sparkline([{p.day: p.score for p in r.days}.get(d) for d in spark_days], lo=spark_lo)
               for a, r in zip(data.agents, ranked)}
     pages["index.html"] = env.get_template("index.html").render(
-        **common, root="", page="index", sparks=sparks, trend=trend_chart(data, fmt), strip_lo=strip_lo)
-    pages["rules.html"] = env.get_template("rules.html").render(**common, root="", page="rules")
+        **common, root="", page="index", sparks=sparks, trend=trend_chart(data, fmt), strip_lo=strip_lo,
+        alarms=alarms or {"lines": []}, team_weekly=weekly_view(team_trend, fmt) if team_trend else None,
+        changed=changed, trend_min=data.min_sample)
+    rule_sparks = {rule_id: charts.sparkline(values) for rule_id, values in (rule_rates or {}).items()}
+    pages["rules.html"] = env.get_template("rules.html").render(**common, root="", page="rules",
+                                                                rule_sparks=rule_sparks)
     pages["model.html"] = env.get_template("model.html").render(
         **common, root="", page="model", model=model, curves=model_charts(model, fmt))
     pages["calibration.html"] = env.get_template("calibration.html").render(
@@ -345,7 +404,7 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
             **common, root="../", page="agent", agent=a, trend=trend_chart(data, fmt, a.days),
             queues=data.queues.get(a.name, ()), rules=data.agent_rules.get(a.name, ()),
             reviews=data.reviews.get(a.name, ()), critical=data.critical.get(a.name, ()), reviewed=reviewed,
-            focus=data.focus.get(a.name, ()))
+            focus=data.focus.get(a.name, ()), weekly=weekly.get(a.name), trend_min=data.min_sample)
     return pages
 
 
@@ -396,6 +455,17 @@ def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operat
     cal = prepare_calibration(con, period, rule_info=rule_info, file_of=files.get,
                               mask=functools.partial(mask_text, personal=personal),
                               days=opts.calibration_days, override=settings.reviews.override, operation=operation)
+    from qa_scoring import alarms
+    from qa_scoring.report.trends import daily_rule_rates, weekly_trends
+
+    check = alarms.check_day(con, period.until)
+    shown = replace(check, alarms=tuple(a for a in check.alarms if operation is None or a.operation == operation))
+    trend_pages = {"alarms": {"day": fmt.date(period.until), "lines": alarm_lines(shown, fmt, rule_info),
+                              "alpha": fmt.num(check.alpha, 3), "days": alarms.BASELINE_DAYS},
+                   "trends": weekly_trends(con, period.until, opts.min_sample, weeks=opts_weeks(settings),
+                                           operation=operation),
+                   "rule_rates": daily_rule_rates(con, period.until, operation=operation),
+                   "check": check}
     model_ids = data.model_ids or ((model.model_id,) if model else ())
     footer = {
         "generated": fmt.datetime(store.utc_now()) + " UTC",
@@ -405,7 +475,12 @@ def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operat
         "versions": " · ".join(f"{k} {v}" for k, v in store.versions().items()),
         "run": str(run_id) if run_id is not None else "–",
     }
-    return data, model, cal, model_ids, footer
+    return data, model, cal, model_ids, footer, trend_pages
+
+
+def _page_extras(trend_pages: dict) -> dict:
+    """The trend and alarm arguments of render_pages from one report's prepared values."""
+    return {k: trend_pages[k] for k in ("alarms", "trends", "rule_rates")}
 
 
 def render_reports(con, settings, *, out_dir: Path, since: date | None, until: date | None,
@@ -445,15 +520,15 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
     pages: dict[str, str] = {}
     rows = []
     env = environment()  # compiled once: compiling the templates costs more than rendering one report
-    for name, zone, (data, model, cal, _ids, footer) in reports:
+    for name, zone, (data, model, cal, _ids, footer, trend_pages) in reports:
         if several:
             prefix = folders[name] + "/"
             extra = {"operation": name, "zone": zone}
-            pages.update({prefix + k: v for k, v in
-                          render_pages(data, model, fmt, footer, env, cal=cal, extra=extra).items()})
+            pages.update({prefix + k: v for k, v in render_pages(data, model, fmt, footer, env, cal=cal, extra=extra,
+                                                                      **_page_extras(trend_pages)).items()})
             rows.append(OperationRow(name, folders[name], zone, data.team, len(data.agents)))
         else:
-            pages.update(render_pages(data, model, fmt, footer, env, cal=cal))
+            pages.update(render_pages(data, model, fmt, footer, env, cal=cal, **_page_extras(trend_pages)))
     if several:
         footer = reports[0][2][4]
         pages["index.html"] = env.get_template("operations.html").render(
@@ -475,7 +550,8 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
                             model_ids=tuple(sorted({m for r in reports for m in r[2][3]})),
                             empty=not n, warnings=warnings, open_pending=sum(d.team.pending for d in datas),
                             operations=tuple(name for name, _ in operations) if several else
-                            ((operation,) if operation else ()))
+                            ((operation,) if operation else ()),
+                            alarms=tuple(a.to_dict() for a in reports[0][2][5]["check"].alarms))
     log.debug("%s", summary.text())
     return summary
 

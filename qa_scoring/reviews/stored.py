@@ -198,6 +198,9 @@ def import_reviews(con: duckdb.DuckDBPyConnection, paths: list[Path], *, reviewe
                                         GROUP BY why""").fetchall())
         con.execute("DROP TABLE qa_review_match; DROP TABLE qa_review_new")
         overridden = apply_overrides(con, enabled=override)
+        from qa_scoring import facts
+
+        facts.refresh_facts(con, facts.touched_days_sql("SELECT interaction_id FROM reviews"))
     return ImportSummary(files=len(files), rows=rows, imported=fresh, unchanged=unchanged, replaced=replaced,
                          unmatched={r: int(unmatched.get(r, 0)) for r in REASONS}, overridden=overridden)
 

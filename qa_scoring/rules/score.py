@@ -90,7 +90,7 @@ BATCH_ROWS = 1_000_000  # interactions per evaluation batch: bounds memory (the 
 
 def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: bool = False,
                        run_id: int | None = None, batch_rows: int = BATCH_ROWS,
-                       overrides: bool = True) -> ScoreSummary:
+                       overrides: bool = True, labels=None) -> ScoreSummary:
     """Score new or changed interactions (all with `full` or a changed pack), replacing results in one transaction.
 
     The pack is stored (rules/stored.py) and becomes the current pack; the results of the pack
@@ -101,8 +101,10 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
     work runs in batches of `batch_rows` consecutive rows (row-id ranges, which DuckDB prunes to the
     row groups involved), so memory stays bounded and a nightly run reads only the night's rows.
     Human verdicts then override the automatic outcomes of reviewed interactions (reviews/stored.py;
-    `overrides=False` restores the rules' own scores).
+    `overrides=False` restores the rules' own scores). The daily facts of the days touched are
+    refreshed in the same transaction (facts.py; `labels` is the survey mapping in force).
     """
+    from qa_scoring import facts
     from qa_scoring.reviews.stored import apply_overrides
 
     compiled = compile_rule_pack(pack)
@@ -122,6 +124,12 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
         todo, replacing = store.fetch_one(con, "SELECT count(*), count(*) FILTER (had_score) FROM qa_todo")
         n_stored, total = store.fetch_one(con, "SELECT (SELECT count(*) FROM interaction_scores), "
                                              "(SELECT count(*) FROM interactions)")
+        orphans = n_stored - (total - todo + replacing)
+        everything = todo == total or orphans > 0  # a day of a removed interaction is unknown: all days
+        if not everything:
+            con.execute("CREATE OR REPLACE TEMP TABLE qa_fact_touch AS " + facts.touched_days_sql(
+                "SELECT i.interaction_id FROM qa_todo t JOIN interactions i ON i.rowid = t.rid "
+                "UNION ALL SELECT interaction_id FROM reviews"))
         clock.lap("select what to score")
         register_pack_rules(con, compiled, pack.hash)
         if replacing == n_stored and todo == total:  # everything is rescored
@@ -132,7 +140,6 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
             # Results of interactions that are about to be rescored or are gone (rebuild). Scores of
             # interactions still present = total - todo + replacing, so orphans exist only when the
             # stored count is larger: skip that anti-join (a scan of both tables) on a normal night.
-            orphans = n_stored - (total - todo + replacing)
             con.execute(f"""CREATE OR REPLACE TEMP TABLE qa_drop AS
                 SELECT interaction_id, old_hash AS rule_pack_hash FROM qa_todo WHERE had_score
                 {"UNION ALL SELECT interaction_id, rule_pack_hash FROM interaction_scores "
@@ -171,6 +178,10 @@ def score_interactions(con: duckdb.DuckDBPyConnection, pack: RulePack, *, full: 
         con.execute("DROP TABLE qa_todo")
         apply_overrides(con, enabled=overrides)
         clock.lap("apply review overrides")
+        facts.refresh_facts(con, None if everything else "SELECT * FROM qa_fact_touch", labels=labels)
+        if not everything:
+            con.execute("DROP TABLE qa_fact_touch")
+        clock.lap("refresh daily facts")
     clock.lap("commit")
     log.debug("scored %d interactions (%d unchanged) with %d rules in %d batch(es)", todo, total - todo,
              len(pack.rules), len(batches))
