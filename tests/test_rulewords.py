@@ -49,3 +49,6 @@ def test_review_card_says_what_was_expected_and_why_the_rule_applied(con, tmp_pa
             "«pésimo servicio»") in empathy and "there is text in the agent&#39;s answer" in empathy
     note = next(li for li in fails.split("<li>") if "text in the agent&#39;s note" in li)
     assert "it applied because: it applies to every interaction" in note
+    # three cards fail the same rules: each rule is explained on its first card only (pages print short)
+    assert html.count("it applied because: the customer&#39;s message contains") == 1
+    assert html.count("one of these in the agent&#39;s answer: «lamento»") == 1
