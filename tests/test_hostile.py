@@ -152,15 +152,17 @@ def test_deadline_is_per_call(con, tmp_path):
 def test_megabytes_of_whitespace_are_skipped_at_c_speed(con, tmp_path):
     padding = b" \r\n\t" * (4 * MB)  # 16 MB before and after the envelope (took ~30 s byte by byte)
     payload = padding + envelope([a_row(), a_row("H2")]) + padding
-    # CPU time of this process, not wall time: a loaded machine stretches the wall clock, not the
-    # work (byte by byte this took ~30 s of CPU)
+    # Only the parse is timed, in CPU time: byte by byte it took ~30 s of CPU. (The fetch below is
+    # not timed: its in-process server thread spends CPU in step with the wall clock, which a loaded
+    # machine stretches.)
     started = time.process_time()
     page = parse.parse_payload(payload, "padded.json", compress=False)
+    parse_cpu = time.process_time() - started
     assert page.rows.num_rows == 2
+    assert parse_cpu < 5
     with HostileServer([body(payload)], lifetime=20) as server:
         summary = fetch(con, server, tmp_path)
     assert summary.rows == 2
-    assert time.process_time() - started < 8
 
 
 def test_whitespace_only_body_is_broken_not_hung(con, tmp_path):
