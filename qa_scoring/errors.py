@@ -65,7 +65,7 @@ class QuotaError(RunTimeError):
 # The API token must never reach a log line, an error message, the database or a report. Every
 # outgoing text that could carry it goes through `scrub_secrets` (the CLI's error printer and a
 # logging filter installed by the CLI), every landed payload and its decoded values through
-# `secret_regex` (parse.scrub_payload, parse.scrub_rows); the token itself is only ever read by `wolkvox.read_token`.
+# `secret_regexes` (parse.scrub_payload, parse.scrub_rows); the token itself is only ever read by `wolkvox.read_token`.
 #
 # A server can echo the token in any encoding, so a secret is matched as a pattern, not a string:
 # each character literally, URL-encoded (either hex case, or twice), as an HTML entity (numeric or
@@ -144,11 +144,15 @@ def _base64_char(char: str) -> str:
     return char
 
 
-def _secret_pattern(secret: str) -> str:
+def _secret_forms(secret: str) -> list[str]:
     forms = [_spread([_char_pattern(c) for c in secret])]
     forms += [_spread([_base64_char(c) for c in core])
               for core in sorted(_base64_cores(secret.encode("utf-8")))]
-    return "|".join(forms)
+    return forms
+
+
+def _secret_pattern(secret: str) -> str:
+    return "|".join(_secret_forms(secret))
 
 
 def known_secrets() -> tuple[str, ...]:
@@ -170,6 +174,32 @@ def secret_regex() -> str | None:
     common encoding, or None when no secret is known."""
     secrets = known_secrets()
     return _pattern_for(secrets) if secrets else None
+
+
+# RE2 scans at full speed only while its DFA fits its memory budget: one alternation of several
+# secrets (one per operation) or of a long token's forms overflows it and RE2 falls back to a
+# far slower engine. So whole pages are scrubbed in several passes of bounded pattern size.
+_PASS_PATTERN_CHARS = 60_000
+
+
+@_functools.lru_cache(maxsize=8)
+def _passes_for(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    passes: list[list[str]] = []
+    size = 0
+    for form in (form for secret in secrets for form in _secret_forms(secret)):
+        if not passes or size + len(form) > _PASS_PATTERN_CHARS:
+            passes.append([])
+            size = 0
+        passes[-1].append(form)
+        size += len(form) + 1
+    return tuple("|".join(forms) for forms in passes)
+
+
+def secret_regexes() -> tuple[str, ...]:
+    """The known secrets' patterns (see `secret_regex`) split into passes RE2 runs at full speed,
+    longest secret first; empty when no secret is known."""
+    secrets = known_secrets()
+    return _passes_for(secrets) if secrets else ()
 
 
 @_functools.lru_cache(maxsize=8)

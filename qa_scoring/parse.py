@@ -38,7 +38,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qa_scoring.errors import DataFileError, secret_regex
+from qa_scoring.errors import DataFileError, secret_regexes
 
 # The chat_4 row fields, in the API's order. `status` is documented by the vendor but missing from the
 # seed card; every field is optional in a row (the vendor's own sample omits cod_description).
@@ -547,31 +547,37 @@ def parse_csv(payload: bytes, label: str) -> ParsedPage:
 # --- secrets --------------------------------------------------------------------------------------
 # A server (or a file) may carry the API token, escaped (`\u0074…`, PHP's `\/`), URL-encoded, in
 # base64... Both what is stored verbatim (raw_pages) and what is decoded from it (interactions,
-# then reports and file names) are scrubbed with errors.secret_regex in Arrow's RE2: linear time,
+# then reports and file names) are scrubbed with errors.secret_regexes in Arrow's RE2: linear time,
 # and nothing at all to do when no secret is known (an `import` without WOLKVOX_TOKEN).
 
-def scrub_payload(payload: bytes, pattern: str | None = None) -> bytes:
+def scrub_payload(payload: bytes, patterns: tuple[str, ...] | None = None) -> bytes:
     """`payload` with every known secret, in any common encoding, replaced by '***'."""
-    pattern = pattern or secret_regex()
-    if not pattern or not payload:
+    patterns = secret_regexes() if patterns is None else patterns
+    if not patterns or not payload:
         return payload
-    offsets = pa.array([0, len(payload)], pa.int64()).buffers()[1]
-    # A zero-copy view as text (RE2 in UTF-8 mode; invalid bytes simply never match).
-    text = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(payload))
-    out = pc.replace_substring_regex(text, pattern, "***")[0].as_buffer()
-    if out.size == len(payload) and out.equals(pa.py_buffer(payload)):
+    original = pa.py_buffer(payload)
+    out = original
+    for pattern in patterns:
+        offsets = pa.array([0, out.size], pa.int64()).buffers()[1]
+        # A zero-copy view as text (RE2 in UTF-8 mode; invalid bytes simply never match).
+        text = pa.LargeStringArray.from_buffers(1, offsets, out)
+        out = pc.replace_substring_regex(text, pattern, "***")[0].as_buffer()
+    if out.size == len(payload) and out.equals(original):
         return payload  # nothing matched: keep the very bytes
     return out.to_pybytes()
 
 
-def scrub_rows(rows: pa.Table, pattern: str | None = None) -> pa.Table:
+def scrub_rows(rows: pa.Table, patterns: tuple[str, ...] | None = None) -> pa.Table:
     """The staged rows with every known secret replaced by '***' in every text column."""
-    pattern = pattern or secret_regex()
-    if not pattern or not rows.num_rows:
+    patterns = secret_regexes() if patterns is None else patterns
+    if not patterns or not rows.num_rows:
         return rows
     for i, name in enumerate(rows.column_names):
         if name != "position":
-            rows = rows.set_column(i, name, pc.replace_substring_regex(rows.column(i), pattern, "***"))
+            column = rows.column(i)
+            for pattern in patterns:
+                column = pc.replace_substring_regex(column, pattern, "***")
+            rows = rows.set_column(i, name, column)
     return rows
 
 
@@ -582,15 +588,15 @@ def parse_payload(payload: bytes, label: str, fmt: str | None = None, *, compres
     decoded values. With `compress` (a payload about to be landed), the compression for raw_pages
     starts in a background thread now and overlaps the parse and the landing; `rebuild` passes False.
     """
-    pattern = secret_regex()
-    if pattern:
-        payload = scrub_payload(payload, pattern)
+    patterns = secret_regexes()
+    if patterns:
+        payload = scrub_payload(payload, patterns)
     if fmt is None:
         fmt = "json" if first_byte(payload) in (b"{", b"[") else "csv"
     compressor = _Compressor(payload).start() if compress else None
     page = parse_csv(payload, label) if fmt == "csv" else parse_json(payload, label)
-    if pattern:
-        page = dataclasses.replace(page, rows=scrub_rows(page.rows, pattern))
+    if patterns:
+        page = dataclasses.replace(page, rows=scrub_rows(page.rows, patterns))
     return dataclasses.replace(page, compressor=compressor) if compressor is not None else page
 
 

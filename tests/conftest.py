@@ -27,6 +27,18 @@ def _restore_logging():
     logger.handlers[:], logger.propagate, logger.level = saved
 
 
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets():
+    """A token read by one test is registered process-wide (as in a CLI run): forget it after the
+    test, so a later test scrubs only the secrets it knows of (scrubbing costs a pass per secret)."""
+    from qa_scoring import errors
+
+    saved = set(errors._extra_secrets)
+    yield
+    errors._extra_secrets.clear()
+    errors._extra_secrets.update(saved)
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """A path for a fresh database file (not created yet)."""

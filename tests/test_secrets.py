@@ -142,6 +142,30 @@ def test_scrubber_finds_every_encoding(monkeypatch, name):
     assert text.count("***") >= 2
 
 
+def test_page_scrubbing_finds_every_secret_of_many_operations_in_every_encoding(monkeypatch):
+    """Whole pages are scrubbed in several passes of bounded size (one alternation of many
+    secrets is slow in RE2): every secret, in every encoding, must still be found — a long token
+    whose own pattern exceeds a pass, and a short one that is part of a longer one, included."""
+    from qa_scoring import parse
+
+    long_token = "L0ng/" + "x7Q+" * 60  # 245 characters: its literal form alone exceeds a pass
+    secrets = [f"op{i}-tok/SECRET+{i:03d}" for i in range(12)] + [long_token, "op1-tok/SECRET"]
+    for secret in secrets:
+        errors.register_secret(secret)
+    monkeypatch.setenv("WOLKVOX_TOKEN", ENC_SECRET)
+    assert len(errors.secret_regexes()) > 1
+    pieces = [f"[{encode(secret)}]" for secret in secrets + [ENC_SECRET] for encode in ENCODINGS.values()]
+    scrubbed = parse.scrub_payload(" ".join(pieces).encode()).decode()
+    for secret in secrets + [ENC_SECRET]:
+        for name, encode in ENCODINGS.items():
+            assert encode(secret) not in scrubbed, (secret[:12], name)
+    assert len(scrubbed.split(" [")) == len(pieces)
+    assert all(piece.endswith("]") and "***" in piece for piece in scrubbed.split(" ["))
+    import pyarrow as pa
+    rows = parse.scrub_rows(pa.table({"position": [0], "body": [" ".join(pieces)]}))
+    assert not any(encode(s) in rows["body"][0].as_py() for s in secrets for encode in ENCODINGS.values())
+
+
 def test_scrubber_leaves_ordinary_text_alone(monkeypatch):
     monkeypatch.setenv("WOLKVOX_TOKEN", ENC_SECRET)
     text = "Buenos días, su pedido 123-abc llegó; tok SECRET y %2F &amp; \\u0041 aGVsbG8gd29ybGQ="
