@@ -987,3 +987,25 @@ def test_model_words_are_words_without_rule_ids_or_near_duplicates(con, tmp_path
     assert box["words"] == ["cliente", "Ya le dije", "mi nombre es [nombre del agente]", "días",
                             "&lt;b&gt;x&lt;/b&gt;"]
     assert box["signals"] == ["regla incumplida: El agente saluda", "skill: PQR", "tiempo de gestión más largo"]
+
+
+def test_model_page_shows_the_plain_text_baseline_beside_the_model(con, tmp_path):
+    """Issue 17 part 2: the plain TF-IDF + LR baseline `train` measures is on the model page, beside
+    the model and the prior baseline, with the texts it read."""
+    import_rows(con, tmp_path, [row(case_id=str(i)) for i in range(5)])
+    fill_derived(con)
+    plain = {"kind": "tfidf-lr", "fields": ["body", "answer", "subject"], "roc_auc": 0.7123, "pr_auc": 0.4567}
+    con.execute("UPDATE models SET spec = json_merge_patch(spec, ?)",
+                [json.dumps({"metrics": {"roc_auc": 0.8011, "text_baseline": plain}})])
+    edited = json.loads(con.execute("SELECT spec::VARCHAR FROM models").fetchone()[0])
+    con.execute("UPDATE models SET model_id = ?", [model_id_for(edited)])
+    out = tmp_path / "out"
+    render_reports(con, settings_for(), out_dir=out, since=None, until=None, lang="es")
+    html = (out / "model.html").read_text(encoding="utf-8")
+    table = html[html.index("<h3>Evaluación</h3>"):].split("</table>")[0]
+    assert "Texto simple (TF-IDF + RL)" in table
+    roc = next(r for r in table.split("<tr>") if "ROC AUC" in r)
+    assert re.findall(r'<td class="num">([^<]*)</td>', roc)[0] == "0,801"
+    assert re.findall(r'<td class="num">([^<]*)</td>', roc)[2] == "0,712"
+    help_text = html[html.index('id="text-baseline-help"'):].split("</p>")[0]
+    assert "Textos leídos: mensaje del cliente, respuesta del agente, asunto." in help_text

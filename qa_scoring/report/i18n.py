@@ -143,6 +143,10 @@ ES: dict[str, str | dict[str, str]] = {
     "metric": "Métrica",
     "value": "Valor",
     "baseline": "Línea base",
+    "text_baseline": "Texto simple (TF-IDF + RL)",
+    "text_baseline_help": ("Texto simple: una regresión logística sobre las palabras de los mismos textos y nada más; "
+                           "el modelo debe superarla para que sus demás señales valgan la pena."),
+    "text_baseline_fields": "Textos leídos",
     "roc_curve": "Curva ROC",
     "pr_curve": "Curva precisión-exhaustividad",
     "calibration": "Calibración",
@@ -550,6 +554,10 @@ EN: dict[str, str | dict[str, str]] = {
     "metric": "Metric",
     "value": "Value",
     "baseline": "Baseline",
+    "text_baseline": "Plain text (TF-IDF + LR)",
+    "text_baseline_help": ("Plain text: a logistic regression on the words of the same texts and nothing else; "
+                           "the model must beat it for its other signals to be worth having."),
+    "text_baseline_fields": "Texts read",
     "roc_curve": "ROC curve",
     "pr_curve": "Precision-recall curve",
     "calibration": "Calibration",

@@ -25,7 +25,8 @@ class ModelView:
     created_at: Any
     metrics: tuple[tuple[str, float | int | str], ...]  # (name, value) in display order
     baseline: tuple[tuple[str, float | int | str], ...]
-    compared: tuple[tuple[str, Any, Any], ...]  # (name, model value, baseline value or None)
+    compared: tuple[tuple[str, Any, Any, Any], ...]  # (name, model, prior baseline, plain text baseline; None: not measured)
+    text_fields: tuple[str, ...]  # the fields the plain text baseline read
     split: tuple[tuple[str, Any], ...]
     mapping: tuple[tuple[str, str], ...]
     top_terms: tuple[str, ...]  # words (text features) toward dissatisfaction, no two alike
@@ -198,8 +199,10 @@ def load_model_view(con, *, rule_title=lambda rule_id: rule_id, agent_word: str 
         positive = balance["test_dissatisfied"] / training["n_test"]
     shown = _scalar_items(metrics, _METRICS)
     base = dict(_scalar_items(metrics.get("baseline")))
-    compared = tuple((k, v, base.get(k)) for k, v in shown) + tuple(
-        (k, None, v) for k, v in sorted(base.items()) if k != "kind" and k not in dict(shown))
+    plain = _as_dict(metrics.get("text_baseline"))
+    plain_numbers = {k: v for k, v in _scalar_items(plain) if k != "kind"}
+    compared = tuple((k, v, base.get(k), plain_numbers.get(k)) for k, v in shown) + tuple(
+        (k, None, v, plain_numbers.get(k)) for k, v in sorted(base.items()) if k != "kind" and k not in dict(shown))
     words, signals = split_words(_features(_get(info, "top_terms")), rule_title=rule_title, agent_word=agent_word)
     mapping = []
     for key, value in _as_dict(_get(info, "label_mapping")).items():
@@ -210,6 +213,7 @@ def load_model_view(con, *, rule_title=lambda rule_id: rule_id, agent_word: str 
         metrics=shown,
         baseline=tuple((k, v) for k, v in base.items() if k != "kind"),
         compared=compared,
+        text_fields=tuple(str(f) for f in plain.get("fields", ()) if isinstance(f, str)) if isinstance(plain.get("fields"), list) else (),
         split=_scalar_items(training, _SPLIT) + tuple(
             (f"class_balance.{k}", v) for k, v in _scalar_items(balance)),
         mapping=tuple(mapping),
