@@ -213,11 +213,34 @@ def median_time(fn, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
+def per_rule(con, pack) -> None:
+    """Print the seconds of the compiled query for the whole pack and for each rule alone (no writes):
+    where the rules stage spends its time. Alone, a rule gets no shared screen pass (sql._screens)."""
+    import dataclasses
+
+    from qa_scoring.rules.sql import compile_rule_pack
+
+    def seconds(p) -> float:
+        compiled = compile_rule_pack(p)
+        source = "(SELECT " + ", ".join(compiled.columns) + " FROM interactions)"
+        start = time.perf_counter()
+        con.execute(f"SELECT count(*), sum(rules_failed) FROM ({compiled.select_sql.format(source=source)})",
+                    compiled.params).fetchall()
+        return time.perf_counter() - start
+
+    print(f"rule query, whole pack: {seconds(pack):.2f} s (load average {os.getloadavg()[0]:.1f}); each rule alone:")
+    for rule in pack.rules:
+        print(f"  {rule.id:32s} {rule.kind:13s} {rule.field or '-':15s}"
+              f"{' negation' if rule.negation else '':9s} {seconds(dataclasses.replace(pack, rules=(rule,))):.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--python-rows", type=int, default=100_000)
     parser.add_argument("--night", type=int, default=100_000)
+    parser.add_argument("--per-rule", action="store_true",
+                        help="also time each rule's query alone (a pack of that one rule) on the N rows")
     parser.add_argument("--child-score", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -244,6 +267,8 @@ def main() -> None:
         scan = median_time(lambda: con.execute(
             "SELECT sum(length(body) + length(answer) + length(comments)) FROM interactions").fetchall())
         py_seconds = python_loop(con, pack, args.python_rows)
+        if args.per_rule:
+            per_rule(con, pack)
         con.close()
 
         full = run_child(db, full=True)
