@@ -740,14 +740,16 @@ def predict_cmd(app: App, full: bool, as_json: bool) -> None:
               help="First day (YYYY-MM-DD; default: the first day with data).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
               help="Last day, included (default: the last day with data).")
+@click.option("--weeks", type=int, default=None, metavar="N",
+              help="The last N weeks ending on the last day (instead of --since).")
 @click.option("--lang", type=click.Choice(["es", "en"]), default=None,
               help=f"Language (default: [report] lang in the settings, else {ReportSettings.lang}).")
 @click.option("--operation", default=None, metavar="NAME",
               help="Only this operation's pages (default: all; several operations get a folder each and an overview).")
 @json_option
 @pass_app
-def report_cmd(app: App, out: str | None, since, until, lang: str | None, operation: str | None,
-               as_json: bool) -> None:
+def report_cmd(app: App, out: str | None, since, until, weeks: int | None, lang: str | None,
+               operation: str | None, as_json: bool) -> None:
     """Write the HTML audit reports for a period: index, one page per agent, rules and model.
 
     Static, self-contained pages (no JavaScript, nothing loaded from the network). The folder
@@ -758,7 +760,7 @@ def report_cmd(app: App, out: str | None, since, until, lang: str | None, operat
     \b
     Example:
         qa-scoring report --out reports --since 2026-11-01 --until 2026-11-30
-        qa-scoring report --lang en --json
+        qa-scoring report --weeks 4 --lang en --json
         qa-scoring report --operation lima --out reports-lima
     """
     from qa_scoring.report import render_reports
@@ -768,7 +770,7 @@ def report_cmd(app: App, out: str | None, since, until, lang: str | None, operat
     with app.recorded(con, "report") as info:
         summary = render_reports(con, settings, out_dir=Path(settings.report.out), since=since and since.date(),
                                  until=until and until.date(), lang=settings.report.lang, run_id=info["run_id"],
-                                 operation=operation)
+                                 operation=operation, weeks=weeks)
         info.update(counts=summary.to_dict(), rule_pack_hash=",".join(summary.rule_pack_hashes) or None,
                     model_id=",".join(summary.model_ids) or None)
     emit(summary.to_dict(), as_json, summary.text())

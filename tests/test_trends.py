@@ -77,3 +77,33 @@ def test_rules_page_daily_pass_rates_come_from_the_facts(sample_db, tmp_path):
     out = tmp_path / "rep"
     assert runner.invoke(cli, ["--db", str(db), "report", "--out", str(out)]).exit_code == 0
     assert (out / "rules.html").read_text(encoding="utf-8").count('class="spark"') == n_rules
+
+
+def test_report_weeks_is_the_last_n_weeks_ending_on_the_last_day(sample_db, tmp_path, runner):
+    import json
+
+    def report(*args):
+        return runner.invoke(cli, ["--db", str(sample_db), "report", "--json", *args])
+
+    out = tmp_path / "w"
+    result = report("--out", str(out), "--weeks", "2")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["since"], summary["until"]) == ("2026-10-31", "2026-11-13")  # 14 days ending on the last day
+    result = report("--out", str(out), "--weeks", "1", "--until", "2026-11-05")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["since"] == "2026-10-30"
+    # the same period asked with --since/--until gives the same figures
+    same = report("--out", str(tmp_path / "s"), "--since", "2026-10-30", "--until", "2026-11-05")
+    strip = lambda s: {k: v for k, v in json.loads(s).items() if k not in ("out_dir", "index", "seconds", "run_id")}
+    assert strip(same.stdout) == strip(result.stdout)
+    for args, line in [
+        (["--weeks", "0"], "Error: report --weeks 0: must be a whole number of weeks from 1 to 520"),
+        (["--weeks", "-3"], "Error: report --weeks -3: must be a whole number of weeks from 1 to 520"),
+        (["--weeks", "2", "--since", "2026-11-01"], "Error: report --weeks 2: give either --weeks or --since, not both"),
+    ]:
+        bad = report("--out", str(tmp_path / "bad"), *args)
+        assert bad.exit_code == 2 and bad.stderr.strip().splitlines()[-1] == line, bad.output
+        assert not (tmp_path / "bad").exists()
+    bad = report("--out", str(tmp_path / "bad"), "--weeks", "two")
+    assert bad.exit_code == 2 and "--weeks" in bad.stderr

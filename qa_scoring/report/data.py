@@ -343,8 +343,16 @@ class ReportData:
 # --- the period and the base table ------------------------------------------------------------
 
 def resolve_period(con: duckdb.DuckDBPyConnection, since: date | None, until: date | None,
-                   operation: str | None = None) -> Period:
-    """The requested period; missing ends default to the data's first / last day (of `operation`)."""
+                   operation: str | None = None, weeks: int | None = None) -> Period:
+    """The requested period; missing ends default to the data's first / last day (of `operation`).
+    `weeks` = N makes it the last N whole weeks ending on the last day (`--until` or the data's)."""
+    if weeks is not None:
+        if since is not None:
+            raise InputError(f"report --weeks {weeks}: give either --weeks or --since, not both")
+        if not 1 <= weeks <= MAX_WEEKS:
+            raise InputError(f"report --weeks {weeks}: must be a whole number of weeks from 1 to {MAX_WEEKS}")
+        last = resolve_period(con, None, until, operation).until
+        return Period(last - timedelta(days=7 * weeks - 1), last)
     if since is not None and until is not None and since > until:
         raise InputError(f"report period: --since {since} is after --until {until}")
     if since is None or until is None:
@@ -356,6 +364,8 @@ def resolve_period(con: duckdb.DuckDBPyConnection, since: date | None, until: da
         until = until or max(last, since)
     return Period(since, until)
 
+
+MAX_WEEKS = 520  # ten years: beyond that a typo, not a period
 
 # An open interaction: the status says so; without a status, the missing close date does.
 OPEN_SQL = ("CASE WHEN NOT qa_blank(i.status) THEN lower(trim(i.status)) = 'open' "

@@ -484,7 +484,8 @@ def _page_extras(trend_pages: dict) -> dict:
 
 
 def render_reports(con, settings, *, out_dir: Path, since: date | None, until: date | None,
-                   lang: str = "es", run_id: int | None = None, operation: str | None = None) -> ReportSummary:
+                   lang: str = "es", run_id: int | None = None, operation: str | None = None,
+                   weeks: int | None = None) -> ReportSummary:
     """Render index, agent, rules and model pages for a period into `out_dir`, atomically.
 
     A database holding several operations gets one folder of those pages per operation (its agents,
@@ -503,7 +504,7 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
             known = ", ".join(name for name, _ in operations) or "none"
             raise InputError(f"report --operation {operation}: no interactions of that operation (stored: {known})")
         several = operation is None and len(operations) > 1
-        period = resolve_period(con, since, until, operation)
+        period = resolve_period(con, since, until, operation, weeks)
         rule_info = _rule_catalogue(con, lang)
         # the model is one for every operation: read once
         model = load_model_view(con, rule_title=lambda rule_id: rule_info(rule_id).title, agent_word=fmt.t("agent_word"))
