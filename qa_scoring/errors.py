@@ -83,6 +83,7 @@ import re as _re
 
 _extra_secrets: set[str] = set()
 MIN_SECRET = 4  # shorter values are not scrubbed (they would match ordinary words)
+MAX_SECRET = 1024  # longer values are refused as tokens (wolkvox.read_token): a pattern per character
 _MIN_BASE64 = 8  # base64 cores shorter than this would match random base64 (images) by chance
 # Between two characters of a hidden secret: whitespace (a wrapped line), its JSON, URL and HTML
 # encodings, zero-width and soft-hyphen characters. Literal characters so RE2 reads it too.
@@ -159,7 +160,7 @@ def known_secrets() -> tuple[str, ...]:
     """The secrets to scrub now: every registered value and $WOLKVOX_TOKEN, longest first."""
     secrets = set(_extra_secrets)
     token = _os.environ.get("WOLKVOX_TOKEN", "").strip()
-    if len(token) >= MIN_SECRET:
+    if MIN_SECRET <= len(token) <= MAX_SECRET:
         secrets.add(token)
     return tuple(sorted(secrets, key=lambda s: (-len(s), s)))
 
@@ -209,7 +210,7 @@ def _compiled(pattern: str) -> _re.Pattern:
 
 def register_secret(value: str) -> None:
     """Remember a secret value (e.g. a token read from a file) so it is scrubbed everywhere."""
-    if value and len(value) >= MIN_SECRET:
+    if value and MIN_SECRET <= len(value) <= MAX_SECRET:
         _extra_secrets.add(value)
 
 

@@ -49,7 +49,7 @@ from urllib3.util.retry import Retry
 from qa_scoring import parse, store
 from qa_scoring.config import Operation, Settings, WolkvoxSettings
 from qa_scoring.errors import (APIError, AuthError, DataFileError, InputError, LockedError, QAError, QuotaError,
-                               known_secrets, one_line, register_secret, scrub_secrets)
+                               MAX_SECRET, known_secrets, one_line, register_secret, scrub_secrets)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,27 @@ DEFAULT_BACKFILL_DAYS = 30
 
 # --- token and times --------------------------------------------------------------------------
 
+def _read_token_file(path: Path, where: str) -> str:
+    """The token in `path`, read no further than a token can be long."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(4 * MAX_SECRET + 1)
+        token = data.decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise AuthError(f"{where} {path}: {reason}") from None
+    if len(data) > 4 * MAX_SECRET or len(token) > MAX_SECRET:
+        raise AuthError(f"{where} {path}: longer than {MAX_SECRET} characters, not an API token")
+    return token
+
+
+def _check_token(token: str, where: str) -> None:
+    if len(token) > MAX_SECRET:
+        raise AuthError(f"{where} is longer than {MAX_SECRET} characters, not an API token")
+    if not re.fullmatch(r"[\x21-\x7e]+", token):
+        raise AuthError(f"{where} is malformed (spaces or non-ASCII characters)")
+
+
 def read_token(environ=os.environ, operation: Operation | None = None) -> str:
     """The API token from WOLKVOX_TOKEN (or the file named by WOLKVOX_TOKEN_FILE), registered as a secret;
     for a configured operation, from its `token_env` variable or its `token_file`."""
@@ -73,41 +94,31 @@ def read_token(environ=os.environ, operation: Operation | None = None) -> str:
     token = (environ.get("WOLKVOX_TOKEN") or "").strip()
     if not token and environ.get("WOLKVOX_TOKEN_FILE"):
         path = Path(environ["WOLKVOX_TOKEN_FILE"])
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as err:
-            reason = getattr(err, "strerror", None) or "not UTF-8 text"
-            raise AuthError(f"WOLKVOX_TOKEN_FILE {path}: {reason}") from None
+        token = _read_token_file(path, "WOLKVOX_TOKEN_FILE")
         register_secret(token)
         if not token:
             raise AuthError(f"WOLKVOX_TOKEN_FILE {path} is empty")
     if not token:
         raise AuthError("WOLKVOX_TOKEN is not set (try 'qa-scoring demo' for a dry run)")
     register_secret(token)
-    if not re.fullmatch(r"[\x21-\x7e]+", token):
-        raise AuthError("WOLKVOX_TOKEN is malformed (spaces or non-ASCII characters)")
+    _check_token(token, "WOLKVOX_TOKEN")
     return token
 
 
 def _operation_token(environ, op: Operation) -> str:
-    where = f"operation {op.name}"
+    # Messages name the setting; the caller (fetch_operations) names the operation.
     if op.token_file:
         path = Path(op.token_file)
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as err:
-            reason = getattr(err, "strerror", None) or "not UTF-8 text"
-            raise AuthError(f"{where}: token_file {path}: {reason}") from None
+        token = _read_token_file(path, f"operations.{op.name}.token_file")
         register_secret(token)
         if not token:
-            raise AuthError(f"{where}: token_file {path} is empty")
+            raise AuthError(f"operations.{op.name}.token_file {path} is empty")
     else:
         token = (environ.get(op.token_env) or "").strip()
         register_secret(token)
         if not token:
-            raise AuthError(f"{where}: {op.token_env} is not set (operations.{op.name}.token_env)")
-    if not re.fullmatch(r"[\x21-\x7e]+", token):
-        raise AuthError(f"{where}: the token is malformed (spaces or non-ASCII characters)")
+            raise AuthError(f"{op.token_env} is not set (operations.{op.name}.token_env)")
+    _check_token(token, f"the token of operations.{op.name}")
     return token
 
 

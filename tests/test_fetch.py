@@ -117,6 +117,33 @@ def test_read_token_from_env_file_and_missing(tmp_path):
         wolkvox.read_token({"WOLKVOX_TOKEN": "two words"})
 
 
+def test_a_token_longer_than_any_token_is_refused_before_it_is_used_or_scrubbed(tmp_path, runner):
+    """A token file that is not a token (a log, a dump: 200 MB took 13 GB and 11 min building its
+    scrub pattern) is refused after reading at most a few KB; so is an over-long variable."""
+    from qa_scoring import errors
+
+    long_token = "A" * 20_000
+    big = tmp_path / "big.tok"
+    with big.open("wb") as handle:
+        handle.write(b"B" * (64 << 20))
+    before = errors.known_secrets()
+    with pytest.raises(AuthError, match=r"^WOLKVOX_TOKEN is longer than 1024 characters, not an API token$"):
+        wolkvox.read_token({"WOLKVOX_TOKEN": long_token})
+    started = time.thread_time()
+    with pytest.raises(AuthError, match=rf"^WOLKVOX_TOKEN_FILE {re.escape(str(big))}: longer than 1024 characters"):
+        wolkvox.read_token({"WOLKVOX_TOKEN_FILE": str(big)})
+    assert time.thread_time() - started < 1  # read no further than a token can be long
+    assert errors.known_secrets() == before
+    (tmp_path / "qa-scoring.toml").write_text(f'[operations.bog]\nserver = "0042"\ntoken_file = "{big}"\n')
+    result = runner.invoke(cli, ["--db", str(tmp_path / "qa.duckdb"), "--config", str(tmp_path / "qa-scoring.toml"),
+                                 "fetch"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith("Error: fetch failed for operation bog")
+    assert "longer than 1024 characters" in result.output and "BBBB" not in result.output
+    assert errors.known_secrets() == before
+    assert wolkvox.read_token({"WOLKVOX_TOKEN": "x" * 1024}) == "x" * 1024  # the longest a token may be
+
+
 def test_parse_time_formats_and_error():
     assert wolkvox.parse_time("2026-11-01") == datetime(2026, 11, 1)
     assert wolkvox.parse_time("2026-11-01", end_of_day=True) == datetime(2026, 11, 1, 23, 59, 59)
