@@ -9,6 +9,7 @@ rebuilding every day.
 
     python benchmarks/bench_facts.py                       # 10 days x 20,000, a night of 20,000
     python benchmarks/bench_facts.py --days 30 --per-day 100000
+    python benchmarks/bench_facts.py --profile dense
 
 Prints results; asserts nothing.
 """
@@ -23,7 +24,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import generator  # noqa: E402
+from _common import add_profile_option, generator, use_profile  # noqa: E402
 
 from qa_scoring import facts, store  # noqa: E402
 from qa_scoring.ingest import import_files  # noqa: E402
@@ -35,7 +36,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=10)
     ap.add_argument("--per-day", type=int, default=20_000)
+    add_profile_option(ap)
     args = ap.parse_args()
+    use_profile(args.profile)
     gen = generator()
     start = date(2026, 10, 1)
     pack = load_rule_pack(rules_dir())
@@ -52,7 +55,7 @@ def main() -> None:
         s = score_interactions(con, pack)
         total = sum(s.seconds.values())
         refresh = s.seconds.get("refresh daily facts", 0.0)
-        print(f"database: {args.days} days x {args.per_day:,}; first full score {sum(first.seconds.values()):.2f} s "
+        print(f"profile {args.profile}; database: {args.days} days x {args.per_day:,}; first full score {sum(first.seconds.values()):.2f} s "
               f"(facts {first.seconds.get('refresh daily facts', 0):.2f} s)")
         print(f"night of {s.scored:,}: score {total:.2f} s, of which the facts refresh {refresh:.2f} s "
               f"({refresh / total:.1%}); steps {s.seconds}")

@@ -161,13 +161,19 @@ def _aggregate(con: duckdb.DuckDBPyConnection, mapping: LabelMapping, lo: date, 
     # Rule counts from the effective letters (overrides applied), grouped before they are spread.
     from qa_scoring.reviews.stored import effective_outcomes_sql
 
+    # Only the refreshed days' outcomes, picked by interaction id: a night's refresh of a few days
+    # must not read the whole of rule_outcomes through the overrides' LEFT JOIN.
+    con.execute("""CREATE OR REPLACE TEMP TABLE qa_fact_outcomes AS
+                   SELECT o.* FROM rule_outcomes o
+                   SEMI JOIN qa_fact_rows b ON o.interaction_id = b.interaction_id
+                                           AND o.rule_pack_hash = b.rule_pack_hash""")
     grouped = f"""SELECT {", ".join(f"b.{k}" for k in KEYS)}, o.rule_pack_hash, o.outcomes, b.dissatisfied,
                          count(*) AS n
-                  FROM {effective_outcomes_sql()} o JOIN qa_fact_rows b
+                  FROM {effective_outcomes_sql("qa_fact_outcomes")} o JOIN qa_fact_rows b
                     ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
                   GROUP BY ALL"""
     con.execute(f"""
         INSERT INTO daily_rule_facts
         SELECT {keys}, rule_id, total, app, pass, fail_lab, fail_dis, pass_lab, pass_dis
         FROM ({outcomes.rule_counts_sql(grouped, KEYS)})""")
-    con.execute("DROP TABLE qa_fact_rows")
+    con.execute("DROP TABLE qa_fact_rows; DROP TABLE qa_fact_outcomes")

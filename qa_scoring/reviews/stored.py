@@ -269,16 +269,17 @@ def apply_overrides(con: duckdb.DuckDBPyConnection, enabled: bool = True) -> int
     return int(n)
 
 
-def effective_outcomes_sql() -> str:
+def effective_outcomes_sql(source: str = "rule_outcomes") -> str:
     """`rule_outcomes` (same columns) with the effective verdicts' letters in place of the automatic
     ones, for the interactions whose current score carries overrides: what aggregates count. With
-    `reviews.override` off no score carries any, so this is `rule_outcomes` as it is."""
+    `reviews.override` off no score carries any, so this is `rule_outcomes` as it is. `source` may
+    name a subset of `rule_outcomes` (same columns) to read instead of the whole table."""
     return f"""(
         WITH changed AS (
             SELECT interaction_id, rule_pack_hash, string_agg(letter, '' ORDER BY position) AS outcomes
             FROM ({_letters_sql(True, overridden_only=True)}) GROUP BY ALL)
         SELECT o.interaction_id, coalesce(c.outcomes, o.outcomes) AS outcomes, o.rule_pack_hash, o.run_id
-        FROM rule_outcomes o LEFT JOIN changed c
+        FROM {source} o LEFT JOIN changed c
             ON c.interaction_id = o.interaction_id AND c.rule_pack_hash = o.rule_pack_hash)"""
 
 
