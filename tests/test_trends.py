@@ -107,3 +107,35 @@ def test_report_weeks_is_the_last_n_weeks_ending_on_the_last_day(sample_db, tmp_
         assert not (tmp_path / "bad").exists()
     bad = report("--out", str(tmp_path / "bad"), "--weeks", "two")
     assert bad.exit_code == 2 and "--weeks" in bad.stderr
+
+
+def test_agent_pages_show_each_rules_weekly_pass_rate_from_the_facts(sample_db, tmp_path, runner):
+    import re
+
+    assert runner.invoke(cli, ["--db", str(sample_db), "score"]).exit_code == 0
+    con = store.connect(sample_db)
+    agent, = store.fetch_one(con, "SELECT agent FROM daily_facts GROUP BY agent ORDER BY sum(scored) DESC, agent LIMIT 1")
+    rates = trends.weekly_rule_rates(con, date(2026, 11, 13))
+    want = con.execute("""SELECT 100.0 * count(*) FILTER (r.passed) / count(*) FROM rule_results r
+                          JOIN interactions i USING (interaction_id)
+                          WHERE r.rule_id = 'saludo_inicial' AND r.applicable AND i.agent_name = ?
+                            AND i.created_at::DATE BETWEEN DATE '2026-11-07' AND DATE '2026-11-13'
+                            AND lower(trim(i.status)) <> 'open'""", [agent]).fetchall()[0][0]
+    assert len(rates[agent]["saludo_inicial"]) == trends.WEEKS
+    assert abs(rates[agent]["saludo_inicial"][-1] - want) < 1e-9 and want > 0
+    # the page draws what the facts say: the agent's last week of that rule set to 0 % ends at the bottom
+    con.execute("""UPDATE daily_rule_facts SET passed = 0 WHERE agent = ? AND rule_id = 'saludo_inicial'
+                   AND day > DATE '2026-11-06'""", [agent])
+    con.close()
+    out = tmp_path / "rep"
+    result = runner.invoke(cli, ["--db", str(sample_db), "report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    pages = {p.name: p.read_text(encoding="utf-8") for p in (out / "agents").glob("*.html")}
+    for html in pages.values():
+        rules = html[html.index('id="rules"'):]
+        rules = rules[:rules.index("</table>")]
+        assert rules.count('<td class="hide-sm print-skip rule-weekly">') == rules.count("<tr") - 1  # one per rule row
+    page = next(h for h in pages.values() if f"<h1>{agent}" in h or f">{agent}<" in h)
+    row = next(r for r in page.split("<tr") if "saludo_inicial" in r and "rule-weekly" in r)
+    cy = float(re.search(r'class="spark-end" cx="[\d.]+" cy="([\d.]+)"', row).group(1))
+    assert cy == 21.5  # 0 % on a 24 px sparkline (2.5 px padding)

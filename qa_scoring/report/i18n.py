@@ -429,6 +429,7 @@ ES: dict[str, str | dict[str, str]] = {
     "changed_title": "Qué cambió esta semana",
     "changed_none": "Ningún agente difiere de sus 4 semanas anteriores más allá del ruido.",
     "rule_daily_trend": "Cumplimiento por día (8 semanas)",
+    "rule_weekly_trend": "Cumplimiento por semana (últimas {n})",
 }
 
 EN: dict[str, str | dict[str, str]] = {
@@ -836,6 +837,7 @@ EN: dict[str, str | dict[str, str]] = {
     "changed_title": "What changed this week",
     "changed_none": "No agent differs from their own previous 4 weeks beyond noise.",
     "rule_daily_trend": "Pass rate by day (8 weeks)",
+    "rule_weekly_trend": "Pass rate by week (last {n})",
 }
 
 CATALOGUES = {"es": ES, "en": EN}

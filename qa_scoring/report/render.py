@@ -351,7 +351,7 @@ def write_folder(out_dir: Path, files: dict[str, str]) -> None:
 def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, footer: dict,
                  env: jinja2.Environment | None = None, cal: Calibration | None = None,
                  extra: dict | None = None, alarms: dict | None = None, trends: tuple | None = None,
-                 rule_rates: dict | None = None) -> dict[str, str]:
+                 rule_rates: dict | None = None, agent_rule_rates: dict | None = None) -> dict[str, str]:
     """Every page of the report as {relative path: HTML}; `alarms` = {day, lines, alpha} for the index,
     `trends` = (the team's weekly trend, {agent: trend}) and `rule_rates` from report/trends.py."""
     env = env or environment()
@@ -399,8 +399,12 @@ def render_pages(data: ReportData, model: ModelView | None, fmt: Formatter, foot
                 **common, root="../", page="rules", r=r, failures=data.rule_failures.get(r.rule.rule_id, ()),
                 reviewed=reviewed)
     agent_page = env.get_template("agent.html")
+    rule_weeks = agent_rule_rates or {}
+    n_weeks = len(next((v for rates in rule_weeks.values() for v in rates.values()), ()))
     for a in data.agents:
+        weekly_rules = {rule_id: charts.sparkline(values) for rule_id, values in rule_weeks.get(a.name, {}).items()}
         pages[f"agents/{a.file}"] = agent_page.render(
+            weekly_rules=weekly_rules, rule_weeks=n_weeks,
             **common, root="../", page="agent", agent=a, trend=trend_chart(data, fmt, a.days),
             queues=data.queues.get(a.name, ()), rules=data.agent_rules.get(a.name, ()),
             reviews=data.reviews.get(a.name, ()), critical=data.critical.get(a.name, ()), reviewed=reviewed,
@@ -456,7 +460,7 @@ def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operat
                               mask=functools.partial(mask_text, personal=personal),
                               days=opts.calibration_days, override=settings.reviews.override, operation=operation)
     from qa_scoring import alarms
-    from qa_scoring.report.trends import daily_rule_rates, weekly_trends
+    from qa_scoring.report.trends import daily_rule_rates, weekly_rule_rates, weekly_trends
 
     check = alarms.check_day(con, period.until)
     shown = replace(check, alarms=tuple(a for a in check.alarms if operation is None or a.operation == operation))
@@ -465,6 +469,8 @@ def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operat
                    "trends": weekly_trends(con, period.until, opts.min_sample, weeks=opts_weeks(settings),
                                            operation=operation),
                    "rule_rates": daily_rule_rates(con, period.until, operation=operation),
+                   "agent_rule_rates": weekly_rule_rates(con, period.until, weeks=opts_weeks(settings),
+                                                         operation=operation),
                    "check": check}
     model_ids = data.model_ids or ((model.model_id,) if model else ())
     footer = {
@@ -480,7 +486,7 @@ def _one_report(con, settings, fmt: Formatter, period, rule_info, run_id, operat
 
 def _page_extras(trend_pages: dict) -> dict:
     """The trend and alarm arguments of render_pages from one report's prepared values."""
-    return {k: trend_pages[k] for k in ("alarms", "trends", "rule_rates")}
+    return {k: trend_pages[k] for k in ("alarms", "trends", "rule_rates", "agent_rule_rates")}
 
 
 def render_reports(con, settings, *, out_dir: Path, since: date | None, until: date | None,

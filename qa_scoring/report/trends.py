@@ -126,3 +126,20 @@ def daily_rule_rates(con: duckdb.DuckDBPyConnection, until: date, days: int = RU
         if app:
             series[(day - since).days] = 100.0 * float(passed) / float(app)
     return out
+
+
+def weekly_rule_rates(con: duckdb.DuckDBPyConnection, until: date, weeks: int = WEEKS,
+                      operation: str | None = None) -> dict[str, dict[str, list[float | None]]]:
+    """Per agent and rule, the weekly pass rate (passed / applicable, 0-100; None in weeks it never
+    applied), oldest first, over the `weeks` weeks ending `until` (open interactions left out)."""
+    since = until - timedelta(days=7 * weeks - 1)
+    out: dict[str, dict[str, list[float | None]]] = {}
+    for agent, rule_id, back, passed, app in con.execute("""
+            SELECT agent, rule_id, (date_diff('day', day, $until) // 7)::INTEGER AS back, sum(passed), sum(applicable)
+            FROM daily_rule_facts
+            WHERE NOT is_open AND day BETWEEN $since AND $until AND ($operation IS NULL OR operation = $operation)
+            GROUP BY ALL HAVING sum(applicable) > 0 ORDER BY 1, 2, 3""",
+            {"since": since, "until": until, "operation": operation}).fetchall():
+        series = out.setdefault(agent, {}).setdefault(rule_id, [None] * weeks)
+        series[weeks - 1 - int(back)] = 100.0 * float(passed) / float(app)
+    return out
