@@ -140,6 +140,31 @@ def _reference_explain(X: sp.csr_matrix, coef: np.ndarray, names: list[tuple[str
     return out
 
 
+def _reference_agent_pattern(agent_name: str) -> re.Pattern | None:
+    """features._agent_pattern as it was before it started with a literal per name word."""
+    words = sorted({w for w in re.findall(r"[a-z]{3,}", fold(agent_name))}, key=len, reverse=True)
+    if not words:
+        return None
+    name = "(?:" + "|".join(words) + ")"
+    return re.compile(rf"\b{name}(?:[^a-z0-9]+{name})*\b")
+
+
+def test_the_agent_name_is_blanked_as_before():
+    names = ["María José Pérez", "Ana", "Jo", "Ann Annabel", "  ", "José-María O'Neil", "Ñoño Ñu"] + BLNS[:200]
+    texts = BLNS + EDGES + ["le habla maría josé pérez", "xmaria jose", "maria-jose", "_maria", "1maria",
+                            "mariajose", "maria  jose, perez!", "amaria maria", "annabel ann annx", "nono nu"]
+    folded = [fold(t) for t in texts]
+    blanked = 0
+    for agent in names:
+        mine, ref = F._agent_pattern(agent), _reference_agent_pattern(agent)
+        assert (mine is None) == (ref is None), agent
+        if mine is not None:
+            for text in folded:
+                assert mine.sub(F.AGENT_TOKEN, text) == ref.sub(F.AGENT_TOKEN, text), (agent, text)
+                blanked += F.AGENT_TOKEN in mine.sub(F.AGENT_TOKEN, text)
+    assert blanked >= 8  # the name is found, not only left alone
+
+
 def _reference(predictor, batch: dict):
     """Risk and explanations the way they were computed before: scikit-learn's TfidfVectorizer.transform,
     scipy's hstack, the lexsort explain."""

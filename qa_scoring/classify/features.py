@@ -52,7 +52,10 @@ def _agent_pattern(agent_name: str) -> re.Pattern | None:
     if not words:
         return None
     name = "(?:" + "|".join(words) + ")"
-    return re.compile(rf"\b{name}(?:[^a-z0-9]+{name})*\b")  # "maria jose" → one placeholder
+    # The same match as rf"\b{name}(?:…)*\b", but starting with a literal per alternative (the
+    # boundary checked behind it), so the regex engine scans ahead for the first letters only.
+    head = "(?:" + "|".join(rf"{w[0]}(?<=\b{w[0]}){w[1:]}" for w in words) + ")"
+    return re.compile(rf"{head}(?:[^a-z0-9]+{name})*\b")  # "maria jose" → one placeholder
 
 
 def fold_column(texts: list, agents: list | None = None) -> list[str]:
