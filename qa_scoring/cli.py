@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -883,10 +883,12 @@ def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, fai
 def demo_cmd(app: App, out: str, as_json: bool) -> None:
     """Run the whole nightly job on the bundled sample, with no credentials and no network.
 
-    Starts the project's sandbox API on 127.0.0.1 (a free port) serving the bundled sample,
-    runs fetch → score → train → predict → report against it through the real HTTP client,
-    with the sample's QA reviews imported after scoring (the calibration page), prints where
-    index.html is and stops the sandbox. Running it again updates.
+    Starts two sandbox APIs on 127.0.0.1 (free ports), one per demo operation (bogota, lima:
+    the bundled sample's agents dealt between them, each with its own token and time zone),
+    runs fetch → score → train → predict → report against them through the real HTTP client,
+    with the sample's QA reviews imported after scoring (the calibration pages), prints where
+    the overview index.html is and stops the sandboxes. Running it again updates; a database
+    of the earlier one-operation demo is moved aside to <db>.old-demo first.
 
     \b
     Example:
@@ -899,17 +901,25 @@ def demo_cmd(app: App, out: str, as_json: bool) -> None:
     files = sample_files()
     reviews = sample_reviews()
     since, until = pipeline.sample_range(files)
-    token = "demo-token"
-    with sandbox.start_sandbox(files, token=token) as server:
-        demo = pipeline.demo_settings(settings, server.base_url)
+    split = pipeline.demo_split(files)
+
+    def serves(i: int):
+        return lambda row: split.get(str(row.get("agent_name") or ""), 0) == i
+
+    with ExitStack() as servers:  # one sandbox per operation, each with its own token and port
+        urls = [servers.enter_context(sandbox.start_sandbox(files, token=pipeline.demo_token(name), keep=serves(i))).base_url
+                for i, (name, _) in enumerate(pipeline.DEMO_OPERATIONS)]
+        demo, environ = pipeline.demo_settings(settings, urls)
         with pipeline.run_lock(demo.db_path):
+            pipeline.retire_old_demo(demo.db_path)
             con = app.open_db(demo)
             periods = [pipeline.Period("", None, None)]
             with app.recorded(con, "demo") as info, \
-                    stage_progress(pipeline.stage_count(token, demo, periods, date.today(), bool(reviews))) as on_stage:
-                summary = pipeline.run_job(con, demo, token, run_info=info, since=since, until=until,
+                    stage_progress(pipeline.stage_count("demo", demo, periods, date.today(), bool(reviews))) as on_stage:
+                summary = pipeline.run_job(con, demo, None, run_info=info, since=since, until=until,
                                            out_dir=Path(out), periods=periods, on_stage=on_stage,
-                                           status=info["status"], reviews_files=reviews)
+                                           status=info["status"], reviews_files=reviews,
+                                           operations=list(demo.operations), environ=environ)
     emit(summary.to_dict(), as_json, f"{summary.text()}\nopen {Path(summary.reports[0]).resolve()}")
 
 

@@ -240,12 +240,13 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
             out_dir: Path | None = None, periods: list[Period] | None = None,
             today: date | None = None, on_stage: Callable[[str], None] | None = None,
             status: RunStatus | None = None, reviews_files: list[Path] | None = None,
-            operations: list | None = None) -> RunSummary:
+            operations: list | None = None, environ=None) -> RunSummary:
     """The nightly job on an open database. `token=None` skips fetching (data came by import).
     With `operations` (configured [operations.<name>] sections), each is fetched with its own token;
     one failing leaves the others' data, which the later stages process as usual, and is named in
     `summary.failed_operations` (the CLI then exits 1).
-    `reviews_files` (the demo's bundled QA verdicts) are imported right after scoring.
+    `reviews_files` (the demo's bundled QA verdicts) are imported right after scoring; `environ`
+    (the demo's) is where the operations' tokens are read, os.environ by default.
 
     `on_stage(name)` is called as each stage starts (the CLI draws a progress bar on a terminal);
     `status` (the status file) is updated as each stage starts and ends.
@@ -257,7 +258,8 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
     run_id = run_info["run_id"]
     if operations:
         fetched = _stage(summary, "fetch", lambda: wolkvox.fetch_operations(
-            con, settings, operations, since=since, until=until, run_id=run_id), on_stage, status)
+            con, settings, operations, since=since, until=until, run_id=run_id,
+            environ=os.environ if environ is None else environ), on_stage, status)
         summary.failed_operations = dict(fetched.failed)
     elif token is not None:
         _stage(summary, "fetch", lambda: wolkvox.fetch_interactions(
@@ -328,8 +330,60 @@ def sample_range(files: list[Path]) -> tuple[datetime, datetime]:
     return min(stamps).replace(hour=0, minute=0, second=0), max(stamps).replace(hour=23, minute=59, second=59)
 
 
-def demo_settings(settings: Settings, base_url: str) -> Settings:
-    """The user's settings pointed at the local sandbox, without pacing (it is our own server)."""
-    wolkvox = dataclasses.replace(settings.wolkvox, base_url=base_url, server=settings.wolkvox.server or "demo",
-                                  min_interval=0.0)
-    return dataclasses.replace(settings, wolkvox=wolkvox, operations=())
+# The demo's two operations: (name, time zone). The sample's agents are dealt between them in
+# name order, so each has its own team and a new user sees the overview comparing operations.
+DEMO_OPERATIONS = (("bogota", "America/Bogota"), ("lima", "America/Lima"))
+
+
+def demo_split(files: list[Path]) -> dict[str, int]:
+    """Which demo operation (index into DEMO_OPERATIONS) serves each agent of the sample."""
+    names: set[str] = set()
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        names.update(str(row.get("agent_name") or "") for row in (doc["data"] if isinstance(doc, dict) else doc)
+                     if isinstance(row, dict))
+    return {name: i % len(DEMO_OPERATIONS) for i, name in enumerate(sorted(names))}
+
+
+def demo_token(name: str) -> str:
+    return f"demo-token-{name}"
+
+
+def demo_settings(settings: Settings, base_urls: list[str]) -> tuple[Settings, dict[str, str]]:
+    """The user's settings with the demo's operations, each pointed at its own local sandbox,
+    without pacing (they are our own servers); and the environment their tokens are read from."""
+    from qa_scoring.config import Operation
+
+    operations, environ = [], {}
+    for (name, zone), url in zip(DEMO_OPERATIONS, base_urls):
+        ws = dataclasses.replace(settings.wolkvox, base_url=url, server=settings.wolkvox.server or "demo",
+                                 timezone=zone, min_interval=0.0)
+        op = Operation(name, ws, token_env=Operation.default_token_env(name))
+        environ[op.token_env] = demo_token(name)
+        operations.append(op)
+    return dataclasses.replace(settings, operations=tuple(operations)), environ
+
+
+def retire_old_demo(db_path: Path) -> Path | None:
+    """Move aside a database that only demo runs wrote and that holds other operations than the
+    demo's (the one-operation demo of earlier versions stored its rows as operation "demo"), so
+    a rerun of the demo gives the same result as a clean one. Nothing is deleted; a database any
+    other command wrote is left as it is. Returns where the old file went."""
+    if not db_path.exists():
+        return None
+    con = store.connect(db_path, read_only=True, create=False)
+    try:
+        foreign = con.execute("SELECT count(*) FROM interactions WHERE operation NOT IN (SELECT unnest($names))",
+                              {"names": [n for n, _ in DEMO_OPERATIONS]}).fetchone()[0]
+        others = con.execute("SELECT count(*) FROM runs WHERE command <> 'demo'").fetchone()[0]
+    finally:
+        con.close()
+    if not foreign or others:
+        return None
+    target = db_path.with_name(db_path.name + ".old-demo")
+    for suffix in ("", ".wal"):
+        old = db_path.with_name(db_path.name + suffix)
+        if old.exists():
+            old.replace(target.with_name(target.name + suffix))
+    log.warning("demo: %s held the one-operation demo; moved to %s", db_path, target)
+    return target

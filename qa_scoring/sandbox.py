@@ -31,7 +31,7 @@ import struct
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,7 +79,8 @@ def _api_key(text: str) -> int | None:
 class RowIndex:
     """Every row of the served files as a byte slice of a buffer, sorted by its filter time."""
 
-    def __init__(self, files: list[Path]):
+    def __init__(self, files: list[Path], keep: Callable[[dict], bool] | None = None):
+        self._keep = keep  # serve only the rows it accepts (the demo splits the sample by agent)
         self._buffers: list = []
         self._files: list = []
         keys: list[int] = []
@@ -157,6 +158,8 @@ class RowIndex:
         yield from self._from_dicts(path, rows)
 
     def _from_dicts(self, path: Path, rows: list) -> Iterator[tuple[int, int, int, int]]:
+        if self._keep is not None:
+            rows = [r for r in rows if isinstance(r, dict) and self._keep(r)]
         parts = [json.dumps(r, ensure_ascii=False).encode() for r in rows]
         buf_id = len(self._buffers)
         self._buffers.append(b"".join(parts))
@@ -187,7 +190,7 @@ class RowIndex:
             stop = end - 1 if end > pos and mm[end - 1:end] == b"\r" else end
             if stop > pos:
                 line = mm[pos:stop]
-                if line.strip():
+                if line.strip() and self._keep_line(path, pos, line):
                     key = None
                     m = _CLOSE.search(line)
                     if m:
@@ -205,6 +208,16 @@ class RowIndex:
                     last = key or last
                     yield buf_id, pos, stop - pos, last
             pos = end + 1
+
+
+    def _keep_line(self, path: Path, pos: int, line: bytes) -> bool:
+        if self._keep is None:
+            return True
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            raise DataFileError(f"{path}: byte {pos}: not a JSON row") from None
+        return isinstance(row, dict) and self._keep(row)
 
 
 # --- faults and statistics ----------------------------------------------------------------------
@@ -343,10 +356,10 @@ class SandboxServer:
 
     def __init__(self, files: list[Path] | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  token: str = DEFAULT_TOKEN, row_cap: int = 60000, daily_quota: int = 1000,
-                 concurrency: int = 1, max_window_days: int = 31):
+                 concurrency: int = 1, max_window_days: int = 31, keep: Callable[[dict], bool] | None = None):
         self.files = [Path(f) for f in files] if files else resources.sample_files()
         started = time.perf_counter()
-        self.index = RowIndex(self.files)
+        self.index = RowIndex(self.files, keep)
         self.index_seconds = time.perf_counter() - started
         self.token = token
         self.row_cap = row_cap
@@ -538,10 +551,12 @@ class SandboxServer:
 
 def start_sandbox(files: list[Path] | None = None, *, host: str = "127.0.0.1", port: int = 0,
                   token: str = DEFAULT_TOKEN, row_cap: int = 60000, daily_quota: int = 1000,
-                  concurrency: int = 1, max_window_days: int = 31, **faults: int) -> SandboxServer:
-    """Start a sandbox in a background thread; `faults` queue initial faults, e.g. `fail_next=2`."""
-    server = SandboxServer(files, host=host, port=port, token=token, row_cap=row_cap,
-                           daily_quota=daily_quota, concurrency=concurrency, max_window_days=max_window_days)
+                  concurrency: int = 1, max_window_days: int = 31, keep: Callable[[dict], bool] | None = None,
+                  **faults: int) -> SandboxServer:
+    """Start a sandbox in a background thread; `faults` queue initial faults, e.g. `fail_next=2`;
+    `keep(row)` chooses the rows it serves (one operation's share of the files)."""
+    server = SandboxServer(files, host=host, port=port, token=token, row_cap=row_cap, daily_quota=daily_quota,
+                           concurrency=concurrency, max_window_days=max_window_days, keep=keep)
     for name, n in faults.items():
         method = getattr(server.faults, name, None)
         if not callable(method) or name.startswith("_") or name in ("pop", "clear", "pending"):

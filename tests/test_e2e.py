@@ -74,21 +74,26 @@ def test_demo_twice(tmp_path):
     assert index.is_file()
     assert str(index.resolve()) in first.stdout
     con = duckdb.connect(str(tmp_path / "qa_scoring.duckdb"), read_only=True)
-    agents = {a for (a,) in con.execute("SELECT DISTINCT agent_name FROM interactions").fetchall()}
+    agents = dict(con.execute("SELECT operation, count(DISTINCT agent_name) FROM interactions GROUP BY 1").fetchall())
     statuses = con.execute("SELECT command, status FROM runs").fetchall()
     n_pred, n_inter = con.execute("SELECT (SELECT count(*) FROM predictions), (SELECT count(*) FROM interactions)").fetchall()[0]
     con.close()
     assert ("demo", "success") in statuses
     assert n_pred == n_inter > 2500
-    pages = list((tmp_path / "reports" / "agents").glob("*.html"))
-    assert len(pages) == len(agents) >= 10
+    # two operations, each with its own team: the top index is the overview linking both
+    assert set(agents) == {"bogota", "lima"} and min(agents.values()) >= 5
     html = index.read_text(encoding="utf-8")
-    for page in pages:
-        assert f'agents/{page.name}' in html
-    # the bundled QA reviews are imported: the calibration page reads the planted disagreement
-    calibration = (tmp_path / "reports" / "calibration.html").read_text(encoding="utf-8")
-    assert "revisar la regla" in calibration and 'id="cal-empatia_cliente_molesto"' in calibration
-    assert 'id="reviews-status"' in html and "veredictos de 2 analistas" in html
+    for operation, n_agents in agents.items():
+        assert f'href="{operation}/index.html"' in html
+        op_index = (tmp_path / "reports" / operation / "index.html").read_text(encoding="utf-8")
+        pages = list((tmp_path / "reports" / operation / "agents").glob("*.html"))
+        assert len(pages) == n_agents
+        for page in pages:
+            assert f'agents/{page.name}' in op_index
+        # the bundled QA reviews are imported: each calibration page reads the planted disagreement
+        calibration = (tmp_path / "reports" / operation / "calibration.html").read_text(encoding="utf-8")
+        assert "revisar la regla" in calibration and 'id="cal-empatia_cliente_molesto"' in calibration
+        assert 'id="reviews-status"' in op_index and "veredictos de 2 analistas" in op_index
     con = duckdb.connect(str(tmp_path / "qa_scoring.duckdb"), read_only=True)
     n_reviews = con.execute("SELECT count(*) FROM reviews").fetchall()[0][0]
     con.close()

@@ -342,3 +342,82 @@ def test_each_operation_reports_its_own_local_days(runner, tmp_path):
     zones = dict(con.execute("SELECT operation, min(timezone) FROM interactions GROUP BY 1").fetchall())
     con.close()
     assert zones == {"mexico": "America/Mexico_City", "madrid": "Europe/Madrid"}
+
+
+# --- the demo: two operations (issue 16, sandbox and demo) --------------------------------------
+
+def test_demo_sandboxes_deal_the_sample_agents_between_two_operations():
+    from qa_scoring import pipeline
+    from qa_scoring.resources import sample_files
+
+    files = sample_files()
+    split = pipeline.demo_split(files)
+    assert set(split.values()) == {0, 1}
+    served = []
+    for i, (name, _) in enumerate(pipeline.DEMO_OPERATIONS):
+        server = sandbox.SandboxServer(files, token=pipeline.demo_token(name),
+                                       keep=lambda row, i=i: split[str(row.get("agent_name") or "")] == i)
+        try:
+            rows = [json.loads(r) for r in server.index.rows(0, len(server.index))]
+        finally:
+            server.shutdown()
+        served.append({str(r.get("agent_name") or "") for r in rows})
+        assert len(rows) > 1000
+    whole = sandbox.SandboxServer(files)
+    n_whole = len(whole.index)
+    whole.shutdown()
+    assert not served[0] & served[1] and len(served[0]) + len(served[1]) == len(split)
+    assert n_whole == 3000
+
+
+def _old_demo_db(runner, tmp_path: Path, command: str = "demo") -> Path:
+    """A database as the one-operation demo left it: its rows under operation "demo", only demo runs."""
+    from qa_scoring.resources import sample_files
+
+    db = tmp_path / "qa_scoring.duckdb"
+    r = runner.invoke(cli, ["--db", str(db), "import", "--operation", "demo", str(sample_files()[0])])
+    assert r.exit_code == 0, r.output
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE runs SET command = $c", {"c": command})
+    con.close()
+    return db
+
+
+def test_demo_moves_an_old_one_operation_demo_database_aside(runner, tmp_path):
+    from qa_scoring import pipeline
+
+    db = _old_demo_db(runner, tmp_path)
+    size = db.stat().st_size
+    moved = pipeline.retire_old_demo(db)
+    assert moved == tmp_path / "qa_scoring.duckdb.old-demo" and moved.stat().st_size == size and not db.exists()
+    assert pipeline.retire_old_demo(db) is None  # nothing there: nothing to do
+
+
+def test_demo_leaves_a_database_other_commands_wrote(runner, tmp_path):
+    from qa_scoring import pipeline
+
+    db = _old_demo_db(runner, tmp_path, command="import")
+    assert pipeline.retire_old_demo(db) is None and db.exists()
+
+
+@pytest.mark.slow
+def test_demo_over_an_old_demo_database_equals_a_clean_demo(runner, tmp_path, monkeypatch):
+    from test_e2e import report_contents
+
+    old, clean = tmp_path / "old", tmp_path / "clean"
+    old.mkdir()
+    clean.mkdir()
+    _old_demo_db(runner, old)
+    tables = {}
+    for where in (old, clean):
+        monkeypatch.chdir(where)
+        r = runner.invoke(cli, ["demo", "--json"])
+        assert r.exit_code == 0, r.output
+        con = duckdb.connect(str(where / "qa_scoring.duckdb"), read_only=True)
+        tables[where] = con.execute("SELECT operation, count(*), count(DISTINCT agent_name) FROM interactions "
+                                    "GROUP BY 1 ORDER BY 1").fetchall()
+        con.close()
+        for token in ("demo-token-bogota", "demo-token-lima"):
+            assert token not in r.output
+    assert tables[old] == tables[clean] and [op for op, *_ in tables[clean]] == ["bogota", "lima"]
+    assert report_contents(old / "reports") == report_contents(clean / "reports")
