@@ -856,7 +856,7 @@ def run_cmd(app: App, since, until, out: str | None, report_day, wait: bool, fai
     settings = app.settings()
     chosen = settings.operation_list(operations) if settings.operations else None
     token = None if chosen else wolkvox.read_token()  # operations read their own tokens while fetching
-    today = report_day.date() + timedelta(days=1) if report_day else pipeline.local_today(settings)
+    today = report_day.date() + timedelta(days=1) if report_day else pipeline.local_today(settings, chosen)
     with pipeline.run_lock(settings.db_path, wait=wait):
         con = app.open_db(settings)
         stages = pipeline.stage_count(token if token is not None else "", settings, None, today)

@@ -138,9 +138,13 @@ class Period:
     until: date | None
 
 
-def local_today(settings: Settings) -> date:
-    """Today in the operation's time zone (the API's and the QA team's calendar)."""
-    return datetime.now(ZoneInfo(settings.wolkvox.timezone)).date()
+def local_today(settings: Settings, operations: list | None = None, now: datetime | None = None) -> date:
+    """Today in the operations' time zones (the API's and the QA teams' calendars): the earliest of
+    their local dates, so that "yesterday", the night's report day, has ended in every operation
+    the night covers (`operations`: those chosen, all configured by default). `now` is aware."""
+    now = now or datetime.now(timezone.utc)
+    return min(now.astimezone(ZoneInfo(op.wolkvox.timezone)).date()
+               for op in operations or settings.operation_list())
 
 
 def report_periods(settings: Settings, today: date) -> list[Period]:
@@ -296,7 +300,7 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
            if model else "no model yet", on_stage, status)
 
     out_root = Path(out_dir or settings.report.out)
-    tz_today = today or local_today(settings)
+    tz_today = today or local_today(settings, operations)
     # Drift alarms compare yesterday (the night's report day; the last day with data when the
     # periods are given, as in the demo) with its trailing baseline, before the reports show them.
     from qa_scoring import alarms

@@ -421,3 +421,31 @@ def test_demo_over_an_old_demo_database_equals_a_clean_demo(runner, tmp_path, mo
             assert token not in r.output
     assert tables[old] == tables[clean] and [op for op, *_ in tables[clean]] == ["bogota", "lima"]
     assert report_contents(old / "reports") == report_contents(clean / "reports")
+
+
+# --- time: "today" per operation's zone (issue 16, time) ----------------------------------------
+
+def test_local_today_is_the_earliest_local_date_of_the_operations(tmp_path):
+    from datetime import date, datetime, timezone
+
+    from qa_scoring import pipeline
+
+    path = tmp_path / "qa-scoring.toml"
+    path.write_text("""
+[operations.kiribati]
+base_url = "http://127.0.0.1:1"
+timezone = "Pacific/Kiritimati"
+[operations.lima]
+base_url = "http://127.0.0.1:2"
+timezone = "America/Lima"
+""", encoding="utf-8")
+    settings = load_settings(path, environ={})
+    now = datetime(2026, 12, 3, 11, 0, tzinfo=timezone.utc)  # Kiritimati: the 4th at 01:00; Lima: the 3rd
+    kiribati, lima = settings.operation_list()
+    assert pipeline.local_today(settings, [kiribati], now=now) == date(2026, 12, 4)
+    assert pipeline.local_today(settings, [lima], now=now) == date(2026, 12, 3)
+    # both: the 3rd, so the night's report day (the 2nd) has ended in Lima too
+    assert pipeline.local_today(settings, now=now) == date(2026, 12, 3)
+    # the single [wolkvox] section keeps its own zone
+    legacy = load_settings(None, environ={"WOLKVOX_SERVER": "0042"}, overrides={"wolkvox.timezone": "Pacific/Kiritimati"})
+    assert pipeline.local_today(legacy, now=now) == date(2026, 12, 4)
