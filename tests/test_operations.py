@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from qa_scoring import sandbox
@@ -449,3 +450,30 @@ timezone = "America/Lima"
     # the single [wolkvox] section keeps its own zone
     legacy = load_settings(None, environ={"WOLKVOX_SERVER": "0042"}, overrides={"wolkvox.timezone": "Pacific/Kiritimati"})
     assert pipeline.local_today(legacy, now=now) == date(2026, 12, 4)
+
+
+# --- identity in the classifier's evaluation (issue 16, identity) -------------------------------
+
+def test_agent_only_baseline_keys_agents_by_operation():
+    from qa_scoring.classify.stage import _agent_only_auc
+
+    # "Ana" of bogota is always dissatisfied, "Ana" of lima never: one agent by name (AUC undefined),
+    # two by (operation, agent) (AUC 1)
+    train = [("bogota", "Ana")] * 20 + [("lima", "Ana")] * 20
+    y_train = np.array([1] * 20 + [0] * 20)
+    test = [("bogota", "Ana")] * 5 + [("lima", "Ana")] * 5
+    y_test = np.array([1] * 5 + [0] * 5)
+    assert _agent_only_auc(train, y_train, test, y_test) == 1.0
+    assert _agent_only_auc([a for _, a in train], y_train, [a for _, a in test], y_test) is None
+
+
+def test_train_reports_its_held_out_metrics_per_operation(two_operations, runner):
+    r = runner.invoke(cli, ["--config", str(two_operations), "train", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    per = summary["per_operation"]
+    assert set(per) == {"bogota", "lima"}
+    assert sum(e["n_test"] for e in per.values()) == summary["n_test"]
+    assert sum(e["test_dissatisfied"] for e in per.values()) == summary["class_balance"]["test_dissatisfied"]
+    for entry in per.values():
+        assert entry["n_test"] > 50 and 0.5 < entry["roc_auc"] <= 1 and 0 < entry["brier"] < 0.25

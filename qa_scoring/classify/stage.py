@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -106,6 +106,8 @@ class TrainSummary:
     C: float
     n_features: int
     seconds: float
+    # the same held-out metrics within each operation (the model learns across operations)
+    per_operation: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -157,9 +159,10 @@ def _curves(y: np.ndarray, p: np.ndarray) -> dict:
 
 
 def _agent_only_auc(train_agents: list, y_train: np.ndarray, test_agents: list, y_test: np.ndarray) -> float | None:
-    """How far the agents' own dissatisfaction rates go alone: the model should do better than this."""
+    """How far the agents' own dissatisfaction rates go alone: the model should do better than this.
+    Agents are (operation, agent_name) keys: same-named agents of two operations are two agents."""
     prior, m = float(y_train.mean()), 10.0
-    sums: dict[str, list[float]] = {}
+    sums: dict[tuple, list[float]] = {}
     for a, y in zip(train_agents, y_train.tolist()):
         s = sums.setdefault(a, [0.0, 0.0])
         s[0] += y
@@ -167,6 +170,23 @@ def _agent_only_auc(train_agents: list, y_train: np.ndarray, test_agents: list, 
     rate = {a: (s[0] + m * prior) / (s[1] + m) for a, s in sums.items()}
     scores = np.array([rate.get(a, prior) for a in test_agents])
     return float(roc_auc_score(y_test, scores)) if len(set(scores.tolist())) > 1 else None
+
+
+def _per_operation(operations: list, y_test: np.ndarray, p: np.ndarray) -> dict:
+    """The held-out metrics within each operation; None where its test rows have one class only."""
+    ops = np.asarray(operations, dtype=object)
+    out = {}
+    for op in sorted(set(operations)):
+        mask = ops == op
+        ys = y_test[mask]
+        entry = {"n_test": int(mask.sum()), "test_dissatisfied": int(ys.sum())}
+        if len(set(ys.tolist())) > 1:
+            m = _metrics(ys, p[mask])
+            entry.update({k: round(m[k], 4) for k in ("roc_auc", "pr_auc", "brier")})
+        else:
+            entry.update({"roc_auc": None, "pr_auc": None, "brier": None})
+        out[op] = entry
+    return out
 
 
 def _text_baseline(features: InteractionFeatures, X_train, y_train: np.ndarray, X_test,
@@ -339,7 +359,7 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
     limit = f"LIMIT {int(cs.max_train_rows)}" if cs.max_train_rows else ""
     table = con.sql(f"""
         SELECT * FROM (
-            SELECT i.interaction_id, i.created_at, {features_select(cs.max_text_chars)},
+            SELECT i.interaction_id, i.created_at, i.operation, {features_select(cs.max_text_chars)},
                    {'f.rules_failed' if use_rules else 'NULL::VARCHAR'} AS rules_failed,
                    CASE ({expr}) WHEN '{DISSATISFIED}' THEN 1 ELSE 0 END AS y
             FROM interactions i {rules_join}
@@ -353,6 +373,8 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
     created = table.column("created_at").to_pylist()
     split_at = created[n_train]
     y_train, y_test = y[:n_train], y[n_train:]
+    operations = table.column("operation").to_pylist()
+    agents = list(zip(operations, table.column("agent_name").to_pylist()))
     for part, ys, since in (("training", y_train, created[0]), ("held-out", y_test, split_at)):
         if len(set(ys.tolist())) < 2:
             raise ModelError(f"the {part} period ({len(ys):,} surveys from {since:%Y-%m-%d %H:%M}) has only "
@@ -373,7 +395,8 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
     prior = np.full(len(y_test), y_train.mean())
     baseline = {**_metrics(y_test, prior), "kind": "prior",
                 "accuracy": float(np.mean(y_test == int(y_train.mean() >= 0.5)))}
-    agent_auc = _agent_only_auc(train["agent_name"], y_train, test["agent_name"], y_test)
+    agent_auc = _agent_only_auc(agents[:n_train], y_train, agents[n_train:], y_test)
+    per_operation = _per_operation(operations[n_train:], y_test, p)
     versions = store.versions()
     fmt = "%Y-%m-%d %H:%M:%S"
     training = {
@@ -388,7 +411,7 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
         "subject": subject_report, "uses_rules": use_rules, "max_text_chars": cs.max_text_chars, "n_features": int(X_train.shape[1]),
     }
     all_metrics = {**metrics, "baseline": baseline, "text_baseline": plain, "agent_only_roc_auc": agent_auc,
-                   "n_train": n_train, "n_test": n_test, "split_at": training["split_at"]}
+                   "per_operation": per_operation, "n_train": n_train, "n_test": n_test, "split_at": training["split_at"]}
     spec = {"kind": MODEL_KIND, "format": MODEL_FORMAT, "versions": versions, **predictor.to_spec(),
             "label_mapping": mapping.describe(), "training": training, "metrics": all_metrics,
             "curves": _curves(y_test, p), "top_terms": _top_terms(predictor, train)}
@@ -402,7 +425,8 @@ def train_model(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: i
         split_at=training["split_at"], train_from=training["train_from"], train_to=training["train_to"],
         test_to=training["test_to"], class_balance=training["class_balance"], labels=training["labels"],
         label_mapping=mapping.describe(), agent_only_roc_auc=agent_auc, subject_channels=subject_channels, C=C,
-        n_features=training["n_features"], seconds=round(time.perf_counter() - started, 2))
+        n_features=training["n_features"], seconds=round(time.perf_counter() - started, 2),
+        per_operation=per_operation)
 
 
 # --- predict ----------------------------------------------------------------------------------
