@@ -467,7 +467,7 @@ def test_agent_only_baseline_keys_agents_by_operation():
     assert _agent_only_auc([a for _, a in train], y_train, [a for _, a in test], y_test) is None
 
 
-def test_train_reports_its_held_out_metrics_per_operation(two_operations, runner):
+def test_train_reports_its_held_out_metrics_per_operation(two_operations, runner, tmp_path):
     r = runner.invoke(cli, ["--config", str(two_operations), "train", "--json"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
@@ -477,3 +477,12 @@ def test_train_reports_its_held_out_metrics_per_operation(two_operations, runner
     assert sum(e["test_dissatisfied"] for e in per.values()) == summary["class_balance"]["test_dissatisfied"]
     for entry in per.values():
         assert entry["n_test"] > 50 and 0.5 < entry["roc_auc"] <= 1 and 0 < entry["brier"] < 0.25
+    # ... and the model page shows them, in each operation's folder
+    r = runner.invoke(cli, ["--config", str(two_operations), "report", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output
+    for name in ("bogota", "lima"):
+        page = (tmp_path / "r" / name / "model.html").read_text(encoding="utf-8")
+        table = page[page.index('id="per-operation"'):]
+        table = table[:table.index("</table>")]
+        assert table.count("<bdi>") == 2 and "<bdi>bogota</bdi>" in table and "<bdi>lima</bdi>" in table
+        assert f"{per['lima']['n_test']:,}".replace(",", "\N{NO-BREAK SPACE}") in table or str(per["lima"]["n_test"]) in table

@@ -35,6 +35,8 @@ class ModelView:
     pr: tuple[tuple[float, float], ...]  # (recall, precision)
     calibration: tuple[tuple[float, float, int], ...]  # (mean predicted, observed rate, n)
     positive_rate: float | None
+    # (operation, held-out surveys, ROC AUC, PR AUC, Brier) when the model was evaluated on several
+    per_operation: tuple = ()
 
 
 def _get(obj: Any, *names: str, default: Any = None) -> Any:
@@ -223,4 +225,14 @@ def load_model_view(con, *, rule_title=lambda rule_id: rule_id, agent_word: str 
         pr=_points(curves.get("pr") or metrics.get("pr_curve"), ("recall", "x"), ("precision", "y")),
         calibration=_bins(curves.get("calibration") or metrics.get("calibration")),
         positive_rate=float(positive) if isinstance(positive, int | float) else None,
+        per_operation=_per_operation(metrics.get("per_operation")),
     )
+
+
+def _per_operation(raw) -> tuple:
+    rows = []
+    for op, entry in _as_dict(raw).items():
+        entry = _as_dict(entry)
+        rows.append((str(op), *(entry.get(k) if isinstance(entry.get(k), int | float) else None
+                                for k in ("n_test", "roc_auc", "pr_auc", "brier"))))
+    return tuple(rows) if len(rows) > 1 else ()
