@@ -97,6 +97,7 @@ class AgentDiff:
     current_rank: int | None
     candidate_rank: int | None
     small: bool  # fewer scored interactions than [report] min_sample
+    operation: str = ""  # an agent is (operation, name): same-named agents of two operations are two
 
     @property
     def change(self) -> float | None:
@@ -147,6 +148,8 @@ class BacktestData:
     label_text: str
     min_sample: int
     flips_per_rule: int
+    operation: str | None = None  # the one operation compared (--operation), None for all
+    operations: tuple[str, ...] = ()  # the operations with interactions in the period
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rules if r.status == status)
@@ -171,9 +174,11 @@ class BacktestSummary:
                 "na_to_applicable": r.na_to_applicable, "applicable_to_na": r.applicable_to_na,
                 "current_applicable": r.current.n, "candidate_applicable": r.candidate.n,
             } for r in sorted(d.rules, key=lambda r: r.rule_id)},
-            "agents": {a.name: {"current_score": _rounded(a.current_score, 2),
-                                "candidate_score": _rounded(a.candidate_score, 2), "n": a.n}
-                       for a in sorted(d.agents, key=lambda a: a.name)},
+            # keyed by agent name; by "operation/agent" when the period holds several operations
+            "agents": {(f"{a.operation}/{a.name}" if len(d.operations) > 1 else a.name): {
+                "current_score": _rounded(a.current_score, 2), "candidate_score": _rounded(a.candidate_score, 2),
+                "n": a.n, "operation": a.operation} for a in sorted(d.agents, key=lambda a: (a.operation, a.name))},
+            "operation": d.operation, "operations": list(d.operations),
             "out": self.out, "seconds": self.seconds,
         }
 
@@ -288,13 +293,19 @@ def _ranks(scores: dict[str, float | None]) -> dict[str, int | None]:
 
 
 def _agents(con, min_sample: int) -> tuple[AgentDiff, ...]:
-    rows = con.execute("""SELECT agent, count(*), count(cur_score), avg(cur_score), count(cand_score), avg(cand_score)
-                          FROM bt_pair GROUP BY agent ORDER BY agent""").fetchall()
-    cur = _ranks({r[0]: r[3] for r in rows})
-    cand = _ranks({r[0]: r[5] for r in rows})
-    out = [AgentDiff(name, int(n), int(nc), int(nk), sc, sk, cur[name], cand[name], min(nc, nk) < min_sample)
-           for name, n, nc, sc, nk, sk in rows]
-    out.sort(key=lambda a: (a.change is None, a.change if a.change is not None else 0.0, a.name))
+    """Agents by (operation, name); ranks are within the operation, as the reports compare them."""
+    rows = con.execute("""SELECT operation, agent, count(*), count(cur_score), avg(cur_score), count(cand_score),
+                                 avg(cand_score)
+                          FROM bt_pair GROUP BY operation, agent ORDER BY operation, agent""").fetchall()
+    cur: dict = {}
+    cand: dict = {}
+    for op in {r[0] for r in rows}:
+        cur.update({(op, a): k for a, k in _ranks({r[1]: r[4] for r in rows if r[0] == op}).items()})
+        cand.update({(op, a): k for a, k in _ranks({r[1]: r[6] for r in rows if r[0] == op}).items()})
+    out = [AgentDiff(name, int(n), int(nc), int(nk), sc, sk, cur[(op, name)], cand[(op, name)], min(nc, nk) < min_sample,
+                     operation=op)
+           for op, name, n, nc, sc, nk, sk in rows]
+    out.sort(key=lambda a: (a.change is None, a.change if a.change is not None else 0.0, a.operation, a.name))
     return tuple(out)
 
 
@@ -353,7 +364,8 @@ def _flips(con, rules: tuple[RuleDiff, ...], fields: dict[str, str | None], per_
 def backtest_pack(con: duckdb.DuckDBPyConnection, candidate: RulePack, *, since: date | None = None,
                   until: date | None = None, label_sql: str, label_params: dict | None = None,
                   label_text: str = "", min_sample: int = 30, flips_per_rule: int = 10,
-                  batch_rows: int = BATCH_ROWS, lang: str | None = None) -> BacktestData:
+                  batch_rows: int = BATCH_ROWS, lang: str | None = None,
+                  operation: str | None = None) -> BacktestData:
     """Compare the candidate pack with the current one on the period's interactions; changes nothing.
 
     Everything runs in one transaction that is rolled back, whatever happens: the temporary tables go
@@ -369,16 +381,17 @@ def backtest_pack(con: duckdb.DuckDBPyConnection, candidate: RulePack, *, since:
     source = store.fetch_one(con, "SELECT source FROM rule_packs WHERE rule_pack_hash = ?", [current_hash])[0]
     con.execute("BEGIN TRANSACTION")
     try:
-        period = resolve_period(con, since, until)
+        period = resolve_period(con, since, until, operation)
         con.execute(f"""
             CREATE TEMP TABLE bt_base AS
-            SELECT i.rowid AS rid, i.interaction_id, i.agent_name AS agent, ({label_sql}) AS dissatisfied,
+            SELECT i.rowid AS rid, i.interaction_id, i.operation, i.agent_name AS agent, ({label_sql}) AS dissatisfied,
                    s.score AS cur_score, o.outcomes AS cur_outcomes
             FROM interactions i
             LEFT JOIN interaction_scores s USING (interaction_id)
             LEFT JOIN rule_outcomes o ON o.interaction_id = i.interaction_id AND o.rule_pack_hash = $current
-            WHERE i.created_at >= $since AND i.created_at < $until""",
-                    {**(label_params or {}), "current": current_hash,
+            WHERE i.created_at >= $since AND i.created_at < $until
+              AND ($operation IS NULL OR i.operation = $operation)""",
+                    {**(label_params or {}), "current": current_hash, "operation": operation,
                      "since": datetime.combine(period.since, datetime.min.time()),
                      "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time())})
         _evaluate_candidate(con, candidate, batch_rows)
@@ -395,6 +408,7 @@ def backtest_pack(con: duckdb.DuckDBPyConnection, candidate: RulePack, *, since:
         agents = _agents(con, min_sample)
         fields = {r.id: r.field for r in candidate.rules} | {k: v.field for k, v in current.items() if k not in cand_pos}
         flips = _flips(con, rules, fields, flips_per_rule, current_hash)
+        operations = tuple(r[0] for r in con.execute("SELECT DISTINCT operation FROM bt_base ORDER BY 1").fetchall())
         n, unscored, cur_mean, cand_mean = store.fetch_one(
             con, "SELECT count(*), count(*) FILTER (cur_outcomes IS NULL), avg(cur_score), avg(cand_score) FROM bt_pair")
     finally:
@@ -403,7 +417,8 @@ def backtest_pack(con: duckdb.DuckDBPyConnection, candidate: RulePack, *, since:
     return BacktestData(period=period, interactions=int(n), unscored=int(unscored), current_pack=current_hash,
                         candidate_pack=candidate.hash, current_source=source, candidate_source=str(candidate.path),
                         rules=rules, agents=agents, flips=flips, current_mean=cur_mean, candidate_mean=cand_mean,
-                        label_text=label_text, min_sample=min_sample, flips_per_rule=flips_per_rule)
+                        label_text=label_text, min_sample=min_sample, flips_per_rule=flips_per_rule,
+                        operation=operation, operations=operations)
 
 
 # --- the page ---------------------------------------------------------------------------------------
@@ -489,9 +504,19 @@ def load_candidate(rules_dir: Path) -> RulePack:
     return load_rule_pack(rules_dir)
 
 
+def check_operation(con, command: str, operation: str | None) -> None:
+    """An --operation naming no stored interactions is bad input (one line naming those stored)."""
+    if operation is None:
+        return
+    stored = [r[0] for r in con.execute("SELECT DISTINCT operation FROM interactions ORDER BY 1").fetchall()]
+    if operation not in stored:
+        raise InputError(f"{command} --operation {operation}: no interactions of that operation "
+                         f"(stored: {', '.join(stored) or 'none'})")
+
+
 def run_backtest(con: duckdb.DuckDBPyConnection, settings, candidate: RulePack, *, out_dir: Path,
                  since: date | None = None, until: date | None = None, lang: str = "es",
-                 flips_per_rule: int = 10) -> BacktestSummary:
+                 flips_per_rule: int = 10, operation: str | None = None) -> BacktestSummary:
     """`qa-scoring backtest`: compare the candidate with the current pack, write the page."""
     from qa_scoring.report.render import _check_target, _label_sql, label_text
 
@@ -499,10 +524,12 @@ def run_backtest(con: duckdb.DuckDBPyConnection, settings, candidate: RulePack, 
     if lang not in LANGUAGES:
         raise InputError(f"backtest --lang {lang}: must be one of {', '.join(LANGUAGES)}")
     _check_target(Path(out_dir))
+    check_operation(con, "backtest", operation)
     label_sql, label_params, label_scale = _label_sql(settings)
     fmt = Formatter(lang)
     data = backtest_pack(con, candidate, since=since, until=until, label_sql=label_sql, label_params=label_params,
                          label_text=label_text(label_scale, fmt),
-                         min_sample=settings.report.min_sample, flips_per_rule=flips_per_rule, lang=lang)
+                         min_sample=settings.report.min_sample, flips_per_rule=flips_per_rule, lang=lang,
+                         operation=operation)
     index = render_backtest(data, Path(out_dir), lang)
     return BacktestSummary(data=data, out=index, seconds=round(time.perf_counter() - started, 3))

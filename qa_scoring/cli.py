@@ -594,9 +594,10 @@ def reviews_import_cmd(app: App, files: tuple[Path, ...], reviewer: str | None, 
               help="First day of the interactions judged (YYYY-MM-DD).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="D",
               help="Last day, included.")
+@click.option("--operation", default=None, metavar="NAME", help="Only this operation's interactions (default: all).")
 @json_option
 @pass_app
-def reviews_agreement_cmd(app: App, since, until, as_json: bool) -> None:
+def reviews_agreement_cmd(app: App, since, until, operation: str | None, as_json: bool) -> None:
     """Agreement of each rule with the reviewers: Cohen's kappa with its 95% interval, precision
     and recall of the rule's failures, N/A disagreements, and kappa between reviewers.
 
@@ -604,10 +605,12 @@ def reviews_agreement_cmd(app: App, since, until, as_json: bool) -> None:
     Example:
         qa-scoring reviews agreement --since 2026-11-01 --json
     """
+    from qa_scoring.backtest import check_operation
     from qa_scoring.reviews.agreement import agreement
 
     con = app.open_db(read_only=True)
-    result = agreement(con, since=since and since.date(), until=until and until.date())
+    check_operation(con, "reviews agreement", operation)
+    result = agreement(con, since=since and since.date(), until=until and until.date(), operation=operation)
     emit(result.to_dict(), as_json, result.text())
 
 
@@ -789,10 +792,11 @@ def report_cmd(app: App, out: str | None, since, until, weeks: int | None, lang:
               help=f"Language (default: [report] lang in the settings, else {ReportSettings.lang}).")
 @click.option("--flips", "flips_per_rule", default=10, show_default=True, type=click.IntRange(0, 1000),
               metavar="N", help="Flipped interactions listed per rule.")
+@click.option("--operation", default=None, metavar="NAME", help="Only this operation's interactions (default: all).")
 @json_option
 @pass_app
 def backtest_cmd(app: App, rules_dir: Path, since, until, out: str, lang: str | None, flips_per_rule: int,
-                 as_json: bool) -> None:
+                 operation: str | None, as_json: bool) -> None:
     """What a candidate rule pack would have done to a period, without changing any result.
 
     Scores the period's interactions under the candidate pack beside the current one (the
@@ -815,7 +819,7 @@ def backtest_cmd(app: App, rules_dir: Path, since, until, out: str, lang: str | 
     with app.recorded(con, "backtest") as info:
         summary = run_backtest(con, settings, candidate, out_dir=Path(out), since=since and since.date(),
                                until=until and until.date(), lang=settings.report.lang,
-                               flips_per_rule=flips_per_rule)
+                               flips_per_rule=flips_per_rule, operation=operation)
         result = summary.to_dict()
         info["counts"] = {"interactions": result["interactions"], "candidate_pack": result["candidate_pack"],
                           "flipped": sum(r["flipped"] for r in result["rules"].values())}

@@ -486,3 +486,83 @@ def test_train_reports_its_held_out_metrics_per_operation(two_operations, runner
         table = table[:table.index("</table>")]
         assert table.count("<bdi>") == 2 and "<bdi>bogota</bdi>" in table and "<bdi>lima</bdi>" in table
         assert f"{per['lima']['n_test']:,}".replace(",", "\N{NO-BREAK SPACE}") in table or str(per["lima"]["n_test"]) in table
+
+
+@pytest.fixture
+def split_operations(tmp_path, runner):
+    """The bundled sample's agents dealt between bogota and lima as the demo does, imported and scored
+    (a review names a case id: in the sample imported twice it would be ambiguous)."""
+    from qa_scoring import pipeline
+    from qa_scoring.resources import sample_files
+
+    sample, = sample_files()
+    split = pipeline.demo_split([sample])
+    doc = json.loads(sample.read_text(encoding="utf-8"))
+    config = tmp_path / "split.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "split.duckdb"}"\n'
+                      '[operations.bogota]\nserver = "1"\n[operations.lima]\nserver = "2"\n', encoding="utf-8")
+    for i, name in enumerate(("bogota", "lima")):
+        part = tmp_path / f"{name}.json"
+        part.write_text(json.dumps({**doc, "data": [r for r in doc["data"] if split[str(r.get("agent_name") or "")] == i]}),
+                        encoding="utf-8")
+        r = runner.invoke(cli, ["--config", str(config), "import", "--operation", name, str(part)])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["--config", str(config), "score"])
+    assert r.exit_code == 0, r.output
+    return config
+
+
+def test_agreement_and_backtest_per_operation(split_operations, runner, tmp_path):
+    from qa_scoring.resources import rules_dir, sample_reviews
+
+    config = str(split_operations)
+    r = runner.invoke(cli, ["--config", config, "reviews", "import", *map(str, sample_reviews())])
+    assert r.exit_code == 0, r.output
+    judged = {}
+    for op in (None, "bogota", "lima"):
+        r = runner.invoke(cli, ["--config", config, "reviews", "agreement", "--json", *(["--operation", op] if op else [])])
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert out["operation"] == op
+        judged[op] = out["overall"]["n"]
+    assert judged["bogota"] > 100 and judged["lima"] > 100 and judged["bogota"] + judged["lima"] == judged[None]
+    r = runner.invoke(cli, ["--config", config, "reviews", "agreement", "--operation", "quito"])
+    assert r.exit_code == 2 and "Error: reviews agreement --operation quito: no interactions of that operation " \
+        "(stored: bogota, lima)" in r.output
+
+    candidate = tmp_path / "candidate"
+    import shutil
+    shutil.copytree(rules_dir(), candidate)
+    both = runner.invoke(cli, ["--config", config, "backtest", "--rules", str(candidate), "--out", str(tmp_path / "bt"),
+                               "--json"])
+    assert both.exit_code == 0, both.output
+    both = json.loads(both.stdout)
+    assert both["operations"] == ["bogota", "lima"] and both["operation"] is None
+    assert len(both["agents"]) == 13 and all(k.split("/", 1)[0] in ("bogota", "lima") for k in both["agents"])
+    lima = runner.invoke(cli, ["--config", config, "backtest", "--rules", str(candidate), "--out", str(tmp_path / "bt"),
+                               "--operation", "lima", "--json"])
+    assert lima.exit_code == 0, lima.output
+    lima = json.loads(lima.stdout)
+    assert lima["operation"] == "lima" and lima["operations"] == ["lima"] and 0 < lima["interactions"] < both["interactions"]
+    assert len(lima["agents"]) == 6 and all(a["operation"] == "lima" for a in lima["agents"].values())
+    assert {k: v["current_score"] for k, v in lima["agents"].items()} == \
+        {k.split("/", 1)[1]: v["current_score"] for k, v in both["agents"].items() if k.startswith("lima/")}
+    bad = runner.invoke(cli, ["--config", config, "backtest", "--rules", str(candidate), "--out", str(tmp_path / "bt2"),
+                              "--operation", "quito"])
+    assert bad.exit_code == 2 and "backtest --operation quito: no interactions" in bad.output
+    assert not (tmp_path / "bt2").exists()
+
+
+def test_backtest_keeps_same_named_agents_of_two_operations_apart(two_operations, runner, tmp_path):
+    import shutil
+
+    from qa_scoring.resources import rules_dir
+
+    shutil.copytree(rules_dir(), tmp_path / "candidate")
+    r = runner.invoke(cli, ["--config", str(two_operations), "backtest", "--rules", str(tmp_path / "candidate"),
+                            "--out", str(tmp_path / "bt"), "--json"])
+    assert r.exit_code == 0, r.output
+    agents = json.loads(r.stdout)["agents"]
+    assert len(agents) == 26 and {k.split("/", 1)[0] for k in agents} == {"bogota", "lima"}
+    page = (tmp_path / "bt" / "index.html").read_text(encoding="utf-8")
+    assert page.count("<bdi>lima</bdi> · ") == 13

@@ -119,6 +119,7 @@ class Agreement:
     unmatched: dict
     verdicts: int
     reviewers: int
+    operation: str | None = None  # the one operation judged, None for all
 
     def to_dict(self) -> dict:
         """The `reviews agreement --json` object (**contract**: rules.*, overall.n/kappa, unmatched)."""
@@ -140,7 +141,8 @@ class Agreement:
                            "kappa_high": r4(self.humans.high)},
                 "unmatched": {k: v for k, v in self.unmatched.items() if v},
                 "verdicts": self.verdicts, "reviewers": self.reviewers,
-                "since": self.since and self.since.isoformat(), "until": self.until and self.until.isoformat()}
+                "since": self.since and self.since.isoformat(), "until": self.until and self.until.isoformat(),
+                "operation": self.operation}
 
     def text(self) -> str:
         k = self.overall
@@ -203,4 +205,4 @@ def agreement(con: duckdb.DuckDBPyConnection, since: date | None = None, until: 
     counts = review_counts(con)
     return Agreement(since=since, until=until, rules=tuple(rules), overall=cohen_kappa(total),
                      humans=cohen_kappa(humans), unmatched=counts["unmatched"], verdicts=counts["verdicts"],
-                     reviewers=counts["reviewers"])
+                     reviewers=counts["reviewers"], operation=operation)
