@@ -566,3 +566,23 @@ def test_backtest_keeps_same_named_agents_of_two_operations_apart(two_operations
     assert len(agents) == 26 and {k.split("/", 1)[0] for k in agents} == {"bogota", "lima"}
     page = (tmp_path / "bt" / "index.html").read_text(encoding="utf-8")
     assert page.count("<bdi>lima</bdi> · ") == 13
+
+
+def test_the_overview_shares_the_pages_head_and_footer(two_operations, runner, tmp_path):
+    out = tmp_path / "r"
+    r = runner.invoke(cli, ["--config", str(two_operations), "report", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    overview = (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "lima" / "index.html").read_text(encoding="utf-8")
+
+    def head(html: str) -> str:
+        return re.sub(r"<title>.*?</title>", "", html[:html.index("<header")])
+
+    def footer_rows(html: str) -> list[str]:
+        return re.findall(r"<dt>[^<]*</dt>", html[html.index('<footer class="meta">'):])
+
+    assert head(overview) == head(page)  # one head (CSP, styles) for every page: base.html's
+    rows = footer_rows(page)
+    assert footer_rows(overview) == [rows[0], rows[1], *rows[4:]]  # without pack and model (per operation)
+    assert (Path(__file__).parents[1] / "templates" / "operations.html").read_text(encoding="utf-8").startswith(
+        '{% extends "base.html" %}')

@@ -540,7 +540,7 @@ def render_reports(con, settings, *, out_dir: Path, since: date | None, until: d
         footer = reports[0][2][4]
         pages["index.html"] = env.get_template("operations.html").render(
             t=fmt.t, f=fmt, footer=footer, lang=fmt.lang, root="", page="operations", period=period,
-            operations=rows)
+            operations=rows, operation=None, zone=None)
     rendered = time.perf_counter()
     write_folder(out_dir, pages)
     log.debug("report: data %.2f s, templates %.2f s, write %.2f s", prepared - started, rendered - prepared,
