@@ -553,6 +553,50 @@ def test_agreement_and_backtest_per_operation(split_operations, runner, tmp_path
     assert not (tmp_path / "bt2").exists()
 
 
+def test_review_counts_and_the_index_line_are_each_operations_own(split_operations, runner, tmp_path):
+    from qa_scoring.resources import sample_reviews
+
+    config = str(split_operations)
+    r = runner.invoke(cli, ["--config", config, "reviews", "import", *map(str, sample_reviews())])
+    assert r.exit_code == 0, r.output
+    con = duckdb.connect(str(tmp_path / "split.duckdb"), read_only=True)
+    lima_case, = con.execute("SELECT min(case_id) FROM interactions WHERE operation = 'lima'").fetchone()
+    con.close()
+    extra = tmp_path / "extra.csv"
+    extra.write_text("case_id,rule_id,verdict,reviewer\n"
+                     f"{lima_case},no_such_rule,fail,ana\n"  # belongs to lima only
+                     "999999999,saludo_inicial,fail,ana\n",  # no interaction anywhere: could be either
+                     encoding="utf-8")
+
+    def counts():
+        out = {}
+        for op in (None, "bogota", "lima"):
+            r = runner.invoke(cli, ["--config", config, "reviews", "agreement", "--json", *(["--operation", op] if op else [])])
+            assert r.exit_code == 0, r.output
+            out[op] = json.loads(r.stdout)
+        return out
+
+    before = counts()
+    r = runner.invoke(cli, ["--config", config, "reviews", "import", str(extra)])
+    assert r.exit_code == 0, r.output
+    out = counts()
+    assert out["bogota"]["verdicts"] > 50 and out["lima"]["verdicts"] > 50
+    assert out["bogota"]["verdicts"] + out["lima"]["verdicts"] == out[None]["verdicts"]
+    assert out["bogota"]["verdicts"] < out[None]["verdicts"] and out["lima"]["reviewers"] == 2
+    added = {op: {k: out[op]["unmatched"].get(k, 0) - before[op]["unmatched"].get(k, 0) for k in ("no_rule", "no_interaction")}
+             for op in out}
+    assert added[None] == {"no_rule": 1, "no_interaction": 1}
+    assert added["lima"] == {"no_rule": 1, "no_interaction": 1} and added["bogota"] == {"no_rule": 0, "no_interaction": 1}
+
+    r = runner.invoke(cli, ["--config", config, "report", "--out", str(tmp_path / "r"), "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    for op in ("bogota", "lima"):
+        page = (tmp_path / "r" / op / "index.html").read_text(encoding="utf-8")
+        line = page[page.index('id="reviews-status"'):]
+        line = line[:line.index("</p>")]
+        assert f"{out[op]['verdicts']:,} verdicts by {out[op]['reviewers']} analysts" in line, line
+
+
 def test_backtest_keeps_same_named_agents_of_two_operations_apart(two_operations, runner, tmp_path):
     import shutil
 

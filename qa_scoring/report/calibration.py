@@ -114,7 +114,7 @@ def _disputes(con, since: date, until: date, rule_info, file_of, mask, limit: in
 def prepare_calibration(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_of, mask,
                         days: int = 90, override: bool = True, operation: str | None = None) -> Calibration | None:
     """The calibration data of a report on `period`; None when the database holds no verdicts."""
-    counts = review_counts(con)
+    counts = review_counts(con, operation)
     if not counts["verdicts"] and not sum(counts["unmatched"].values()):
         return None
     window = window_for(period, days)

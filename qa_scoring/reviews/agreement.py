@@ -202,7 +202,7 @@ def agreement(con: duckdb.DuckDBPyConnection, since: date | None = None, until: 
         rules.append(RuleAgreement(rule_id=rule_id, table=table, kappa=cohen_kappa(table),
                                    precision=_ratio(ff, fp + ff), recall=_ratio(ff, pf + ff),
                                    na_disagreements=int(na_dis), both_na=int(both_na), humans=cohen_kappa(between)))
-    counts = review_counts(con)
+    counts = review_counts(con, operation)
     return Agreement(since=since, until=until, rules=tuple(rules), overall=cohen_kappa(total),
                      humans=cohen_kappa(humans), unmatched=counts["unmatched"], verdicts=counts["verdicts"],
                      reviewers=counts["reviewers"], operation=operation)

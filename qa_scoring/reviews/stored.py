@@ -315,11 +315,24 @@ def disputes_sql(period: str = "true") -> str:
         WHERE j.auto IS NOT NULL AND j.auto <> j.verdict AND {period}"""
 
 
-def review_counts(con: duckdb.DuckDBPyConnection) -> dict:
-    """How many verdicts exist, by how many reviewers, how fresh, and the unmatched rows by reason."""
-    n, reviewers, latest, imported = store.fetch_one(con, """
+def review_counts(con: duckdb.DuckDBPyConnection, operation: str | None = None) -> dict:
+    """How many verdicts exist, by how many reviewers, how fresh, and the unmatched rows by reason; of
+    one operation when given. An unmatched row belongs to an operation when its case id is one of the
+    operation's interactions; a row whose case id matches no interaction at all could belong to any,
+    so every operation counts it."""
+    if operation is None:
+        verdicts, unmatched, params = "reviews", "review_unmatched", {}
+    else:
+        verdicts = """(SELECT * FROM reviews
+                       WHERE interaction_id IN (SELECT interaction_id FROM interactions WHERE operation = $operation))"""
+        unmatched = """(SELECT u.* FROM review_unmatched u
+                        WHERE u.case_id IN (SELECT case_id FROM interactions WHERE operation = $operation)
+                           OR u.case_id IS NULL OR u.case_id NOT IN (SELECT case_id FROM interactions
+                                                                     WHERE case_id IS NOT NULL))"""
+        params = {"operation": operation}
+    n, reviewers, latest, imported = store.fetch_one(con, f"""
         SELECT count(*), count(DISTINCT reviewer), max(coalesce(reviewed_at, imported_at)), max(imported_at)
-        FROM reviews""")
-    unmatched = dict(con.execute("SELECT reason, count(*) FROM review_unmatched GROUP BY reason").fetchall())
+        FROM {verdicts}""", params)
+    unmatched = dict(con.execute(f"SELECT reason, count(*) FROM {unmatched} GROUP BY reason", params).fetchall())
     return {"verdicts": int(n), "reviewers": int(reviewers), "latest": latest, "imported": imported,
             "unmatched": {r: int(unmatched.get(r, 0)) for r in REASONS}}
