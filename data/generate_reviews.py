@@ -7,7 +7,8 @@ the QA team would have written after labelling an audit sample of the demo's dat
 
 Deterministic for a given database (a seeded `random.Random`; the pairs come from the project's
 own seeded audit sample, `reviews.sample.draw_sample`). What is planted:
-- six rules (and a seventh with few reviews), up to 25 interactions where the rule failed and 25 where it did not, each;
+- six rules (and a seventh with few reviews), up to 50 interactions where the rule failed and 50 where it did not, each
+  (the demo deals them between its two operations: each still has enough to judge a rule);
 - reviewer `laura.gomez` labels every pair, `andres.pinto` every third one (the reviewers' own
   agreement is the ceiling a rule can reach);
 - each reviewer disagrees with the rule on 3 % of the pairs at random (human noise), 16 % on
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     con = duckdb.connect(str(args.db), read_only=True)
-    sampled = draw_sample(con, per_rule=50, seed=args.seed)
+    sampled = draw_sample(con, per_rule=100, seed=args.seed)
     drawn = [d for d in sampled if d[1] in RULES]
     for rule_id, k in FEW.items():
         drawn += [d for d in sampled if d[1] == rule_id][:k]

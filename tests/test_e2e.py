@@ -92,7 +92,10 @@ def test_demo_twice(tmp_path):
             assert f'agents/{page.name}' in op_index
         # the bundled QA reviews are imported: each calibration page reads the planted disagreement
         calibration = (tmp_path / "reports" / operation / "calibration.html").read_text(encoding="utf-8")
-        assert "revisar la regla" in calibration and 'id="cal-empatia_cliente_molesto"' in calibration
+        planted = re.search(r'<tr id="cal-empatia_cliente_molesto"[^>]*>(.*?)</tr>', calibration, re.S).group(1)
+        assert "revisar la regla" in planted, operation  # not "pocas revisiones": enough verdicts per operation
+        reliable = re.search(r'<tr id="cal-saludo_inicial"[^>]*>(.*?)</tr>', calibration, re.S).group(1)
+        assert "confiable" in reliable, operation
         assert 'id="reviews-status"' in op_index and "veredictos de 2 analistas" in op_index
     con = duckdb.connect(str(tmp_path / "qa_scoring.duckdb"), read_only=True)
     n_reviews = con.execute("SELECT count(*) FROM reviews").fetchall()[0][0]
