@@ -122,16 +122,64 @@ def refresh_facts(con: duckdb.DuckDBPyConnection, days: str | None = None, *,
                        WHERE f.operation = d.operation AND f.day = d.day""")
     n_days, lo, hi = con.execute("SELECT count(*), min(day), max(day) FROM qa_fact_days").fetchall()[0]
     if n_days:
-        _aggregate(con, mapping, lo, hi)
+        _aggregate(con, label_sql(mapping), lo, hi)
     con.execute("DROP TABLE qa_fact_days")
     _set_state(con, "label_mapping", mapping_text)
     _set_state(con, "rule_pack_hash", pack)
     return int(n_days)
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, mapping: LabelMapping, lo: date, hi: date) -> None:
-    """Insert the facts of the days in `qa_fact_days` (their old rows are gone)."""
-    dissatisfied, label_params = label_sql(mapping)
+def period_facts(con: duckdb.DuckDBPyConnection, since: date, until: date, *, operation: str | None = None,
+                 label: tuple[str, dict] | None = None, target: str = "qa_period_facts",
+                 rule_target: str | None = None) -> int:
+    """The facts of the days `since`..`until` (inclusive) of `operation` (every one when None) into the
+    temp table `target` (daily_facts' columns; `rule_target`, when given: daily_rule_facts' ones), for
+    a report to read; returns how many (operation, day) pairs had to be aggregated from the raw tables.
+
+    The stored rows serve every day they cover as the tables are now. A day whose number of
+    interactions differs from its facts' (imported but not scored yet, or a hand-filled table), or
+    every day when the report's survey mapping `label` ((sql, params) as `label_sql` gives them) or
+    the current rule pack is not the one the facts were counted with, is aggregated from the raw
+    tables here, the same way, without writing anything: the report's figures never depend on
+    whether `score` ran after the last import. Same number, other rows (a row deleted and another
+    landed on the same day without a rescoring) is not detected: every path that removes
+    interactions refreshes the facts."""
+    lo = datetime.combine(since, datetime.min.time())
+    hi = datetime.combine(until + timedelta(days=1), datetime.min.time())
+    stored = _state(con, "label_mapping")
+    stale_all = (stored is None or _state(con, "rule_pack_hash") != _current_pack(con)
+                 or (label is not None and label != label_sql(stored_mapping(con))))
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE qa_period_days AS
+        WITH raw AS (SELECT operation, created_at::DATE AS day, count(*) AS n FROM interactions
+                     WHERE created_at >= $lo AND created_at < $hi AND ($operation IS NULL OR operation = $operation)
+                     GROUP BY ALL),
+        kept AS (SELECT operation, day, sum(interactions) AS n FROM daily_facts
+                 WHERE day >= $since AND day <= $until AND ($operation IS NULL OR operation = $operation)
+                 GROUP BY ALL)
+        SELECT raw.operation, raw.day, $stale OR kept.n IS DISTINCT FROM raw.n AS stale
+        FROM raw LEFT JOIN kept ON kept.operation = raw.operation AND kept.day = raw.day""",
+                {"lo": lo, "hi": hi, "since": since, "until": until, "operation": operation, "stale": stale_all})
+    tables = [("daily_facts", target)] + ([("daily_rule_facts", rule_target)] if rule_target else [])
+    for source, name in tables:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS
+                        SELECT f.* FROM {source} f
+                        SEMI JOIN qa_period_days d ON d.operation = f.operation AND d.day = f.day AND NOT d.stale""")
+    con.execute("CREATE OR REPLACE TEMP TABLE qa_fact_days AS SELECT operation, day FROM qa_period_days WHERE stale")
+    n_days, first, last = con.execute("SELECT count(*), min(day), max(day) FROM qa_fact_days").fetchall()[0]
+    if n_days:
+        if label is None:
+            label = label_sql(stored_mapping(con))
+        _aggregate(con, label, first, last, target, rule_target)
+    con.execute("DROP TABLE qa_fact_days; DROP TABLE qa_period_days")
+    return int(n_days)
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, label: tuple[str, dict], lo: date, hi: date,
+               facts_table: str = "daily_facts", rule_table: str | None = "daily_rule_facts") -> None:
+    """Insert the facts of the days in `qa_fact_days` (their old rows are gone) into `facts_table` and
+    `rule_table` (None: no rule facts); `label` is the survey's (sql, params) from `label_sql`."""
+    dissatisfied, label_params = label
     # The created_at range lets DuckDB skip row groups outside the refreshed days.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE qa_fact_rows AS
@@ -149,7 +197,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, mapping: LabelMapping, lo: date, 
                  "hi": datetime.combine(hi + timedelta(days=1), datetime.min.time())})
     keys = ", ".join(KEYS)
     con.execute(f"""
-        INSERT INTO daily_facts
+        INSERT INTO {facts_table}
         SELECT {keys}, count(*), count(score), coalesce(sum(score), 0), coalesce(sum(score * score), 0),
                count(*) FILTER (critical), count(*) FILTER (overridden), count(*) FILTER (surveyed),
                count(dissatisfied), count(*) FILTER (dissatisfied), count(risk), coalesce(sum(risk), 0),
@@ -158,6 +206,9 @@ def _aggregate(con: duckdb.DuckDBPyConnection, mapping: LabelMapping, lo: date, 
                count(risk) FILTER (dissatisfied),
                count(*) FILTER (no_answer), count(*) FILTER (bad_time)
         FROM qa_fact_rows GROUP BY ALL""")
+    if rule_table is None:
+        con.execute("DROP TABLE qa_fact_rows")
+        return
     # Rule counts from the effective letters (overrides applied), grouped before they are spread.
     from qa_scoring.reviews.stored import effective_outcomes_sql
 
@@ -173,7 +224,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, mapping: LabelMapping, lo: date, 
                     ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
                   GROUP BY ALL"""
     con.execute(f"""
-        INSERT INTO daily_rule_facts
+        INSERT INTO {rule_table}
         SELECT {keys}, rule_id, total, app, pass, fail_lab, fail_dis, pass_lab, pass_dis
         FROM ({outcomes.rule_counts_sql(grouped, KEYS)})""")
     con.execute("DROP TABLE qa_fact_rows; DROP TABLE qa_fact_outcomes")

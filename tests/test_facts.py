@@ -283,3 +283,118 @@ def test_a_database_scored_before_v8_gets_its_facts_at_the_first_refresh(db):
     con.close()
     run(db, "score")  # nothing to rescore, but the facts are built whole
     assert_facts_equal_raw(db)
+
+
+# --- the reports read the facts (issue 15 item 1) -------------------------------------------------
+
+def report_figures(con, since=None, until=None):
+    """(team, agents, queues) of the report's data for the period, as plain comparable values."""
+    from qa_scoring.config import load_settings
+    from qa_scoring.report import data as rd
+    from qa_scoring.report.render import _label_sql
+    from qa_scoring.report.text import segment_text
+
+    label, params, _scale = _label_sql(load_settings(environ={}))
+    d = rd.prepare(con, rd.resolve_period(con, since, until),
+                   rule_info=lambda r: rd.RuleInfo(r, r, "", "minor", None), file_of=lambda name: "x.html",
+                   segment_text=segment_text, label_sql=label, label_params=params)
+    team = {k: getattr(d.team, k) for k in ("n", "agents", "scored", "score", "score_low", "score_high",
+                                             "critical", "surveyed", "satisfied", "risk", "days", "pending",
+                                             "open_counted")}
+    agents = {a.name: (a.n, a.scored, a.score, a.score_low, a.score_high, a.expected, a.diff, a.shrunk,
+                       a.critical, a.satisfied, a.risk, a.small, a.days, a.pending) for a in d.agents}
+    return team, agents, d.queues
+
+
+def close(a, b) -> bool:
+    """Equal, floats to 1e-9: DuckDB's parallel sums may add in another order from one query to the next."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+    if hasattr(a, "__dataclass_fields__") and type(a) is type(b):
+        return all(close(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)
+    return a == b
+
+
+PENDING_SQL = """(lower(trim(i.status)) = 'open' AND i.created_at >
+                  (SELECT max(created_at) FROM interactions) - INTERVAL 72 HOUR)"""
+
+
+def test_report_team_and_agent_figures_equal_the_raw_tables_pending_rows_left_out(db):
+    con = store.connect(db, read_only=True)
+    try:
+        team, agents, _queues = report_figures(con)
+        n, pending, scored, mean, critical, risk = store.fetch_one(con, f"""
+            SELECT count(*) FILTER (NOT {PENDING_SQL}), count(*) FILTER ({PENDING_SQL}),
+                   count(s.score) FILTER (NOT {PENDING_SQL}), avg(s.score) FILTER (NOT {PENDING_SQL}),
+                   count(*) FILTER (s.critical_failed AND NOT {PENDING_SQL}), avg(p.risk) FILTER (NOT {PENDING_SQL})
+            FROM interactions i LEFT JOIN interaction_scores s USING (interaction_id)
+            LEFT JOIN predictions p USING (interaction_id)""")
+        per_agent = {a: (k, sc, m) for a, k, sc, m in con.execute(f"""
+            SELECT i.agent_name, count(*), count(s.score), avg(s.score)
+            FROM interactions i LEFT JOIN interaction_scores s USING (interaction_id)
+            WHERE NOT {PENDING_SQL} GROUP BY 1""").fetchall()}
+    finally:
+        con.close()
+    assert pending > 10 and team["pending"] == pending  # the sample has pending open chats: subtracted
+    assert (team["n"], team["scored"], team["critical"]) == (n, scored, critical)
+    assert math.isclose(team["score"], mean, rel_tol=1e-12) and math.isclose(team["risk"], risk, rel_tol=1e-12)
+    assert set(agents) == set(per_agent)
+    for name, (k, sc, m) in per_agent.items():
+        assert agents[name][:2] == (k, sc) and math.isclose(agents[name][2], m, rel_tol=1e-12)
+
+
+def test_report_team_agent_and_queue_figures_are_read_from_the_facts(db):
+    """Raw scores of a closed past day altered behind the facts' back: the report keeps the facts'
+    figures (it reads them, not interaction_scores / predictions); refreshing that day's facts then
+    moves them (the alteration is one the figures would show)."""
+    con = store.connect(db)
+    try:
+        before = report_figures(con)
+        day = "2026-10-20"
+        assert store.fetch_one(con, "SELECT count(*) FROM interactions WHERE created_at::DATE = ?", [day])[0] > 50
+        con.execute("""UPDATE interaction_scores SET score = 0, critical_failed = TRUE WHERE interaction_id IN
+                       (SELECT interaction_id FROM interactions WHERE created_at::DATE = ?)""", [day])
+        con.execute("""UPDATE predictions SET risk = 1 WHERE interaction_id IN
+                       (SELECT interaction_id FROM interactions WHERE created_at::DATE = ?)""", [day])
+        assert close(report_figures(con), before)
+        # one-day report of that day: its figures and the 7-day ranking window's, from the facts too
+        day_before = report_figures(con, since=facts.date.fromisoformat(day), until=facts.date.fromisoformat(day))
+        facts.refresh_facts(con, f"SELECT 'default' AS operation, DATE '{day}' AS day")
+        after = report_figures(con)
+        assert after[0]["score"] < before[0]["score"] and after[0]["critical"] > before[0]["critical"]
+        assert after[0]["risk"] > before[0]["risk"]
+        assert all(not close(after[1][a][2], before[1][a][2]) for a in after[1] if before[1][a][1] and after[1][a][12]
+                   and any(p.day.isoformat() == day and p.n for p in after[1][a][12]))
+        assert not close(after[2], before[2])
+        day_after = report_figures(con, since=facts.date.fromisoformat(day), until=facts.date.fromisoformat(day))
+        assert day_after[0]["score"] == 0 and day_before[0]["score"] > 50
+    finally:
+        con.close()
+
+
+def test_a_day_imported_but_not_scored_yet_is_counted_from_the_raw_tables(db, tmp_path):
+    """Rows landed on a past day after the last score: that day's facts no longer cover it (its count
+    differs), so the report aggregates that one day from the raw tables; the others stay on the facts."""
+    from datetime import date
+
+    rows = [dict(r, case_id=f"new-{k}", date_creation="2026-11-10 10:00:00", close_date="2026-11-10 10:05:00",
+                 status="close") for k, r in enumerate(sample_rows()[:5])]
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps({"code": "200", "error": None, "msg": "", "data": rows}), encoding="utf-8")
+    con = store.connect(db, read_only=True)
+    before, _, _ = report_figures(con)
+    con.close()
+    run(db, "import", str(path))  # no score: the day's facts are stale
+    con = store.connect(db, read_only=True)
+    try:
+        assert facts.period_facts(con, date(2026, 10, 1), date(2026, 11, 30)) == 1  # that day only, raw
+        team, _, _ = report_figures(con)
+    finally:
+        con.close()
+    assert team["n"] == before["n"] + 5 and team["scored"] == before["scored"]  # counted, not scored
+    day = {p.day: p.n for p in team["days"]}
+    assert day[date(2026, 11, 10)] == {p.day: p.n for p in before["days"]}[date(2026, 11, 10)] + 5

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
-from qa_scoring import outcomes
+from qa_scoring import facts, outcomes
 from qa_scoring.reviews.stored import effective_outcomes_sql
 from qa_scoring.mask import mask_text
 from qa_scoring.errors import InputError
@@ -403,9 +403,54 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, l
     """, {**label_params, "operation": operation, "since": datetime.combine(period.since, datetime.min.time()),
           "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time()),
           "open_age": float(open_max_age_hours) * 3600.0})
+    # The pending rows' aggregates, in the facts' terms, to take out of the period's facts (_cells).
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {pending_table} AS
-                    SELECT agent, count(*) AS n FROM {table} WHERE pending GROUP BY agent;
+                    SELECT agent, skill, channel, day, {_CELL_SUMS} FROM {table} WHERE pending GROUP BY ALL;
                     DELETE FROM {table} WHERE pending""")
+
+
+# One row's contribution to the period's cells, per (agent, skill, channel, day): the same sums the
+# daily facts keep (facts.py), so the pending open rows can be subtracted from them.
+_CELL_SUMS = """count(*) AS n, count(score) AS scored, coalesce(sum(score), 0) AS s,
+                coalesce(sum(score * score), 0) AS q, count(*) FILTER (critical) AS critical,
+                count(*) FILTER (surveyed) AS surveyed, count(dissatisfied) AS labeled,
+                count(*) FILTER (dissatisfied) AS dissatisfied, count(risk) AS predicted,
+                coalesce(sum(risk), 0) AS risk_sum, count(*) FILTER (is_open) AS opened"""
+_CELL_COLUMNS = ("n", "scored", "s", "q", "critical", "surveyed", "labeled", "dissatisfied", "predicted",
+                 "risk_sum", "opened")
+
+
+def build_cells(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, label_params: dict,
+                pending_table: str = "_rpt_pending", table: str = "_rpt_cells", operation: str | None = None) -> None:
+    """The period's counts and sums per (agent, skill, channel, day) into the temp table `table`, from
+    the stored daily facts (facts.py) minus the pending open rows' aggregates (`pending_table`, read
+    raw by build_base): every count and mean of the team, agent and queue figures comes from here."""
+    facts.period_facts(con, period.since, period.until, operation=operation, label=(label_sql, label_params),
+                       target=f"{table}_facts")
+    sums = ", ".join(f"sum({c}) AS {c}" for c in _CELL_COLUMNS)
+    negated = ", ".join(f"-{c} AS {c}" for c in _CELL_COLUMNS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT agent, skill, channel, day, {sums}
+        FROM (SELECT agent, skill, channel, day, interactions AS n, scored, score_sum AS s, score_sq_sum AS q,
+                     critical, surveyed, labeled, dissatisfied, predicted, risk_sum,
+                     CASE WHEN is_open THEN interactions ELSE 0 END AS opened
+              FROM {table}_facts
+              UNION ALL
+              SELECT agent, skill, channel, day, {negated} FROM {pending_table})
+        GROUP BY ALL
+        HAVING sum(n) > 0;
+        DROP TABLE {table}_facts""")
+
+
+# Means and sample variances from the cells' sums: NULL where the raw avg / var_samp would be NULL.
+def _mean(n: str = "scored", s: str = "s") -> str:
+    return f"CASE WHEN sum({n}) > 0 THEN sum({s}) / sum({n}) END"
+
+
+def _var(n: str = "scored", s: str = "s", q: str = "q") -> str:
+    return (f"CASE WHEN sum({n}) > 1 THEN greatest(0.0, (sum({q}) - sum({s}) * sum({s}) / sum({n}))"
+            f" / (sum({n}) - 1)) END")
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
@@ -413,7 +458,8 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     (and trying here would only hide the original error behind 'transaction is aborted')."""
     try:
         for name in ("_rpt_base", "_rpt_pending", "_rpt_rule_cells", "_rpt_review", "_rpt_critical", "_rpt_rank",
-                     "_rpt_rank_pending"):
+                     "_rpt_rank_pending", "_rpt_cells", "_rpt_cells_facts", "_rpt_rank_cells",
+                     "_rpt_rank_cells_facts"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     except duckdb.TransactionException:
         pass
@@ -421,23 +467,26 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
 
 # --- team and agents --------------------------------------------------------------------------
 
-def _team(con, team_days: list[tuple]) -> tuple[Team, float]:
-    row = fetch_one(con, """
-        SELECT count(*), count(DISTINCT agent), count(score), avg(score), coalesce(var_samp(score), 0),
-               count(*) FILTER (critical), count(*) FILTER (surveyed), count(dissatisfied),
-               count(*) FILTER (dissatisfied = FALSE), avg(risk), count(*) FILTER (is_open),
-               (SELECT coalesce(sum(n), 0) FROM _rpt_pending)
-        FROM _rpt_base""")
-    n, agents, scored, score, var, critical, surveyed, labeled, satisfied, risk, open_counted, pending = row
+def _team(con, team_days: list[tuple], cells: str = "_rpt_cells",
+          pending_table: str = "_rpt_pending") -> tuple[Team, float]:
+    row = fetch_one(con, f"""
+        SELECT coalesce(sum(n), 0), count(DISTINCT agent), coalesce(sum(scored), 0), {_mean()},
+               coalesce({_var()}, 0), coalesce(sum(critical), 0), coalesce(sum(surveyed), 0),
+               coalesce(sum(labeled), 0), coalesce(sum(labeled) - sum(dissatisfied), 0),
+               {_mean("predicted", "risk_sum")}, coalesce(sum(opened), 0),
+               (SELECT coalesce(sum(n), 0) FROM {pending_table})
+        FROM {cells}""")
+    n, agents, scored, score, var, critical, surveyed, labeled, satisfied, risk, open_counted, pending = (
+        v if isinstance(v, float) or v is None else int(v) for v in row)
     interval = stats.mean_interval(score, var, scored, var) or (None, None)
-    days = tuple(DayPoint(d, s, c) for d, s, c in team_days)
+    days = tuple(DayPoint(d, s, int(c)) for d, s, c in team_days)
     return Team(n, agents, scored, score, *interval, critical, Rate.of(surveyed, n),
-                Rate.of(satisfied, labeled), risk, days, int(pending), int(open_counted)), var
+                Rate.of(satisfied, labeled), risk, days, pending, open_counted), var
 
 
 _AGENTS_SQL = """
-WITH cell AS (SELECT skill, channel, count(score) AS n, sum(score) AS s FROM {table} GROUP BY ALL),
-ac AS (SELECT agent, skill, channel, count(score) AS n, sum(score) AS s FROM {table} GROUP BY ALL),
+WITH cell AS (SELECT skill, channel, sum(scored) AS n, sum(s) AS s FROM {table} GROUP BY ALL),
+ac AS (SELECT agent, skill, channel, sum(scored) AS n, sum(s) AS s FROM {table} GROUP BY ALL),
 mix AS (
     -- leave-one-out: the rest of the team on each of this agent's queues, weighted by own volume
     SELECT ac.agent,
@@ -446,26 +495,29 @@ mix AS (
            sum(ac.s) FILTER (cell.n > ac.n AND ac.n > 0)
              / nullif(sum(ac.n) FILTER (cell.n > ac.n AND ac.n > 0), 0) AS own_comparable
     FROM ac JOIN cell USING (skill, channel) GROUP BY ac.agent
-)
-SELECT b.agent, count(*), count(score), avg(score), var_samp(score), count(*) FILTER (critical),
-       count(dissatisfied), count(*) FILTER (dissatisfied = FALSE), avg(risk),
-       any_value(mix.expected), any_value(mix.own_comparable)
-FROM {table} b LEFT JOIN mix USING (agent)
-GROUP BY b.agent
+),
+b AS (SELECT agent, sum(n) AS n, sum(scored) AS scored, {mean} AS score, {var} AS var,
+             sum(critical) AS critical, sum(labeled) AS labeled, sum(labeled) - sum(dissatisfied) AS satisfied,
+             {risk} AS risk
+      FROM {table} GROUP BY agent)
+SELECT b.agent, b.n, b.scored, b.score, b.var, b.critical, b.labeled, b.satisfied, b.risk,
+       mix.expected, mix.own_comparable
+FROM b LEFT JOIN mix USING (agent)
 """
 
 
-def _agents(con, team_var: float, min_sample: int, file_of, table: str = "_rpt_base",
+def _agents(con, team_var: float, min_sample: int, file_of, table: str = "_rpt_cells",
             pending_table: str = "_rpt_pending") -> tuple[AgentRow, ...]:
-    rows = con.execute(_AGENTS_SQL.format(table=table)).fetchall()
+    rows = [tuple(v if isinstance(v, float | str) or v is None else int(v) for v in r) for r in con.execute(
+        _AGENTS_SQL.format(table=table, mean=_mean(), var=_var(), risk=_mean("predicted", "risk_sum"))).fetchall()]
     series: dict[str, list[DayPoint]] = {}
     for agent, day, score, n in con.execute(
-            f"SELECT agent, day, avg(score), count(*) FROM {table} GROUP BY ALL ORDER BY agent, day").fetchall():
-        series.setdefault(agent, []).append(DayPoint(day, score, n))
+            f"SELECT agent, day, {_mean()}, sum(n) FROM {table} GROUP BY ALL ORDER BY agent, day").fetchall():
+        series.setdefault(agent, []).append(DayPoint(day, score, int(n)))
     diffs = [(r[10] - r[9]) if r[9] is not None and r[10] is not None else None for r in rows]
     within = stats.pooled_variance([r[4] for r in rows], [r[2] for r in rows]) or team_var
     k = stats.shrinkage_constant(diffs, [r[2] for r in rows], within)
-    pending = dict(con.execute(f"SELECT agent, n FROM {pending_table}").fetchall())
+    pending = dict(con.execute(f"SELECT agent, sum(n) FROM {pending_table} GROUP BY agent").fetchall())
     out = []
     for r, diff in zip(rows, diffs):
         agent, n, scored, score, var, critical, labeled, satisfied, risk, expected, _own = r
@@ -489,11 +541,13 @@ MIN_CELL = 10
 
 
 def _queues(con, team_var: float) -> dict[str, tuple[QueueRow, ...]]:
-    rows = con.execute("""
-        WITH cell AS (SELECT skill, channel, count(score) AS n, sum(score) AS s FROM _rpt_base GROUP BY ALL),
-        ac AS (SELECT agent, skill, channel, count(*) AS rows, count(score) AS n, sum(score) AS s,
-                      var_samp(score) AS var
-               FROM _rpt_base GROUP BY ALL)
+    # sums of no score are NULL, as the raw sum(score) was: no team score beside an unscored queue
+    rows = con.execute(f"""
+        WITH cell AS (SELECT skill, channel, sum(scored) AS n, CASE WHEN sum(scored) > 0 THEN sum(s) END AS s
+                      FROM _rpt_cells GROUP BY ALL),
+        ac AS (SELECT agent, skill, channel, sum(n) AS rows, sum(scored) AS n,
+                      CASE WHEN sum(scored) > 0 THEN sum(s) END AS s, {_var()} AS var
+               FROM _rpt_cells GROUP BY ALL)
         SELECT ac.agent, ac.skill, ac.channel, ac.rows, ac.s / nullif(ac.n, 0),
                cell.n - ac.n, (cell.s - ac.s) / nullif(cell.n - ac.n, 0), ac.n, ac.var
         FROM ac JOIN cell USING (skill, channel)
@@ -501,6 +555,7 @@ def _queues(con, team_var: float) -> dict[str, tuple[QueueRow, ...]]:
     """).fetchall()
     out: dict[str, list[QueueRow]] = {}
     for agent, skill, channel, n, score, team_n, team_score, scored, var in rows:
+        n, team_n, scored = int(n), int(team_n), int(scored)
         low, high = stats.mean_interval(score, var, scored, team_var) or (None, None)
         significant = team_score is not None and low is not None and not low <= team_score <= high
         out.setdefault(agent, []).append(QueueRow(skill, channel, n, score, team_n, team_score, low, high,
@@ -834,8 +889,10 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
     build_base(con, period, label_sql, label_params or {}, open_max_age_hours, operation=operation)
     lap("period rows")
     try:
+        build_cells(con, period, label_sql, label_params or {}, operation=operation)
+        lap("period facts")
         team_days = con.execute(
-            "SELECT day, avg(score), count(*) FROM _rpt_base GROUP BY day ORDER BY day").fetchall()
+            f"SELECT day, {_mean()}, sum(n) FROM _rpt_cells GROUP BY day ORDER BY day").fetchall()
         team, team_var = _team(con, team_days)
         agents = _agents(con, team_var, min_sample, file_of)
         ranking = None
@@ -845,7 +902,9 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
             ranking = Period(period.until - timedelta(days=ranking_days - 1), period.until)
             build_base(con, ranking, label_sql, label_params or {}, open_max_age_hours, "_rpt_rank",
                        "_rpt_rank_pending", operation=operation)
-            ranked = _agents(con, team_var, min_sample, lambda _name: "", "_rpt_rank", "_rpt_rank_pending")
+            build_cells(con, ranking, label_sql, label_params or {}, "_rpt_rank_pending", "_rpt_rank_cells",
+                        operation=operation)
+            ranked = _agents(con, team_var, min_sample, lambda _name: "", "_rpt_rank_cells", "_rpt_rank_pending")
             order = {a.name: i for i, a in enumerate(ranked)}
             window = {a.name: a for a in ranked}
             agents = tuple(sorted((replace(a, window=window.get(a.name)) for a in agents),
