@@ -34,7 +34,7 @@ from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # The views as schema v2 / v3 created them (frozen: migrations replay history); v4 replaces them
 # with outcomes.py's, which show the current pack only.
 _RULE_RESULTS_VIEW_V2 = """
@@ -406,6 +406,13 @@ MIGRATIONS: list[str] = [
         detected_at   TIMESTAMP NOT NULL    -- UTC
     );
 """,
+    # v9: per prediction, how many word tokens the model read in the interaction's text fields and
+    # how many of them it had no term for: the input-drift alarm's "share of unknown words". NULL on
+    # predictions made before v9; the next `predict` predicts those again (same risk, counts filled).
+    """
+    ALTER TABLE predictions ADD COLUMN tokens INTEGER;          -- tokens read (after folding, the text cap, the agent-name blank)
+    ALTER TABLE predictions ADD COLUMN unknown_tokens INTEGER;  -- of them, words that are no term of their field's vocabulary
+    """,
 ]
 
 DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",

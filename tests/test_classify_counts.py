@@ -195,7 +195,7 @@ def test_predictions_and_explanations_equal_scikit_learns_on_the_sample_and_host
     sample = _batch_dict(table)
     for batch in (sample, _hostile_batch(sample)):
         predictor = predictor_from_json(spec, model_id)
-        risk, terms = predictor.risk_and_terms(batch)
+        risk, terms, _, _ = predictor.risk_and_terms(batch)
         ref_risk, ref_terms = _reference(predictor_from_json(spec, model_id), batch)
         assert np.abs(risk - ref_risk).max() <= 1e-6
         assert terms == ref_terms
@@ -272,3 +272,121 @@ def test_the_text_cap_is_checked(tmp_path, runner):
     result = runner.invoke(cli, ["--config", str(cfg), "--db", str(tmp_path / "x.duckdb"), "predict"])
     assert result.exit_code == 2
     assert "max_text_chars" in result.stderr and "must be >= 1" in result.stderr
+
+
+# --- tokens and unknown tokens per prediction (schema v9, the input-drift alarm's figures) -------
+
+def test_a_token_is_unknown_when_it_is_no_term_by_itself():
+    # "me" is only part of the bigram "no me": the model has no weight for the word alone.
+    index = TermIndex(["ayudaron", "no", "no me"], 2)
+    _, tokens, unknown = index.counts_and_tokens(["no me ayudaron nada", "", "a 12 ab_c nino x1y", "no no no"])
+    assert tokens.tolist() == [4, 0, 1, 3]  # "a", "12", "ab_c", "x1y" are no tokens
+    assert unknown.tolist() == [2, 0, 1, 0]
+
+
+def _direct_token_counts(predictor, batch: dict) -> tuple[list[int], list[int]]:
+    """Per row, the words sklearn's token pattern finds in each text field as the model reads it
+    (folded, the agent's name blanked, the subject only on its channels), and how many of them are
+    no term of that field's vocabulary: one Python loop per row, the plain way."""
+    features = predictor.features
+    n = len(batch["channel"])
+    tokens, unknown = [0] * n, [0] * n
+    for field in TEXT_FIELDS:
+        vocabulary = set(features.vectorizers_[field].vocabulary_)
+        for i in range(n):
+            text = batch[field][i]
+            if field == "subject" and batch["channel"][i] not in features.subject_channels_:
+                text = None
+            text = fold(text) if text else ""
+            agent = batch["agent_name"][i]
+            pattern = F._agent_pattern(agent) if field in F.AGENT_FIELDS and agent else None
+            if pattern is not None and text:
+                text = pattern.sub(F.AGENT_TOKEN, text)
+            words = re.findall(F.TOKEN_PATTERN, text)
+            tokens[i] += len(words)
+            unknown[i] += sum(w not in vocabulary for w in words)
+    return tokens, unknown
+
+
+def test_token_counts_equal_a_direct_count_on_the_sample_and_hostile_text(trained_sample):
+    con = store.connect(trained_sample)
+    model_id, spec = load_current(con)
+    table = con.sql(f"SELECT {FEATURES_SELECT}, NULL::VARCHAR AS rules_failed FROM interactions i "
+                    "ORDER BY interaction_id").to_arrow_table()
+    con.close()
+    sample = _batch_dict(table)
+    predictor = predictor_from_json(spec, model_id)
+    shares = []
+    for batch in (sample, _hostile_batch(sample)):
+        _, _, tokens, unknown = predictor.risk_and_terms(batch)
+        direct_tokens, direct_unknown = _direct_token_counts(predictor, batch)
+        assert tokens.tolist() == direct_tokens
+        assert unknown.tolist() == direct_unknown
+        assert (unknown > 0).any() and (unknown < tokens).any()
+        shares.append(unknown.sum() / tokens.sum())
+    assert shares[1] > shares[0] + 0.1  # hostile text is mostly words the model never learned
+    # The sample's model reads no subject (too few per channel): read it on every channel, where
+    # its words count too (unknown ones: this model learned no subject term).
+    predictor.features.subject_channels_ = sorted({c for c in sample["channel"] if c})
+    _, _, tokens, unknown = predictor.risk_and_terms(sample)
+    assert (tokens.tolist(), unknown.tolist()) == _direct_token_counts(predictor, sample)
+    assert tokens.sum() > sum(_direct_token_counts(predictor_from_json(spec, model_id), sample)[0])
+
+
+def _predictions(db) -> list[tuple]:
+    con = store.connect(db)
+    try:
+        return con.execute("SELECT interaction_id, risk, top_terms::VARCHAR, tokens, unknown_tokens "
+                           "FROM predictions ORDER BY interaction_id").fetchall()
+    finally:
+        con.close()
+
+
+def test_predict_stores_the_token_counts_of_what_the_model_read(trained_sample, tmp_path, runner):
+    db = tmp_path / "counted.duckdb"
+    shutil.copy(trained_sample, db)
+    con = store.connect(db)
+    ids = [r[0] for r in con.execute("SELECT interaction_id FROM interactions ORDER BY interaction_id LIMIT 40").fetchall()]
+    for k, target in enumerate(ids):  # hostile text in the database itself, beside the agent's name
+        con.execute("UPDATE interactions SET body = ?, answer = ? || ' ' || coalesce(agent_name, '') || ' ' || answer, "
+                    "content_hash = md5(random()::VARCHAR) WHERE interaction_id = ?",
+                    [BLNS[k * 7 % len(BLNS)], BLNS[(k * 13 + 5) % len(BLNS)], target])
+    con.close()
+    result = runner.invoke(cli, ["--db", str(db), "predict", "--json"])
+    assert result.exit_code == 0, result.output
+    con = store.connect(db)
+    model_id, spec = load_current(con)
+    table = con.sql(f"SELECT {FEATURES_SELECT}, NULL::VARCHAR AS rules_failed FROM interactions i "
+                    "ORDER BY interaction_id").to_arrow_table()
+    con.close()
+    tokens, unknown = _direct_token_counts(predictor_from_json(spec, model_id), _batch_dict(table))
+    stored = _predictions(db)
+    assert [r[3] for r in stored] == tokens
+    assert [r[4] for r in stored] == unknown
+    assert sum(tokens) > 10 * len(tokens)
+
+
+def test_a_v8_database_migrates_and_the_next_predict_fills_the_counts(trained_sample, tmp_path, runner):
+    from tests.test_packs import undo_v9
+
+    db = tmp_path / "v8.duckdb"
+    shutil.copy(trained_sample, db)
+    assert runner.invoke(cli, ["--db", str(db), "predict"]).exit_code == 0
+    before = _predictions(db)
+    con = store.connect(db)
+    undo_v9(con)  # as v8 left it: predictions without the counts
+    assert store.schema_version(con) == 8
+    con.close()
+    con = store.connect(db)
+    assert store.schema_version(con) == store.SCHEMA_VERSION == 9
+    assert con.execute("SELECT count(*), count(tokens), count(unknown_tokens) FROM predictions").fetchall() \
+        == [(len(before), 0, 0)]
+    con.close()
+    result = runner.invoke(cli, ["--db", str(db), "predict", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["predicted"] == len(before)  # each prediction again, counted
+    after = _predictions(db)
+    assert [(r[0], r[2], r[3], r[4]) for r in after] == [(r[0], r[2], r[3], r[4]) for r in before]
+    assert max(abs(a[1] - b[1]) for a, b in zip(after, before)) <= 1e-12
+    result = runner.invoke(cli, ["--db", str(db), "predict", "--json"])
+    assert json.loads(result.stdout)["predicted"] == 0  # and then nothing is left to do

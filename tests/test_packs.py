@@ -172,8 +172,15 @@ V3_SCORES = """SELECT interaction_id, score, critical_failed, rules_applicable, 
                       rule_pack_hash, run_id FROM interaction_scores"""
 
 
+def undo_v9(con) -> None:
+    """Take a v9 database back to the v8 shape (the predictions' token counts gone)."""
+    con.execute("""ALTER TABLE predictions DROP COLUMN tokens; ALTER TABLE predictions DROP COLUMN unknown_tokens;
+                   DELETE FROM schema_version WHERE version = 9;""")
+
+
 def undo_v8(con) -> None:
     """Take a v8 database back to the v7 shape (the daily facts and alarms tables gone)."""
+    undo_v9(con)
     con.execute("""DROP TABLE daily_facts; DROP TABLE daily_rule_facts; DROP TABLE facts_state; DROP TABLE alarms;
                    DELETE FROM schema_version WHERE version = 8;""")
 

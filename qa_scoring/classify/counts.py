@@ -118,10 +118,17 @@ class TermIndex:
 
     def counts(self, folded: list[str]) -> sp.csr_matrix:
         """The count matrix of `folded` (rows) × vocabulary (columns)."""
+        return self.counts_and_tokens(folded)[0]
+
+    def counts_and_tokens(self, folded: list[str]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """The count matrix, and per text its number of tokens and of unknown tokens: tokens that
+        are no term of the vocabulary by themselves (the model has no weight for the word)."""
         tokens, doc = tokenize(folded)
         ids = pc.fill_null(pc.index_in(tokens, value_set=self.words), -1).to_numpy().astype(np.int64)
         uni = self.unigram[ids]
         found = uni >= 0
+        n_tokens = np.bincount(doc, minlength=len(folded))
+        n_unknown = np.bincount(doc[~found], minlength=len(folded))
         docs, features = [doc[found]], [uni[found]]
         for n, (keys, columns) in self.ngrams.items():
             key, kdoc = _ngram_keys(ids, doc, n, self.width)
@@ -130,7 +137,8 @@ class TermIndex:
                 hit = ~np.isnan(pos) if pos.dtype.kind == "f" else np.ones(len(pos), bool)
                 docs.append(kdoc[hit])
                 features.append(columns[pos[hit].astype(np.int64)])
-        return _csr(np.concatenate(docs), np.concatenate(features), len(folded), len(self.vocabulary))
+        matrix = _csr(np.concatenate(docs), np.concatenate(features), len(folded), len(self.vocabulary))
+        return matrix, n_tokens, n_unknown
 
 
 def learn_counts(folded: list[str], ngram_max: int, min_df: int,

@@ -59,12 +59,13 @@ class Predictor:
         """Calibrated probability of a dissatisfied customer for each row of `batch`."""
         return self.calibrate(self.pipeline.decision_function(batch))
 
-    def risk_and_terms(self, batch: dict, top: int = 5) -> tuple[np.ndarray, list[str]]:
-        """Risk per row and its explanation as a JSON text (the top terms, strongest first)."""
-        X = self.features.transform(batch)
+    def risk_and_terms(self, batch: dict, top: int = 5) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+        """Risk per row, its explanation as a JSON text (the top terms, strongest first), and the
+        number of tokens the model read and of those unknown to it (InteractionFeatures.transform_and_count)."""
+        X, tokens, unknown = self.features.transform_and_count(batch)
         scores = self.model.decision_function(X)
         terms = explain(X, self.coef, self.names(), batch, top)
-        return self.calibrate(scores), [json.dumps(t, ensure_ascii=False) for t in terms]
+        return self.calibrate(scores), [json.dumps(t, ensure_ascii=False) for t in terms], tokens, unknown
 
     def to_spec(self) -> dict:
         return {"features": self.features.to_spec(),

@@ -463,7 +463,7 @@ def _worker_init(spec_text: str, model_id: str) -> None:
     _worker_predictor = predictor_from_json(spec_text, model_id)
 
 
-def _worker_score(batch: pa.RecordBatch) -> tuple[np.ndarray, list[str]]:
+def _worker_score(batch: pa.RecordBatch) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     return _worker_predictor.risk_and_terms(_batch_dict(batch))
 
 
@@ -485,12 +485,14 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
     use_rules = bool(predictor.features.rules_)
     ihash = _input_hash(use_rules)
     cs = settings.classifier
+    # A prediction without token counts was made before schema v9: predicted again to fill them.
     todo = f"""
         SELECT i.interaction_id, {ihash} AS input_hash
         FROM interactions i LEFT JOIN interaction_scores s USING (interaction_id)
         LEFT JOIN predictions p USING (interaction_id)
         WHERE $full OR p.interaction_id IS NULL OR p.model_id <> $model_id
-              OR p.input_hash IS DISTINCT FROM {ihash}"""
+              OR p.input_hash IS DISTINCT FROM {ihash}
+              OR p.tokens IS NULL"""
     params = {"full": full, "model_id": model_id}
     total = store.fetch_one(con, "SELECT count(*) FROM interactions")[0]
     n_todo = store.fetch_one(con, f"SELECT count(*) FROM ({todo})", params)[0]
@@ -514,10 +516,13 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
             reader = con.sql(query, params=params).to_arrow_reader(min(cs.batch_size, READ_CHUNK_ROWS))
             try:
                 batches = _batches(reader, cs.batch_size, BATCH_CHARS)
-                for batch, (risk, terms) in _scored(batches, predictor, spec_text, model_id, workers):
+                for batch, (risk, terms, tokens, unknown) in _scored(batches, predictor, spec_text, model_id,
+                                                                      workers):
                     part = pa.table({"interaction_id": batch.column("interaction_id"),
                                      "input_hash": batch.column("input_hash"),
-                                     "risk": pa.array(risk, pa.float64()), "top_terms": pa.array(terms, pa.string())})
+                                     "risk": pa.array(risk, pa.float64()), "top_terms": pa.array(terms, pa.string()),
+                                     "tokens": pa.array(tokens, pa.int32()),
+                                     "unknown_tokens": pa.array(unknown, pa.int32())})
                     writer = writer or pq.ParquetWriter(spill, part.schema)
                     writer.write_table(part)
                     n_done += len(risk)
@@ -541,8 +546,9 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
                     con.execute("DELETE FROM predictions WHERE interaction_id IN "
                                 "(SELECT interaction_id FROM read_parquet($spill))", {"spill": spill})
                 con.execute("""INSERT INTO predictions (interaction_id, risk, top_terms, model_id, run_id,
-                                                        input_hash, predicted_at)
-                               SELECT interaction_id, risk, top_terms::JSON, $model_id, $run_id, input_hash, $at
+                                                        input_hash, predicted_at, tokens, unknown_tokens)
+                               SELECT interaction_id, risk, top_terms::JSON, $model_id, $run_id, input_hash, $at,
+                                      tokens, unknown_tokens
                                FROM read_parquet($spill)""",
                             {"spill": spill, "model_id": model_id, "run_id": run_id, "at": store.utc_now()})
             # The days whose predicted risk changed (all of them after a removal: its day is gone).
