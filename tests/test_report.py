@@ -594,10 +594,20 @@ def test_rule_cells_from_compact_outcomes_equal_counts_over_rule_results(sample_
     from qa_scoring.resources import rules_dir
     from qa_scoring.rules import load_rule_pack, score_interactions
 
+    from qa_scoring import facts
+
     con = store.connect(sample_db)
     score_interactions(con, load_rule_pack(rules_dir()))
-    data.build_base(con, data.resolve_period(con, None, None), data.DEFAULT_LABEL_SQL, {})
-    data._rule_cells(con)
+    # the stored facts' survey mapping (read from daily_rule_facts), then another one (aggregated raw)
+    for label, params in (facts.label_sql(facts.stored_mapping(con)), (data.DEFAULT_LABEL_SQL, {})):
+        period = data.resolve_period(con, None, None)
+        data.build_base(con, period, label, params)
+        data.build_cells(con, period, label, params, rule_table="_rpt_rule_cells")
+        check_rule_cells(con)
+    con.close()
+
+
+def check_rule_cells(con) -> None:
     got = con.execute("SELECT * FROM _rpt_rule_cells ORDER BY ALL").fetchall()
     want = con.execute("""
         SELECT b.agent, b.skill, b.channel, r.rule_id, count(*),
@@ -611,7 +621,6 @@ def test_rule_cells_from_compact_outcomes_equal_counts_over_rule_results(sample_
         GROUP BY ALL ORDER BY ALL""").fetchall()
     assert got == want
     assert sum(row[7] for row in want) > 0 and store.fetch_one(con, "SELECT count(*) FROM rule_evidence")[0] > 0
-    con.close()
 
 
 def test_review_failures_from_compact_storage_equal_rule_results(sample_db):

@@ -404,8 +404,9 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, l
           "until": datetime.combine(period.until + timedelta(days=1), datetime.min.time()),
           "open_age": float(open_max_age_hours) * 3600.0})
     # The pending rows' aggregates, in the facts' terms, to take out of the period's facts (_cells).
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {pending_table} AS
-                    SELECT agent, skill, channel, day, {_CELL_SUMS} FROM {table} WHERE pending GROUP BY ALL;
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {pending_table}_rows AS SELECT * FROM {table} WHERE pending;
+                    CREATE OR REPLACE TEMP TABLE {pending_table} AS
+                    SELECT agent, skill, channel, day, {_CELL_SUMS} FROM {pending_table}_rows GROUP BY ALL;
                     DELETE FROM {table} WHERE pending""")
 
 
@@ -421,12 +422,16 @@ _CELL_COLUMNS = ("n", "scored", "s", "q", "critical", "surveyed", "labeled", "di
 
 
 def build_cells(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, label_params: dict,
-                pending_table: str = "_rpt_pending", table: str = "_rpt_cells", operation: str | None = None) -> None:
+                pending_table: str = "_rpt_pending", table: str = "_rpt_cells", operation: str | None = None,
+                rule_table: str | None = None) -> None:
     """The period's counts and sums per (agent, skill, channel, day) into the temp table `table`, from
     the stored daily facts (facts.py) minus the pending open rows' aggregates (`pending_table`, read
-    raw by build_base): every count and mean of the team, agent and queue figures comes from here."""
+    raw by build_base): every count and mean of the team, agent and queue figures comes from here.
+    `rule_table`, when given, gets the per agent × queue × rule counts the same way (_rule_cells)."""
     facts.period_facts(con, period.since, period.until, operation=operation, label=(label_sql, label_params),
-                       target=f"{table}_facts")
+                       target=f"{table}_facts", rule_target=rule_table and f"{rule_table}_facts")
+    if rule_table:
+        _rule_cells(con, f"{rule_table}_facts", f"{pending_table}_rows", rule_table)
     sums = ", ".join(f"sum({c}) AS {c}" for c in _CELL_COLUMNS)
     negated = ", ".join(f"-{c} AS {c}" for c in _CELL_COLUMNS)
     con.execute(f"""
@@ -459,7 +464,8 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     try:
         for name in ("_rpt_base", "_rpt_pending", "_rpt_rule_cells", "_rpt_review", "_rpt_critical", "_rpt_rank",
                      "_rpt_rank_pending", "_rpt_cells", "_rpt_cells_facts", "_rpt_rank_cells",
-                     "_rpt_rank_cells_facts"):
+                     "_rpt_rank_cells_facts", "_rpt_pending_rows", "_rpt_rank_pending_rows",
+                     "_rpt_rule_cells_facts", "_rpt_rule_cells_pending_outcomes"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     except duckdb.TransactionException:
         pass
@@ -565,17 +571,30 @@ def _queues(con, team_var: float) -> dict[str, tuple[QueueRow, ...]]:
 
 # --- rules ------------------------------------------------------------------------------------
 
-def _rule_cells(con) -> None:
-    """Per agent × queue × rule counts (applicable, passed, survey label split) in one pass."""
-    # Counted on the compact outcomes (outcomes.py) grouped first, then spread over the rules:
-    # a month of 3M interactions x 31 rules never becomes 93M rows.
-    # Human verdicts that override an outcome count as the verdict says (reviews/stored.py).
+def _rule_cells(con, rule_facts: str, pending_rows: str, table: str = "_rpt_rule_cells") -> None:
+    """Per agent × queue × rule counts (applicable, passed, survey label split): the period's rule
+    facts (`rule_facts`, daily_rule_facts' columns) minus the pending open rows' counts."""
+    # The pending rows' counts on their compact outcomes (outcomes.py), with the QA team's overrides
+    # (reviews/stored.py) as the facts count them; only those rows' outcomes are read.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table}_pending_outcomes AS
+                    SELECT o.* FROM rule_outcomes o SEMI JOIN {pending_rows} b
+                    ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash""")
     grouped = f"""SELECT b.agent, b.skill, b.channel, o.rule_pack_hash, o.outcomes, b.dissatisfied, count(*) AS n
-                 FROM {effective_outcomes_sql()} o JOIN _rpt_base b
+                 FROM {effective_outcomes_sql(f"{table}_pending_outcomes")} o JOIN {pending_rows} b
                    ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
                  GROUP BY ALL"""
-    con.execute("CREATE OR REPLACE TEMP TABLE _rpt_rule_cells AS "
-                + outcomes.rule_counts_sql(grouped, ("agent", "skill", "channel")))
+    columns = ("total", "app", "pass", "fail_lab", "fail_dis", "pass_lab", "pass_dis")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT agent, skill, channel, rule_id, {", ".join(f"sum({c})::BIGINT AS {c}" for c in columns)}
+        FROM (SELECT agent, skill, channel, rule_id, total, applicable AS app, passed AS pass, fail_lab, fail_dis,
+                     pass_lab, pass_dis FROM {rule_facts}
+              UNION ALL
+              SELECT agent, skill, channel, rule_id, {", ".join(f"-{c}" for c in columns)}
+              FROM ({outcomes.rule_counts_sql(grouped, ("agent", "skill", "channel"))}))
+        GROUP BY ALL
+        HAVING sum(total) > 0;
+        DROP TABLE {table}_pending_outcomes; DROP TABLE {rule_facts}""")
 
 
 def _verdict(failures: int, failed: Rate, passed: Rate, min_n: int = 5) -> tuple[str, float | None]:
@@ -889,7 +908,7 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
     build_base(con, period, label_sql, label_params or {}, open_max_age_hours, operation=operation)
     lap("period rows")
     try:
-        build_cells(con, period, label_sql, label_params or {}, operation=operation)
+        build_cells(con, period, label_sql, label_params or {}, operation=operation, rule_table="_rpt_rule_cells")
         lap("period facts")
         team_days = con.execute(
             f"SELECT day, {_mean()}, sum(n) FROM _rpt_cells GROUP BY day ORDER BY day").fetchall()
@@ -911,7 +930,6 @@ def prepare(con: duckdb.DuckDBPyConnection, period: Period, *, rule_info, file_o
                                   key=lambda a: (order.get(a.name, len(order)), a.name)))
         queues = _queues(con, team_var)
         lap("team, agents and queues")
-        _rule_cells(con)
         rules = _rules(con, rule_info)
         agent_rules = _agent_rules(con, rule_info)
         focus = _focus(con, agent_rules, file_of, mask)
