@@ -25,6 +25,11 @@ baseline_rate, baseline_low, baseline_high, plus n, baseline_n, channel, p_value
   blank_answers       blank answers / interactions
   volume              interactions per channel, against the same weekday of the baseline (Poisson,
                       widened to the baseline's own spread when larger); rate is a count
+  unknown_words       words the model had no term for / words it read (predictions' token counts):
+                      text unlike what it was trained on (a new template, another language, a
+                      broken import). Only a rise alarms: fewer unknown words puts nothing at risk.
+                      Words cluster within interactions, so the day-to-day dispersion correction
+                      below is what sizes its limits.
 Open interactions (still waiting for an answer) are left out of every rate; volume counts them.
 """
 
@@ -46,7 +51,10 @@ BASELINE_DAYS = 28
 MIN_DAY_N = 20  # the day's sample size below which a rate is not tested (no power, only noise)
 MIN_BASELINE_N = 100
 MIN_BASELINE_DAYS = 7
-KINDS = ("rule_pass_rate", "rule_applicability", "dissatisfaction", "calibration", "blank_answers", "volume")
+KINDS = ("rule_pass_rate", "rule_applicability", "dissatisfaction", "calibration", "blank_answers", "volume",
+         "unknown_words")
+RISE_ONLY = frozenset({"unknown_words"})  # kinds where only a rate above the limits is a problem
+MAX_EFFECTIVE_N = 2_000_000  # beyond this the limits are as narrow as they get; bounds the test's memory
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,7 @@ def rate_tests(k, n, K, N, dispersion, alpha_each: float) -> tuple[np.ndarray, n
     with counts divided by the baseline's dispersion (≥ 1)."""
     k, n, K, N, phi = (np.asarray(v, dtype=float) for v in (k, n, K, N, dispersion))
     phi = np.maximum(phi, 1.0)
+    phi = np.maximum(phi, n / MAX_EFFECTIVE_N)
     n_eff = np.maximum(np.rint(n / phi), 1).astype(int)
     k_eff = np.clip(np.rint(k / phi), 0, n_eff).astype(int)
     a, b = K / phi + 0.5, (N - K) / phi + 0.5
@@ -177,6 +186,9 @@ _RATES_SQL = """
     UNION ALL
     SELECT 'blank_answers', operation, NULL, day, sum(no_answer), sum(interactions)
     FROM daily_facts WHERE NOT is_open AND day BETWEEN $since AND $day GROUP BY ALL
+    UNION ALL
+    SELECT 'unknown_words', operation, NULL, day, sum(unknown_tokens), sum(tokens)
+    FROM daily_facts WHERE NOT is_open AND day BETWEEN $since AND $day GROUP BY ALL HAVING sum(tokens) > 0
 """
 
 
@@ -215,7 +227,7 @@ def check_day(con: duckdb.DuckDBPyConnection, day: date, *, baseline_days: int =
         k, n, K, N, phi = (np.array(c) for c in zip(*rows))
         p, low, high = rate_tests(k, n, K, N, phi, each)
         for i, (kind, operation, subject) in enumerate(rate_keys):
-            if p[i] < each:
+            if p[i] < each and not (kind in RISE_ONLY and k[i] / n[i] <= K[i] / N[i]):
                 alarms.append(Alarm(kind, subject if kind.startswith("rule_") else None, day, float(k[i] / n[i]),
                                     float(K[i] / N[i]), float(low[i]), float(high[i]), int(n[i]), int(N[i]),
                                     float(p[i]), operation))

@@ -4,7 +4,8 @@
 One `daily_facts` row per (operation, agent, skill, channel, local day, open) holds the counts and
 sums every report figure, trend and alarm needs — interactions, scores (sum and sum of squares, for
 means and intervals), critical failures, surveys answered / labelled / dissatisfied, predicted risk
-(overall and among the labelled, for calibration), blank answers, impossible times. One
+(overall and among the labelled, for calibration), blank answers, impossible times, and the words the
+model read and of them the ones it had no term for (the input-drift alarm's unknown words). One
 `daily_rule_facts` row per the same keys and rule holds the rule's total / applicable / passed and
 the survey split of failed and passed interactions. They are the current rule pack's figures with
 the QA team's overrides applied (the score is `interaction_scores.score`; rule letters are the
@@ -186,7 +187,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, label: tuple[str, dict], lo: date
         SELECT i.interaction_id, i.operation, i.agent_name AS agent, {SKILL_SQL} AS skill, {CHANNEL_SQL} AS channel,
                i.created_at::DATE AS day, coalesce({OPEN_SQL}, FALSE) AS is_open,
                s.score, coalesce(s.critical_failed, FALSE) AS critical, coalesce(s.overrides, 0) > 0 AS overridden,
-               s.rule_pack_hash, p.risk, i.survey_raw IS NOT NULL AS surveyed, ({dissatisfied}) AS dissatisfied,
+               s.rule_pack_hash, p.risk, p.tokens, p.unknown_tokens, i.survey_raw IS NOT NULL AS surveyed, ({dissatisfied}) AS dissatisfied,
                qa_blank(i.answer) AS no_answer, coalesce(i.handle_seconds < 0, FALSE) AS bad_time
         FROM interactions i
         SEMI JOIN qa_fact_days d ON d.operation = i.operation AND d.day = i.created_at::DATE
@@ -204,7 +205,8 @@ def _aggregate(con: duckdb.DuckDBPyConnection, label: tuple[str, dict], lo: date
                count(risk) FILTER (dissatisfied IS NOT NULL),
                coalesce(sum(risk) FILTER (dissatisfied IS NOT NULL), 0),
                count(risk) FILTER (dissatisfied),
-               count(*) FILTER (no_answer), count(*) FILTER (bad_time)
+               count(*) FILTER (no_answer), count(*) FILTER (bad_time),
+               coalesce(sum(tokens), 0), coalesce(sum(unknown_tokens), 0)
         FROM qa_fact_rows GROUP BY ALL""")
     if rule_table is None:
         con.execute("DROP TABLE qa_fact_rows")

@@ -34,7 +34,7 @@ from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # The views as schema v2 / v3 created them (frozen: migrations replay history); v4 replaces them
 # with outcomes.py's, which show the current pack only.
 _RULE_RESULTS_VIEW_V2 = """
@@ -412,6 +412,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE predictions ADD COLUMN tokens INTEGER;          -- tokens read (after folding, the text cap, the agent-name blank)
     ALTER TABLE predictions ADD COLUMN unknown_tokens INTEGER;  -- of them, words that are no term of their field's vocabulary
+    """,
+    # v10: the daily facts sum the predictions' token counts (the unknown-words alarm reads them). The
+    # stored pack hash is forgotten so that the next refresh rebuilds every day with the new sums
+    # (and reports aggregate from the raw tables until then).
+    """
+    ALTER TABLE daily_facts ADD COLUMN tokens BIGINT DEFAULT 0;          -- sum of predictions.tokens
+    ALTER TABLE daily_facts ADD COLUMN unknown_tokens BIGINT DEFAULT 0;  -- sum of predictions.unknown_tokens
+    DELETE FROM facts_state WHERE name = 'rule_pack_hash';
     """,
 ]
 

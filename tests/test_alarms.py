@@ -22,9 +22,10 @@ CONTRACT = {"kind", "rule_id", "day", "rate", "baseline_rate", "baseline_low", "
 
 
 def quiet_facts(con, *, rules: int = 30, days: int = 60, seed: int = 7, per_day: int = 300,
-                collapse: tuple[str, int, float] | None = None) -> None:
+                collapse: tuple[str, int, float] | None = None, unknown: tuple[int, float] | None = None) -> None:
     """Synthetic facts of quiet days (binomial draws around fixed rates), optionally with one rule's
-    pass rate collapsed on one day: (rule id, day index, new pass rate, or minus the drop)."""
+    pass rate collapsed on one day: (rule id, day index, new pass rate, or minus the drop), and with
+    the share of words unknown to the model changed on one day: (day index, new share)."""
     rng = np.random.default_rng(seed)
     pass_p = rng.uniform(0.55, 0.97, rules)
     app_p = rng.uniform(0.3, 1.0, rules)
@@ -36,8 +37,11 @@ def quiet_facts(con, *, rules: int = 30, days: int = 60, seed: int = 7, per_day:
             labeled = int(rng.binomial(n, 0.3))
             dis = int(rng.binomial(labeled, 0.25))
             risk_sum = float(rng.normal(0.25, 0.01) * labeled)
+            tokens = int(rng.poisson(40 * n))
+            share = unknown[1] if unknown and unknown[0] == d else 0.08
             facts.append(("default", "Ana", "PQR", channel, day, False, n, n, 80.0 * n, 6500.0 * n, 0, 0, labeled,
-                          labeled, dis, n, 0.25 * n, labeled, risk_sum, dis, int(rng.binomial(n, 0.02)), 0))
+                          labeled, dis, n, 0.25 * n, labeled, risk_sum, dis, int(rng.binomial(n, 0.02)), 0,
+                          tokens, int(rng.binomial(tokens, share))))
             for r in range(rules):
                 rule_id = f"rule_{r:02d}"
                 app = int(rng.binomial(n, app_p[r]))
@@ -49,12 +53,13 @@ def quiet_facts(con, *, rules: int = 30, days: int = 60, seed: int = 7, per_day:
     fcols = ["operation", "agent", "skill", "channel", "day", "is_open", "interactions", "scored", "score_sum",
              "score_sq_sum", "critical", "overridden", "surveyed", "labeled", "dissatisfied", "predicted",
              "risk_sum", "labeled_predicted", "labeled_risk_sum", "labeled_predicted_dissatisfied", "no_answer",
-             "bad_time"]
+             "bad_time", "tokens", "unknown_tokens"]
     rcols = ["operation", "agent", "skill", "channel", "day", "is_open", "rule_id", "total", "applicable", "passed",
              "fail_lab", "fail_dis", "pass_lab", "pass_dis"]
     con.register("f_rows", pa.Table.from_pylist([dict(zip(fcols, r)) for r in facts]))
     con.register("r_rows", pa.Table.from_pylist([dict(zip(rcols, r)) for r in rule_facts]))
-    con.execute("INSERT INTO daily_facts SELECT * FROM f_rows; INSERT INTO daily_rule_facts SELECT * FROM r_rows")
+    con.execute("INSERT INTO daily_facts BY NAME SELECT * FROM f_rows; "
+                "INSERT INTO daily_rule_facts BY NAME SELECT * FROM r_rows")
     con.unregister("f_rows")
     con.unregister("r_rows")
 
@@ -87,8 +92,34 @@ def test_quiet_days_raise_no_alarm_and_the_false_alarm_rate_is_bounded(con):
             nights += 1
             tests += check.tests
             alarmed += bool(check.alarms)
-    assert tests / nights >= 60  # 30 rules x 2 kinds + team rates + volume
+    assert tests / nights >= 63  # 30 rules x 2 kinds + dissatisfaction, blank answers, unknown words + volume
     assert alarmed == 0, f"{alarmed} of {nights} quiet nights raised an alarm"
+
+
+def test_a_rise_of_unknown_words_alarms_and_a_fall_does_not(con):
+    quiet_facts(con, unknown=(45, 0.12))  # 8 % of the words unknown every day, 12 % on one
+    found = nightly(con)
+    assert [(a.kind, a.rule_id, a.day) for a in found] == [("unknown_words", None, START + timedelta(days=45))]
+    a = found[0]
+    assert abs(a.rate - 0.12) < 0.01 and a.baseline_low <= 0.08 <= a.baseline_high < a.rate
+    con.execute("DELETE FROM daily_facts; DELETE FROM daily_rule_facts")
+    quiet_facts(con, unknown=(45, 0.02))  # far fewer unknown words: nothing at risk, no alarm
+    assert nightly(con) == []
+
+
+def test_unknown_words_limits_stay_bounded_for_a_huge_day():
+    """Tens of millions of words a day: the test's memory is bounded and a real rise still shows."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        p, low, high = alarms.rate_tests([9_000_000], [60_000_000], [60_000_000 * 28 // 10], [60_000_000 * 28],
+                                         [1.0], 0.002 / 60)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 400 * 2**20  # one vector of 60M probabilities alone would be 480 MB
+    assert p[0] < 1e-10 and low[0] < 0.1 < high[0] < 0.15
 
 
 def test_limits_follow_the_sample_size_and_small_samples_are_not_tested():

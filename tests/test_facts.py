@@ -23,7 +23,7 @@ from qa_scoring.resources import rules_dir, sample_files
 
 FACT_COLUMNS = ("interactions", "scored", "score_sum", "score_sq_sum", "critical", "overridden", "surveyed",
                 "labeled", "dissatisfied", "predicted", "risk_sum", "labeled_predicted", "labeled_risk_sum",
-                "labeled_predicted_dissatisfied", "no_answer", "bad_time")
+                "labeled_predicted_dissatisfied", "no_answer", "bad_time", "tokens", "unknown_tokens")
 RULE_COLUMNS = ("total", "applicable", "passed", "fail_lab", "fail_dis", "pass_lab", "pass_dis")
 
 
@@ -57,7 +57,8 @@ def raw_figures(con) -> tuple[dict, dict]:
     mapping = LabelMapping()
     rows = con.execute("""
         SELECT i.interaction_id, i.operation, i.agent_name, i.skill_id, i.channel, i.created_at, i.status,
-               i.closed_at, i.survey_raw, i.answer, i.handle_seconds, s.score, s.critical_failed, s.overrides, p.risk
+               i.closed_at, i.survey_raw, i.answer, i.handle_seconds, s.score, s.critical_failed, s.overrides, p.risk,
+               p.tokens, p.unknown_tokens
         FROM interactions i LEFT JOIN interaction_scores s USING (interaction_id)
         LEFT JOIN predictions p USING (interaction_id)""").fetchall()
 
@@ -67,7 +68,7 @@ def raw_figures(con) -> tuple[dict, dict]:
     key_of, dis_of = {}, {}
     out: dict = defaultdict(lambda: dict.fromkeys(FACT_COLUMNS, 0))
     for (iid, op, agent, skill, channel, created, status, closed, survey, answer, seconds, score, critical,
-         overrides, risk) in rows:
+         overrides, risk, tokens, unknown_tokens) in rows:
         is_open = (status.strip().lower() == "open") if not blank(status) else closed is None
         key = (op, agent, "–" if blank(skill) else skill.strip(), "–" if blank(channel) else channel.strip().lower(),
                created.date(), is_open)
@@ -94,6 +95,8 @@ def raw_figures(con) -> tuple[dict, dict]:
                 f["labeled_predicted_dissatisfied"] += dis
         f["no_answer"] += blank(answer)
         f["bad_time"] += seconds is not None and seconds < 0
+        f["tokens"] += tokens or 0
+        f["unknown_tokens"] += unknown_tokens or 0
     # Per rule: the automatic outcome (the contract view) unless the latest human verdict overrides it.
     verdicts = {(iid, rid): v for iid, rid, v in con.execute("""
         SELECT interaction_id, rule_id, verdict FROM reviews
@@ -164,6 +167,8 @@ def test_facts_equal_the_raw_computation_after_score_and_predict(db):
     con.close()
     assert n > 2900 and sum(f["interactions"] for f in got.values()) == n
     assert sum(f["predicted"] for f in got.values()) == n and sum(f["scored"] for f in got.values()) > 0.9 * n
+    tokens, unknown = sum(f["tokens"] for f in got.values()), sum(f["unknown_tokens"] for f in got.values())
+    assert tokens > 10 * n and 0 < unknown < tokens  # the model's words, summed per day
     assert len({k[4] for k in got}) >= 28 and len(rules) > 1000  # every day, every rule present
 
 
@@ -273,6 +278,21 @@ def test_import_alone_keeps_facts_and_a_fresh_database_has_none(tmp_path):
         assert store.fetch_one(con, "SELECT count(*) FROM daily_facts")[0] == 0
     finally:
         con.close()
+
+
+def test_a_v9_database_gets_the_token_sums_in_its_facts_at_the_next_refresh(db):
+    from tests.test_packs import undo_v10
+
+    con = store.connect(db)
+    undo_v10(con)
+    assert store.schema_version(con) == 9
+    con.close()
+    con = store.connect(db)  # migrated: the columns exist, still zero until the facts are refreshed
+    assert con.execute("SELECT sum(tokens) FROM daily_facts").fetchall() == [(0,)]
+    con.close()
+    run(db, "score")  # nothing to rescore, but the facts are built whole again
+    got, _ = assert_facts_equal_raw(db)
+    assert sum(f["tokens"] for f in got.values()) > 0
 
 
 def test_a_database_scored_before_v8_gets_its_facts_at_the_first_refresh(db):

@@ -172,8 +172,15 @@ V3_SCORES = """SELECT interaction_id, score, critical_failed, rules_applicable, 
                       rule_pack_hash, run_id FROM interaction_scores"""
 
 
+def undo_v10(con) -> None:
+    """Take a v10 database back to the v9 shape (the facts' token sums gone)."""
+    con.execute("""ALTER TABLE daily_facts DROP COLUMN tokens; ALTER TABLE daily_facts DROP COLUMN unknown_tokens;
+                   DELETE FROM schema_version WHERE version = 10;""")
+
+
 def undo_v9(con) -> None:
     """Take a v9 database back to the v8 shape (the predictions' token counts gone)."""
+    undo_v10(con)
     con.execute("""ALTER TABLE predictions DROP COLUMN tokens; ALTER TABLE predictions DROP COLUMN unknown_tokens;
                    DELETE FROM schema_version WHERE version = 9;""")
 
