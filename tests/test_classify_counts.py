@@ -98,9 +98,16 @@ def test_surface_forms_are_found_as_before():
     raws = BLNS + EDGES + ["DÍAS hábiles", "xdías hábiles", "\ndías\nhábiles", "días, hábiles", "1días hábiles",
                            "_días hábiles", "días hábilesx", "Ya le dije", "aya le dije", "ya  le\tdije!",
                            "Le habla María José", "María le", "señor", "SEÑOR", "niño", "ñiño", "ﬁesta", "İstanbul"]
-    for term in terms:
-        for raw in raws:
-            assert F.surface_form(term, raw) == _reference_surface(term, raw), (term, raw)
+    column = F.SurfaceForms(raws + [None, ""])  # the batch way: one column, searched row by row
+    found = 0
+    for term in terms + ["Dias", "dias_habiles", "días"]:
+        for row, raw in enumerate(raws):
+            expected = _reference_surface(term, raw)
+            assert F.surface_form(term, raw) == expected, (term, raw)
+            assert column.find(term, row) == expected, (term, raw)
+            found += expected != term
+        assert column.find(term, len(raws)) == column.find(term, len(raws) + 1) == term
+    assert found > 20
     assert F.surface_form("dias habiles", "Son 3 DÍAS  hábiles.") == "DÍAS hábiles"
 
 
