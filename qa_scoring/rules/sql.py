@@ -8,6 +8,7 @@ unpivot turns the wide result into `rule_results` rows. Patterns are bound as `$
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import duckdb
 
 from qa_scoring import outcomes
 from qa_scoring.rules.pack import TEXT_FIELDS, TIME_FIELDS, WHEN_SPECIAL, Rule, RulePack
-from qa_scoring.rules.text import (LEFT_EDGE, NEGATED_MARK, NOT_WORD, RIGHT_EDGE, WORD, escape_phrase, fold_regex, negation_pattern,
+from qa_scoring.rules.text import (LEFT_EDGE, NEGATED_MARK, NEGATION_CUES, NOT_WORD, RIGHT_EDGE, WORD, escape_phrase, fold_regex, negation_pattern,
                                    phrase_pattern, re2_problem, sql_identifier, sql_literal)
 
 @dataclass(frozen=True)
@@ -72,12 +73,19 @@ def _phrase_match(col: str, phrases: list[str], rule: Rule, params: _Params,
         found, searched = f"regexp_matches({col}, {pattern})", col
     else:
         negated = params.bind(negation_pattern(phrases, **opts))
-        searched = f"regexp_replace({col}, {negated}, {params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')"
+        # Keeps every offset (evidence is located in it), but capture groups run RE2's slow engines.
+        spoiled = searched = (f"regexp_replace({col}, {negated}, "
+                              f"{params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')")
+        if negation_is_local(phrases):
+            # Whole negated matches blanked out: the same phrase occurrences survive (see
+            # negation_is_local), found by the DFA alone.
+            spoiled = (f"regexp_replace({col}, {params.bind(negation_pattern(phrases, **opts, capture=False))}, "
+                       f"{params.bind(' ' + NEGATED_MARK + ' ')}, 'g')")
         # Only texts with a phrase pay for the negation check, and only those with a negated phrase
-        # pay for the replacement (capture groups run RE2's slow engines).
+        # pay for the replacement.
         found = (f"CASE WHEN NOT regexp_matches({col}, {pattern}) THEN false "
                  f"WHEN NOT regexp_matches({col}, {negated}) THEN true "
-                 f"ELSE regexp_matches({searched}, {pattern}) END")
+                 f"ELSE regexp_matches({spoiled}, {pattern}) END")
     if screen:
         gate = screen[1] if screen[0] == "flag" else f"regexp_matches({screen[1]}, {pattern})"
         found = f"CASE WHEN {gate} THEN {found} ELSE false END"
@@ -209,6 +217,44 @@ def _fold(text: str) -> str:
 
 def _is_word_char(ch: str) -> bool:
     return ch == "_" or unicodedata.category(ch)[0] in "LN"
+
+
+def _words(text: str) -> list[str]:
+    """The runs of word characters of `text`."""
+    return [w for w in "".join(c if _is_word_char(c) else " " for c in text).split()]
+
+
+_CUE_WORDS = frozenset(w for cue in NEGATION_CUES for w in _words(_fold(cue)))
+
+
+def negation_is_local(phrases: list[str]) -> bool:
+    """True when blanking out each whole negation match (cue .. phrase .. edge) leaves exactly the
+    phrase occurrences that spoiling only the negated phrase's first character leaves.
+
+    The matches are the same either way; what a whole-match blank also removes is an occurrence
+    inside a match that does not hold the spoiled character: one that starts at the cue (a phrase
+    starting with a cue word), one that starts at a later word of the negated phrase ("servicio" in
+    "no pésimo servicio"), or one whose edge is not a letter. A phrase starting at a context word
+    cannot be one (the lazy window would have negated it instead), as long as the pattern's `.`
+    plus the rest of the phrase lines up with the phrase, i.e. its second character is a letter too.
+    Folded comparison: it folds at least as much as the patterns do, so doubtful lists say False.
+    """
+    folded = []
+    for phrase in phrases:
+        text = phrase.strip()
+        if len(text) < 2 or not all(_is_word_char(c) for c in (text[0], text[1], text[-1])):
+            return False
+        text = _fold(text)
+        if NEGATED_MARK in text or not text or _words(text)[0] in _CUE_WORDS:
+            return False
+        folded.append(text)
+    for p in folded:
+        for i in range(1, len(p)):
+            if _is_word_char(p[i]) and not _is_word_char(p[i - 1]):
+                rest = p[i:]
+                if any(q.startswith(rest) or rest.startswith(q) for q in folded):
+                    return False
+    return True
 
 
 MAX_FRAGMENT_ALTERNATIVES = 300
@@ -384,7 +430,8 @@ def compile_rule_pack(pack: RulePack) -> CompiledPack:
         evidence_sql = ("SELECT interaction_id, NULL::VARCHAR AS rule_id, NULL::VARCHAR AS evidence, NULL::VARCHAR AS "
                         "evidence_field, NULL::INTEGER AS evidence_start, NULL::INTEGER AS evidence_end FROM {wide} "
                         "WHERE false")
-    return CompiledPack(select_sql=select_sql, params=params.values, rule_ids=rule_ids,
+    used = set(re.findall(r"\$(p[0-9]+)\b", select_sql))  # a rule that reads no evidence leaves its rewrite unused
+    return CompiledPack(select_sql=select_sql, params={k: v for k, v in params.values.items() if k in used}, rule_ids=rule_ids,
                         columns=("interaction_id", "content_hash", *columns), outcomes_sql=outcomes_sql, evidence_sql=evidence_sql)
 
 

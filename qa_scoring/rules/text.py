@@ -135,11 +135,13 @@ def phrase_pattern(phrases: list[str], *, case_sensitive: bool = False, accent_s
     return ("" if case_sensitive else "(?i)") + f"{LEFT_EDGE}(?:{alternatives}){RIGHT_EDGE}"
 
 
-def negation_pattern(phrases: list[str], *, case_sensitive: bool = False, accent_sensitive: bool = False) -> str:
+def negation_pattern(phrases: list[str], *, case_sensitive: bool = False, accent_sensitive: bool = False,
+                     capture: bool = True) -> str:
     """RE2 for a phrase preceded (within a few words) by a negation cue.
 
     Group 1 is everything up to the phrase, group 2 the phrase minus its first character: replacing
     matches with `\\1ǂ\\2` spoils exactly the negated occurrences while keeping every character offset.
+    `capture=False` gives the same matches without the groups (RE2 then finds them with its DFA alone).
     """
     cues = "|".join(escape_phrase(c) for c in NEGATION_CUES)
     rests = "|".join(escape_phrase(p.strip()[1:], case_sensitive=case_sensitive, accent_sensitive=accent_sensitive)
@@ -147,7 +149,8 @@ def negation_pattern(phrases: list[str], *, case_sensitive: bool = False, accent
     gap = r"[^\pL\pN_.!?;]+"  # the cue's reach stops at the end of a sentence
     context = f"(?:{gap}{WORD}+){{0,{NEGATION_WINDOW}}}?{gap}"
     head = "(?i)" if not case_sensitive else ""
-    return f"{head}({LEFT_EDGE}(?i:{cues}){context})(?s:.)((?:{rests}){RIGHT_EDGE})"
+    group = "(" if capture else "(?:"
+    return f"{head}{group}{LEFT_EDGE}(?i:{cues}){context})(?s:.){group}(?:{rests}){RIGHT_EDGE})"
 
 
 def sql_literal(value: str) -> str:
