@@ -224,6 +224,23 @@ def test_explanations_break_ties_as_before():
     assert sum(len(t) for t in got) > 300
 
 
+def test_explanations_as_json_are_json_dumps_of_them():
+    # Channel, skill and rule names are user text: quotes, backslashes, control characters, emoji.
+    rng = np.random.default_rng(7)
+    n_cols = 60
+    X = sp.random(400, n_cols, density=0.3, format="csr", dtype=np.float32, random_state=rng)
+    coef = rng.normal(size=n_cols)
+    coef[5] = 1e300  # its pushes overflow float32: infinite
+    kinds = ["channel", "skill", "rule"]
+    names = [(kinds[i % 3], BLNS[(i * 37) % len(BLNS)] + '"\\\n\x01') for i in range(n_cols - 2)]
+    names += [("handle", "time"), ("handle", "missing")]
+    batch = {"handle_seconds": [float(i * 97) for i in range(400)]}
+    explainer = F.Explainer(coef, names)
+    got = explainer.explain_json(X, batch, 5)
+    assert got == [json.dumps(t, ensure_ascii=False) for t in explainer.explain(X, batch, 5)]
+    assert any("Infinity" in t for t in got) and sum(t != "[]" for t in got) > 300
+
+
 # --- the text cap and the batch bound (issue 18 item 14) ----------------------------------------
 
 def test_batches_are_bounded_by_rows_and_by_text_and_keep_every_row_in_order():

@@ -16,6 +16,7 @@ Everything fitted is plain data (`to_spec` / `from_spec`): vocabularies, idf, ca
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import lru_cache
@@ -335,14 +336,15 @@ class SurfaceForms:
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         self.starts = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(lengths + 1, out=self.starts[1:])  # '\n' between rows: no letter, no match spans it
+        self.starts = self.starts.tolist()
         joined = "\n".join(texts)
         if joined.isascii():
             self.letters = joined.lower()
         else:
-            codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
-            low = codes < len(_CLASS_LETTER)
-            codes[low] = _CLASS_LETTER[codes[low]]
-            self.letters = codes.tobytes().decode("utf-32-le", "surrogatepass")
+            codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            last = len(_CLASS_LETTER) - 1
+            codes = np.where(codes <= last, _CLASS_LETTER[np.minimum(codes, last)], codes)
+            self.letters = codes.astype(np.uint32, copy=False).tobytes().decode("utf-32-le", "surrogatepass")
 
     def find(self, term: str, row: int) -> str:
         """surface_form(term, raws[row])."""
@@ -351,7 +353,7 @@ class SurfaceForms:
             return term
         if not _LOWER_ASCII.issuperset(term):  # not a term the tokeniser makes: the plain way
             return surface_form(term, raw)
-        start = int(self.starts[row])
+        start = self.starts[row]
         match = _class_letter_pattern(term).search(self.letters, start, start + len(raw))
         if match:
             return " ".join(raw[match.start() - start:match.end() - start].split())
@@ -366,49 +368,97 @@ def _human_seconds(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def explain(X: sp.csr_matrix, coef: np.ndarray, names: list[tuple[str, str]], batch: dict,
-            top: int = 5) -> list[list[dict]]:
-    """Per row, the `top` features pushing hardest towards dissatisfaction (coefficient × value > 0).
+class Explainer:
+    """Per row, the `top` features pushing hardest towards dissatisfaction (coefficient × value > 0),
+    strongest first, as {term, field, weight}: text terms in the interaction's own words.
 
     Vectorised selection (one sort over the positive contributions of the batch); only the
     chosen ≤ `top` terms per row are turned back into the interaction's own words.
     """
-    X = X.tocsr()
-    if not X.has_sorted_indices:
-        X = X.sorted_indices()
-    pushes = (X.data * coef.astype(np.float32)[X.indices]).astype(np.float32, copy=False)  # as X.multiply(coef)
-    keep = pushes >= 1e-4  # a push too small to show (it would round to 0) is no reason
-    rows = np.repeat(np.arange(X.shape[0], dtype=np.uint64), np.diff(X.indptr))[keep]
-    cols, vals = X.indices[keep], pushes[keep]
-    # Row ascending, push descending, column ascending on ties: one stable sort of a 64-bit key
-    # (the row, then the bits of the push inverted: positive float32 bits order like the floats).
-    key = (rows << np.uint64(32)) | (~vals.view(np.uint32)).astype(np.uint64)
-    order = np.argsort(key, kind="stable")
-    rows, cols, vals = rows[order].astype(np.int64), cols[order], vals[order]
-    starts = np.searchsorted(rows, rows, side="left")
-    chosen = (np.arange(len(rows)) - starts) < 2 * top  # candidates; overlapping n-grams drop out below
-    out: list[list[dict]] = [[] for _ in range(X.shape[0])]
-    seen: list[list[tuple[str, str]]] = [[] for _ in range(X.shape[0])]
-    handle = batch["handle_seconds"]
-    forms: dict[str, SurfaceForms] = {}
-    for r, c, v in zip(rows[chosen].tolist(), cols[chosen].tolist(), vals[chosen].tolist()):
-        if len(out[r]) >= top:
-            continue
-        kind, name = names[c]
-        if kind in TEXT_FIELDS:
-            # "ya le dije", "le dije" and "dije" are one phrase: keep the strongest, skip its parts.
-            padded = f" {name} "
-            if any(k == kind and (padded in f" {n} " or f" {n} " in padded) for k, n in seen[r]):
+
+    def __init__(self, coef: np.ndarray, names: list[tuple[str, str]]):
+        self.coef = coef.astype(np.float32)
+        self.names = names
+        self.is_text = [kind in TEXT_FIELDS for kind, _ in names]
+
+    def _candidates(self, X: sp.csr_matrix, top: int) -> tuple[list, list, list]:
+        """Row, column and push of each row's 2 × `top` strongest pushes, row by row, strongest first."""
+        X = X.tocsr()
+        if not X.has_sorted_indices:
+            X = X.sorted_indices()
+        pushes = (X.data * self.coef[X.indices]).astype(np.float32, copy=False)  # as X.multiply(coef)
+        keep = pushes >= 1e-4  # a push too small to show (it would round to 0) is no reason
+        kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+        np.cumsum(keep, out=kept_before[1:])
+        indptr = kept_before[X.indptr]  # where each row's kept pushes start
+        per_row = np.diff(indptr)
+        rows = np.repeat(np.arange(X.shape[0], dtype=np.uint64), per_row)
+        cols, vals = X.indices[keep], pushes[keep]
+        # Row ascending, push descending, column ascending on ties: one stable sort of a 64-bit key
+        # (the row, then the bits of the push inverted: positive float32 bits order like the floats).
+        # The rows come sorted, so after the sort position - the row's start is the rank in the row.
+        key = (rows << np.uint64(32)) | (~vals.view(np.uint32)).astype(np.uint64)
+        order = np.argsort(key, kind="stable")
+        rank = np.arange(len(order)) - np.repeat(indptr[:-1], per_row)
+        chosen = rank < 2 * top  # candidates; overlapping n-grams drop out in terms()
+        pick = order[chosen]
+        return rows[chosen].tolist(), cols[pick].tolist(), vals[pick].tolist()
+
+    def terms(self, X: sp.csr_matrix, batch: dict, top: int = 5) -> list[list[tuple[str, str, float]]]:
+        """Per row, (term, field, weight) of its explanation."""
+        out: list[list[tuple[str, str, float]]] = [[] for _ in range(X.shape[0])]
+        names, is_text = self.names, self.is_text
+        handle = batch["handle_seconds"]
+        forms: dict[str, SurfaceForms] = {}
+        seen: list[tuple[str, str]] = []  # text terms shown in the current row, as " words "
+        last = -1
+        for r, c, v in zip(*self._candidates(X, top)):
+            row = out[r]
+            if len(row) >= top:
                 continue
-            seen[r].append((kind, name))
-            if kind not in forms:
-                forms[kind] = SurfaceForms(batch[kind])
-            term = forms[kind].find(name, r)
-        elif kind == "handle":
-            term = ("handle time " + _human_seconds(handle[r]) if name == "time" else "no close time")
-        elif kind == "rule":
-            term = f"rule failed: {name}"
-        else:
-            term = f"{kind}: {name}"
-        out[r].append({"term": term, "field": kind, "weight": round(v, 4)})
-    return out
+            kind, name = names[c]
+            if is_text[c]:
+                if r != last:
+                    seen, last = [], r
+                # "ya le dije", "le dije" and "dije" are one phrase: keep the strongest, skip its parts.
+                padded = f" {name} "
+                if any(k == kind and (padded in n or n in padded) for k, n in seen):
+                    continue
+                seen.append((kind, padded))
+                form = forms.get(kind)
+                if form is None:
+                    form = forms[kind] = SurfaceForms(batch[kind])
+                term = form.find(name, r)
+            elif kind == "handle":
+                term = ("handle time " + _human_seconds(handle[r]) if name == "time" else "no close time")
+            elif kind == "rule":
+                term = f"rule failed: {name}"
+            else:
+                term = f"{kind}: {name}"
+            row.append((term, kind, round(v, 4)))
+        return out
+
+    def explain(self, X: sp.csr_matrix, batch: dict, top: int = 5) -> list[list[dict]]:
+        return [[{"term": t, "field": k, "weight": w} for t, k, w in row] for row in self.terms(X, batch, top)]
+
+    def explain_json(self, X: sp.csr_matrix, batch: dict, top: int = 5) -> list[str]:
+        """explain() of each row as JSON text, exactly as json.dumps(..., ensure_ascii=False) writes it."""
+        out = []
+        for row in self.terms(X, batch, top):
+            parts = []
+            for t, k, w in row:
+                number = repr(w)
+                if number[-1] in "fn":  # inf or nan: JSON's own spelling
+                    number = json.dumps(w)
+                parts.append(f'{{"term": {_json_str(t)}, "field": {_json_str(k)}, "weight": {number}}}')
+            out.append("[" + ", ".join(parts) + "]")
+        return out
+
+
+_json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes a string with
+
+
+def explain(X: sp.csr_matrix, coef: np.ndarray, names: list[tuple[str, str]], batch: dict,
+            top: int = 5) -> list[list[dict]]:
+    """Explainer(coef, names).explain(X, batch, top)."""
+    return Explainer(coef, names).explain(X, batch, top)

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from qa_scoring import store
-from qa_scoring.classify.features import TEXT_FIELDS, InteractionFeatures, explain
+from qa_scoring.classify.features import TEXT_FIELDS, Explainer, InteractionFeatures
 from qa_scoring.errors import ModelError
 
 MODEL_KIND = "qa-scoring/dissatisfaction-classifier"
@@ -45,11 +45,17 @@ class Predictor:
         self.model: LogisticRegression = pipeline.named_steps["model"]
         self.coef = self.model.coef_.ravel()
         self._names = None
+        self._explainer = None
 
     def names(self) -> list[tuple[str, str]]:
         if self._names is None:
             self._names = self.features.feature_names()
         return self._names
+
+    def explainer(self) -> Explainer:
+        if self._explainer is None:
+            self._explainer = Explainer(self.coef, self.names())
+        return self._explainer
 
     def calibrate(self, scores: np.ndarray) -> np.ndarray:
         a, b = self.platt
@@ -64,8 +70,8 @@ class Predictor:
         number of tokens the model read and of those unknown to it (InteractionFeatures.transform_and_count)."""
         X, tokens, unknown = self.features.transform_and_count(batch)
         scores = self.model.decision_function(X)
-        terms = explain(X, self.coef, self.names(), batch, top)
-        return self.calibrate(scores), [json.dumps(t, ensure_ascii=False) for t in terms], tokens, unknown
+        terms = self.explainer().explain_json(X, batch, top)
+        return self.calibrate(scores), terms, tokens, unknown
 
     def to_spec(self) -> dict:
         return {"features": self.features.to_spec(),
