@@ -52,9 +52,12 @@ def db(_predicted_template, tmp_path) -> Path:
 
 # --- the raw computation, written independently of facts.py --------------------------------------
 
-def raw_figures(con) -> tuple[dict, dict]:
-    """(facts per key, rule facts per key + rule) computed in Python from the raw tables."""
+def raw_figures(con, pending_hours: float | None = None) -> tuple[dict, dict]:
+    """(facts per key, rule facts per key + rule) computed in Python from the raw tables. With
+    `pending_hours`, each key ends with a 7th part: the row is a pending open one (open and younger
+    than that, counted from the newest interaction of its operation: report/data.py's policy)."""
     mapping = LabelMapping()
+    newest = dict(con.execute("SELECT operation, max(created_at) FROM interactions GROUP BY 1").fetchall())
     rows = con.execute("""
         SELECT i.interaction_id, i.operation, i.agent_name, i.skill_id, i.channel, i.created_at, i.status,
                i.closed_at, i.survey_raw, i.answer, i.handle_seconds, s.score, s.critical_failed, s.overrides, p.risk,
@@ -72,6 +75,8 @@ def raw_figures(con) -> tuple[dict, dict]:
         is_open = (status.strip().lower() == "open") if not blank(status) else closed is None
         key = (op, agent, "–" if blank(skill) else skill.strip(), "–" if blank(channel) else channel.strip().lower(),
                created.date(), is_open)
+        if pending_hours is not None:
+            key += (is_open and (newest[op] - created).total_seconds() < pending_hours * 3600,)
         label = mapping.label(survey)
         dis = None if label not in ("satisfied", "dissatisfied") else label == DISSATISFIED
         key_of[iid], dis_of[iid] = key, dis
@@ -214,6 +219,19 @@ def test_review_overrides_count_in_the_facts(db, tmp_path):
     assert result.exit_code == 0, result.output
     after, after_rules = assert_facts_equal_raw(db)
     assert sum(f["overridden"] for f in after.values()) == 1
+    # the agent page's "the score includes QA team verdicts" count, from the facts
+    from qa_scoring.report import data as rd
+    from qa_scoring.report.calibration import prepare_calibration
+
+    con = store.connect(db, read_only=True)
+    try:
+        cal = prepare_calibration(con, rd.resolve_period(con, None, None), file_of=lambda name: None,
+                                  rule_info=lambda r: rd.RuleInfo(r, r, "", "minor", None), mask=lambda text: text)
+        raw = dict(con.execute("""SELECT i.agent_name, count(*) FROM interactions i JOIN interaction_scores s
+                                  USING (interaction_id) WHERE s.overrides > 0 GROUP BY 1""").fetchall())
+    finally:
+        con.close()
+    assert cal.overridden == raw and sum(raw.values()) == 1
     assert sum(r["passed"] for r in after_rules.values()) == sum(r["passed"] for r in before_rules.values()) - 1
 
 
@@ -307,23 +325,29 @@ def test_a_database_scored_before_v8_gets_its_facts_at_the_first_refresh(db):
 
 # --- the reports read the facts (issue 15 item 1) -------------------------------------------------
 
-def report_figures(con, since=None, until=None):
-    """(team, agents, queues) of the report's data for the period, as plain comparable values."""
+def report_data(con, since=None, until=None):
+    """The report's data (report/data.py prepare) for the period, with the default settings."""
     from qa_scoring.config import load_settings
     from qa_scoring.report import data as rd
     from qa_scoring.report.render import _label_sql
     from qa_scoring.report.text import segment_text
 
     label, params, _scale = _label_sql(load_settings(environ={}))
-    d = rd.prepare(con, rd.resolve_period(con, since, until),
-                   rule_info=lambda r: rd.RuleInfo(r, r, "", "minor", None), file_of=lambda name: "x.html",
-                   segment_text=segment_text, label_sql=label, label_params=params)
+    return rd.prepare(con, rd.resolve_period(con, since, until),
+                      rule_info=lambda r: rd.RuleInfo(r, r, "", "minor", None), file_of=lambda name: "x.html",
+                      segment_text=segment_text, label_sql=label, label_params=params)
+
+
+def report_figures(con, since=None, until=None):
+    """(team, agents, queues, data quality, rules page) of the report's data for the period, as plain
+    comparable values."""
+    d = report_data(con, since, until)
     team = {k: getattr(d.team, k) for k in ("n", "agents", "scored", "score", "score_low", "score_high",
                                              "critical", "surveyed", "satisfied", "risk", "days", "pending",
                                              "open_counted")}
     agents = {a.name: (a.n, a.scored, a.score, a.score_low, a.score_high, a.expected, a.diff, a.shrunk,
                        a.critical, a.satisfied, a.risk, a.small, a.days, a.pending) for a in d.agents}
-    return team, agents, d.queues
+    return team, agents, d.queues, d.quality, d.rules
 
 
 def close(a, b) -> bool:
@@ -346,7 +370,7 @@ PENDING_SQL = """(lower(trim(i.status)) = 'open' AND i.created_at >
 def test_report_team_and_agent_figures_equal_the_raw_tables_pending_rows_left_out(db):
     con = store.connect(db, read_only=True)
     try:
-        team, agents, _queues = report_figures(con)
+        team, agents = report_figures(con)[:2]
         n, pending, scored, mean, critical, risk = store.fetch_one(con, f"""
             SELECT count(*) FILTER (NOT {PENDING_SQL}), count(*) FILTER ({PENDING_SQL}),
                    count(s.score) FILTER (NOT {PENDING_SQL}), avg(s.score) FILTER (NOT {PENDING_SQL}),
@@ -361,10 +385,10 @@ def test_report_team_and_agent_figures_equal_the_raw_tables_pending_rows_left_ou
         con.close()
     assert pending > 10 and team["pending"] == pending  # the sample has pending open chats: subtracted
     assert (team["n"], team["scored"], team["critical"]) == (n, scored, critical)
-    assert math.isclose(team["score"], mean, rel_tol=1e-12) and math.isclose(team["risk"], risk, rel_tol=1e-12)
+    assert close(team["score"], mean) and close(team["risk"], risk)  # means are rounded to 1e-9
     assert set(agents) == set(per_agent)
     for name, (k, sc, m) in per_agent.items():
-        assert agents[name][:2] == (k, sc) and math.isclose(agents[name][2], m, rel_tol=1e-12)
+        assert agents[name][:2] == (k, sc) and close(agents[name][2], m)
 
 
 def test_report_team_agent_and_queue_figures_are_read_from_the_facts(db):
@@ -380,6 +404,7 @@ def test_report_team_agent_and_queue_figures_are_read_from_the_facts(db):
                        (SELECT interaction_id FROM interactions WHERE created_at::DATE = ?)""", [day])
         con.execute("""UPDATE predictions SET risk = 1 WHERE interaction_id IN
                        (SELECT interaction_id FROM interactions WHERE created_at::DATE = ?)""", [day])
+        con.execute("UPDATE interactions SET answer = '', handle_seconds = -1 WHERE created_at::DATE = ?", [day])
         assert close(report_figures(con), before)
         # one-day report of that day: its figures and the 7-day ranking window's, from the facts too
         day_before = report_figures(con, since=facts.date.fromisoformat(day), until=facts.date.fromisoformat(day))
@@ -390,6 +415,7 @@ def test_report_team_agent_and_queue_figures_are_read_from_the_facts(db):
         assert all(not close(after[1][a][2], before[1][a][2]) for a in after[1] if before[1][a][1] and after[1][a][12]
                    and any(p.day.isoformat() == day and p.n for p in after[1][a][12]))
         assert not close(after[2], before[2])
+        assert after[3].no_answer > before[3].no_answer and after[3].bad_times > before[3].bad_times
         day_after = report_figures(con, since=facts.date.fromisoformat(day), until=facts.date.fromisoformat(day))
         assert day_after[0]["score"] == 0 and day_before[0]["score"] > 50
     finally:
@@ -406,15 +432,98 @@ def test_a_day_imported_but_not_scored_yet_is_counted_from_the_raw_tables(db, tm
     path = tmp_path / "new.json"
     path.write_text(json.dumps({"code": "200", "error": None, "msg": "", "data": rows}), encoding="utf-8")
     con = store.connect(db, read_only=True)
-    before, _, _ = report_figures(con)
+    before = report_figures(con)[0]
     con.close()
     run(db, "import", str(path))  # no score: the day's facts are stale
     con = store.connect(db, read_only=True)
     try:
         assert facts.period_facts(con, date(2026, 10, 1), date(2026, 11, 30)) == 1  # that day only, raw
-        team, _, _ = report_figures(con)
+        team = report_figures(con)[0]
     finally:
         con.close()
     assert team["n"] == before["n"] + 5 and team["scored"] == before["scored"]  # counted, not scored
     day = {p.day: p.n for p in team["days"]}
     assert day[date(2026, 11, 10)] == {p.day: p.n for p in before["days"]}[date(2026, 11, 10)] + 5
+
+
+def assert_report_equals_raw(con, since, until) -> int:
+    """Every count and mean of the report's data for since..until (team, days, agents, data quality,
+    rules page, agents' rules) equals the raw tables' (pending open rows left out); returns n."""
+    raw, raw_rules = raw_figures(con, pending_hours=72)
+    kept = [(k, f) for k, f in raw.items() if since <= k[4] <= until and not k[6]]
+    d = report_data(con, since, until)
+
+    def total(col, agent=None):
+        return sum(f[col] for k, f in kept if agent is None or k[1] == agent)
+
+    n, scored = total("interactions"), total("scored")
+    t = d.team
+    assert (t.n, t.scored, t.critical, t.surveyed.k) == (n, scored, total("critical"), total("surveyed"))
+    assert (t.satisfied.k, t.satisfied.n) == (total("labeled") - total("dissatisfied"), total("labeled"))
+    assert t.pending == sum(f["interactions"] for k, f in raw.items() if since <= k[4] <= until and k[6])
+    assert close(t.score, total("score_sum") / scored) and close(t.risk, total("risk_sum") / total("predicted"))
+    days = defaultdict(int)
+    for k, f in kept:
+        days[k[4]] += f["interactions"]
+    assert {p.day: p.n for p in t.days} == {day: c for day, c in days.items() if c}
+    q = d.quality
+    assert (q.no_answer, q.bad_times, q.not_scored, q.no_prediction, q.survey_unreadable) == (
+        total("no_answer"), total("bad_time"), n - scored, n - total("predicted"), total("surveyed") - total("labeled"))
+    agents = {k[1] for k, _ in kept}
+    assert {a.name for a in d.agents} == agents
+    for a in d.agents:
+        assert (a.n, a.scored, a.critical) == (total("interactions", a.name), total("scored", a.name),
+                                               total("critical", a.name))
+        assert close(a.score, total("score_sum", a.name) / a.scored if a.scored else None)
+    rules: dict = defaultdict(lambda: dict.fromkeys(RULE_COLUMNS, 0))
+    by_agent: dict = defaultdict(lambda: [0, 0])
+    for k, r in raw_rules.items():
+        if since <= k[4] <= until and not k[6]:
+            for col in RULE_COLUMNS:
+                rules[k[7]][col] += r[col]
+            by_agent[(k[1], k[7])][0] += r["applicable"]
+            by_agent[(k[1], k[7])][1] += r["passed"]
+    got = {r.rule.rule_id: dict(total=r.total, applicable=r.applicable, passed=r.passed.k, fail_lab=r.dissat_failed.n,
+                                fail_dis=r.dissat_failed.k, pass_lab=r.dissat_passed.n, pass_dis=r.dissat_passed.k)
+           for r in d.rules}
+    assert got == {rule: v for rule, v in rules.items() if v["total"]}
+    assert {(a, r.rule.rule_id): [r.applicable, r.passed.k] for a, rows in d.agent_rules.items() for r in rows} == {
+        key: v for key, v in by_agent.items() if v[0]}
+    return n
+
+
+def test_report_figures_equal_the_raw_tables_on_random_periods_after_a_late_survey_and_a_new_pack(db, tmp_path):
+    """The report's counts and means come from the facts minus the pending rows; computed again in
+    Python from interactions, scores, predictions and rule results, on random days and ranges, after
+    a late survey lands on a past day and after a rescoring under a new pack."""
+    from datetime import date
+
+    rows = [r for r in sample_rows() if r.get("status", "").strip().lower() == "close"
+            and not (r.get("evaluation_survey") or "").strip() and r["date_creation"] < "2026-10-25"]
+    late = [dict(r, evaluation_survey=v) for r, v in zip(rows[:3], ("1", "5", "no sé"))]
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps({"code": "200", "error": None, "msg": "", "data": late}), encoding="utf-8")
+    run(db, "import", str(path))
+    run(db, "score")
+    run(db, "predict")
+    late_day = date.fromisoformat(late[0]["date_creation"][:10])
+    con = store.connect(db, read_only=True)
+    try:
+        days = [d for d, in con.execute("SELECT DISTINCT created_at::DATE FROM interactions ORDER BY 1").fetchall()]
+        rng = random.Random(1515)
+        periods = [(late_day, late_day), (days[0], days[-1]), (days[-3], days[-1])]
+        periods += [(d, d) for d in rng.sample(days, 2)] + [tuple(sorted(rng.sample(days, 2))) for _ in range(2)]
+        for since, until in periods:
+            assert assert_report_equals_raw(con, since, until) > 0
+    finally:
+        con.close()
+    pack = tmp_path / "pack"
+    shutil.copytree(rules_dir(), pack)
+    (pack / "30_prohibidas.yaml").unlink()
+    run(db, "score", "--rules", str(pack))
+    con = store.connect(db, read_only=True)
+    try:
+        for since, until in periods[:4]:
+            assert assert_report_equals_raw(con, since, until) > 0
+    finally:
+        con.close()

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
+from qa_scoring import facts
 from qa_scoring.report.data import Period, RuleInfo
 from qa_scoring.reviews.agreement import Kappa, RuleAgreement, agreement
 from qa_scoring.reviews.stored import disputes_sql, period_sql, review_counts
@@ -127,10 +128,11 @@ def prepare_calibration(con: duckdb.DuckDBPyConnection, period: Period, *, rule_
     in_period: dict[str, list[Dispute]] = {}
     for d in _disputes(con, period.since, period.until, rule_info, file_of, mask, None, operation):
         in_period.setdefault(d.interaction_id, []).append(d)
-    where, params = period_sql(period.since, period.until, operation=operation)
-    overridden = dict(con.execute(f"""
-        SELECT i.agent_name, count(*) FROM interaction_scores s JOIN interactions i USING (interaction_id)
-        WHERE s.overrides > 0 AND {where} GROUP BY 1""", params).fetchall())
+    # per agent, the period's interactions whose score carries an override: from the daily facts
+    facts.period_facts(con, period.since, period.until, operation=operation, target="_cal_facts")
+    overridden = dict(con.execute("SELECT agent, sum(overridden) FROM _cal_facts GROUP BY agent "
+                                  "HAVING sum(overridden) > 0").fetchall())
+    con.execute("DROP TABLE _cal_facts")
     return Calibration(window=window, verdicts=counts["verdicts"], reviewers=counts["reviewers"],
                        latest=counts["latest"], imported=counts["imported"], rows=rows, overall=measured.overall,
                        humans=measured.humans, unmatched={k: v for k, v in counts["unmatched"].items() if v},

@@ -386,7 +386,6 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, l
                CASE WHEN qa_blank(i.channel) THEN '–' ELSE lower(trim(i.channel)) END AS channel,
                i.created_at::DATE AS day,
                s.score, coalesce(s.critical_failed, FALSE) AS critical, s.rule_pack_hash,
-               s.interaction_id IS NOT NULL AS has_score,
                p.risk, p.model_id,
                i.survey_raw IS NOT NULL AS surveyed,
                ({label_sql}) AS dissatisfied,
@@ -416,9 +415,10 @@ _CELL_SUMS = """count(*) AS n, count(score) AS scored, coalesce(sum(score), 0) A
                 coalesce(sum(score * score), 0) AS q, count(*) FILTER (critical) AS critical,
                 count(*) FILTER (surveyed) AS surveyed, count(dissatisfied) AS labeled,
                 count(*) FILTER (dissatisfied) AS dissatisfied, count(risk) AS predicted,
-                coalesce(sum(risk), 0) AS risk_sum, count(*) FILTER (is_open) AS opened"""
+                coalesce(sum(risk), 0) AS risk_sum, count(*) FILTER (is_open) AS opened,
+                count(*) FILTER (no_answer) AS no_answer, count(*) FILTER (bad_time) AS bad_time"""
 _CELL_COLUMNS = ("n", "scored", "s", "q", "critical", "surveyed", "labeled", "dissatisfied", "predicted",
-                 "risk_sum", "opened")
+                 "risk_sum", "opened", "no_answer", "bad_time")
 
 
 def build_cells(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, label_params: dict,
@@ -439,7 +439,7 @@ def build_cells(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, 
         SELECT agent, skill, channel, day, {sums}
         FROM (SELECT agent, skill, channel, day, interactions AS n, scored, score_sum AS s, score_sq_sum AS q,
                      critical, surveyed, labeled, dissatisfied, predicted, risk_sum,
-                     CASE WHEN is_open THEN interactions ELSE 0 END AS opened
+                     CASE WHEN is_open THEN interactions ELSE 0 END AS opened, no_answer, bad_time
               FROM {table}_facts
               UNION ALL
               SELECT agent, skill, channel, day, {negated} FROM {pending_table})
@@ -449,8 +449,10 @@ def build_cells(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, 
 
 
 # Means and sample variances from the cells' sums: NULL where the raw avg / var_samp would be NULL.
+# A mean is rounded to 1e-9: DuckDB adds a group's doubles in thread order, and a mean that sits on
+# a display boundary (a chart's 48.25) must not print 48.2 in one render and 48.3 in the next.
 def _mean(n: str = "scored", s: str = "s") -> str:
-    return f"CASE WHEN sum({n}) > 0 THEN sum({s}) / sum({n}) END"
+    return f"CASE WHEN sum({n}) > 0 THEN round(sum({s}) / sum({n}), 9) END"
 
 
 def _var(n: str = "scored", s: str = "s", q: str = "q") -> str:
@@ -667,10 +669,12 @@ def _agent_rules(con, info) -> dict[str, tuple[AgentRuleRow, ...]]:
 # --- data quality -----------------------------------------------------------------------------
 
 def _quality(con, operation: str | None = None) -> DataQuality:
-    no_answer, bad_times, not_scored, no_prediction, unreadable = fetch_one(con, """
-        SELECT count(*) FILTER (no_answer), count(*) FILTER (bad_time), count(*) FILTER (NOT has_score),
-               count(*) FILTER (risk IS NULL), count(*) FILTER (surveyed AND dissatisfied IS NULL)
-        FROM _rpt_base""")
+    # From the period's cells (the facts): "not scored" is every interaction without a rule score,
+    # the complement of the team's scored count.
+    no_answer, bad_times, not_scored, no_prediction, unreadable = (int(v) for v in fetch_one(con, """
+        SELECT coalesce(sum(no_answer), 0), coalesce(sum(bad_time), 0), coalesce(sum(n) - sum(scored), 0),
+               coalesce(sum(n) - sum(predicted), 0), coalesce(sum(surveyed) - sum(labeled), 0)
+        FROM _rpt_cells"""))
     # Reasons may quote the bad value (user text): group by the reason's words before the value.
     reasons = con.execute("""
         SELECT regexp_extract(reason, '^[a-z_ ,]*[a-z_]', 0) AS kind, count(*)
