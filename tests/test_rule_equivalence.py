@@ -24,12 +24,13 @@ RESULTS = """SELECT interaction_id, rule_id, applicable, passed, evidence, evide
              FROM rule_results ORDER BY interaction_id, rule_id"""
 BLNS = json.loads((REPO / "tests" / "blns.json").read_text(encoding="utf-8"))
 BODY_PHRASES = load_rule_pack(rules_dir()).rules  # the default pack: its negation rule's list below
-UPSET = next(r for r in BODY_PHRASES if r.id == "empatia_cliente_molesto").when["field_contains"]["body"]
+EMPATHY = next(r for r in BODY_PHRASES if r.id == "empatia_cliente_molesto")
+UPSET = EMPATHY.when["field_contains"]["body"]
 
 
 def reference(monkeypatch) -> None:
     """Make the compiler take the reference paths (spoil each negated phrase's first character)."""
-    monkeypatch.setattr(sql_module, "negation_is_local", lambda phrases: False)
+    monkeypatch.setattr(sql_module, "negation_risk", lambda phrases, **opts: (False, None))
 
 
 def both_ways(con, pack, monkeypatch) -> tuple[list, list]:
@@ -64,12 +65,14 @@ LISTS = {
     "upset": UPSET,  # the default pack's list: "terrible" inside "terrible service", English and Spanish
     "accents": ["pésimo servicio", "queja", "molestó", "es el colmo", "niño", "acción"],
     "short": ["ok", "ya", "mal servicio", "mal"],
+    "apology": EMPATHY.arg,  # risky texts: "I understand" (one-letter word), "disculpas" inside "pido disculpas"
+    "cues": ["no es mi problema", "terrible no", "sin respuesta", "¡queja!", "a veces", "molesto"],
 }
 PIECES = (list(NEGATION_CUES) + ["NO", "Nó", "ño", "NUNCA", "jamas", "JAMÁS", "don’t", "DONT", "sin", "Ni", "nor"]
           + [p for ps in LISTS.values() for p in ps]
           + ["MOLESTO", "Molesta", "molésto", "pesimo  servicio", "pésimo\nservicio", "TERRIBLE SERVICE", "quejas",
              "nomolesto", "molestos", "okay", "yaa", "malo", "servicio", "Mal", "accion", "nino", "NIÑO"]
-          + ["estoy", "muy", "el", "señor", "me", "es", "x", "_", "1", "😡", "<b>", "ǂ"]
+          + ["estoy", "muy", "el", "señor", "me", "es", "x", "_", "1", "😡", "<b>", "ǂ", "xido disculpas", "i"]
           + [".", ",", "!", "?", ";", "¿", "¡", "-", "'", "’", "\n", "\t", "  ", "\r\n", "..."])
 
 
@@ -85,7 +88,9 @@ def random_texts(seed: int, n: int) -> list[str]:
 def test_fast_negation_decides_like_spoiling_the_negated_character_on_random_and_hostile_text(con, tmp_path,
                                                                                           monkeypatch):
     pack = negation_pack(tmp_path, LISTS)
-    assert all(sql_module.negation_is_local(phrases) for phrases in LISTS.values())
+    risks = {name: sql_module.negation_risk(phrases) for name, phrases in LISTS.items()}
+    assert all(usable for usable, _ in risks.values())
+    assert {name for name, (_, risk) in risks.items() if risk} == {"apology", "cues"}
     texts = random_texts(11, 3000) + BLNS
     add_rows(con, [{"body": t, "answer": "ok"} for t in texts])
     fast, slow = both_ways(con, pack, monkeypatch)
@@ -133,22 +138,28 @@ def test_negation_edge_cases_decide_as_before(con, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("phrases, text", [
     (["pésimo servicio", "servicio"], "no pésimo servicio"),  # a phrase at a later word of the negated one
+    (["pido disculpas", "disculpas"], "no xido disculpas"),  # ... of what the pattern takes for it
     (["no sirve", "molesto"], "no sirve molesto"),  # a phrase starting with a cue word
-    (["sin respuesta", "queja"], "no queja sin respuesta"),
-    (["¡queja!", "molesto"], "no ¡queja! molesto"),  # edges that are not letters
-    (["a veces", "molesto"], "no a veces"),  # a one-letter first word
+    (["terrible no", "molesto"], "muy terrible no estoy molesto"),  # ... or running into one
+    (["I understand", "molesto"], "no I understand molesto"),  # a one-letter first word
+    (["¡queja!", "molesto"], "no ¡queja! molesto"),  # edges that are not letters (a doubt, not a known case)
 ])
-def test_negation_is_local_declines_lists_where_blanking_whole_matches_would_differ(con, tmp_path, monkeypatch,
-                                                                                   phrases, text):
-    assert not sql_module.negation_is_local(phrases)
+def test_texts_where_blanking_whole_matches_would_differ_take_the_reference_path(con, tmp_path, monkeypatch,
+                                                                                  phrases, text):
+    usable, risk = sql_module.negation_risk(phrases)
+    assert usable and risk
     pack = negation_pack(tmp_path, {"l": phrases})
     add_rows(con, [{"body": t, "answer": "ok"} for t in [text] + random_texts(13, 300)])
     fast, slow = both_ways(con, pack, monkeypatch)
-    assert fast == slow  # the list takes the reference path
-    if phrases[0] in ("pésimo servicio", "no sirve"):  # and the guard matters: forced, the fast path differs
-        monkeypatch.setattr(sql_module, "negation_is_local", lambda phrases: True)
+    assert fast == slow
+    if phrases[0] != "¡queja!":  # the guard matters: without it the fast path decides this text differently
+        monkeypatch.setattr(sql_module, "negation_risk", lambda phrases, **opts: (True, None))
         score_interactions(con, pack, full=True)
         assert con.execute(RESULTS).fetchall() != slow
+
+
+def test_a_phrase_holding_the_negation_mark_always_takes_the_reference_path():
+    assert sql_module.negation_risk(["molesto", "aǂb"]) == (False, None)
 
 
 def _dense_file(tmp_path):

@@ -74,18 +74,23 @@ def _phrase_match(col: str, phrases: list[str], rule: Rule, params: _Params,
     else:
         negated = params.bind(negation_pattern(phrases, **opts))
         # Keeps every offset (evidence is located in it), but capture groups run RE2's slow engines.
-        spoiled = searched = (f"regexp_replace({col}, {negated}, "
-                              f"{params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')")
-        if negation_is_local(phrases):
-            # Whole negated matches blanked out: the same phrase occurrences survive (see
-            # negation_is_local), found by the DFA alone.
-            spoiled = (f"regexp_replace({col}, {params.bind(negation_pattern(phrases, **opts, capture=False))}, "
-                       f"{params.bind(' ' + NEGATED_MARK + ' ')}, 'g')")
+        searched = (f"regexp_replace({col}, {negated}, "
+                    f"{params.bind(chr(92) + '1' + NEGATED_MARK + chr(92) + '2')}, 'g')")
         # Only texts with a phrase pay for the negation check, and only those with a negated phrase
         # pay for the replacement.
         found = (f"CASE WHEN NOT regexp_matches({col}, {pattern}) THEN false "
-                 f"WHEN NOT regexp_matches({col}, {negated}) THEN true "
-                 f"ELSE regexp_matches({spoiled}, {pattern}) END")
+                 f"WHEN NOT regexp_matches({col}, {negated}) THEN true ")
+        usable, risk = negation_risk(phrases, **opts)
+        if usable:
+            # Whole negated matches blanked out, found by RE2's DFA alone: the same phrase occurrences
+            # survive, except on texts that `risk` finds (see negation_risk), which take the slow way.
+            blanked = (f"regexp_replace({col}, {params.bind(negation_pattern(phrases, **opts, capture=False))}, "
+                       f"{params.bind(' ' + NEGATED_MARK + ' ')}, 'g')")
+            if risk:
+                found += f"WHEN regexp_matches({col}, {params.bind(risk)}) THEN regexp_matches({searched}, {pattern}) "
+            found += f"ELSE regexp_matches({blanked}, {pattern}) END"
+        else:
+            found += f"ELSE regexp_matches({searched}, {pattern}) END"
     if screen:
         gate = screen[1] if screen[0] == "flag" else f"regexp_matches({screen[1]}, {pattern})"
         found = f"CASE WHEN {gate} THEN {found} ELSE false END"
@@ -227,34 +232,45 @@ def _words(text: str) -> list[str]:
 _CUE_WORDS = frozenset(w for cue in NEGATION_CUES for w in _words(_fold(cue)))
 
 
-def negation_is_local(phrases: list[str]) -> bool:
-    """True when blanking out each whole negation match (cue .. phrase .. edge) leaves exactly the
-    phrase occurrences that spoiling only the negated phrase's first character leaves.
+def negation_risk(phrases: list[str], *, case_sensitive: bool = False,
+                  accent_sensitive: bool = False) -> tuple[bool, str | None]:
+    """(usable, risk): whether blanking out each whole negation match (cue .. phrase .. edge) can
+    stand in for spoiling only the negated phrase's first character, and an RE2 pattern that finds
+    the texts where it cannot (None: no text).
 
-    The matches are the same either way; what a whole-match blank also removes is an occurrence
-    inside a match that does not hold the spoiled character: one that starts at the cue (a phrase
-    starting with a cue word), one that starts at a later word of the negated phrase ("servicio" in
-    "no pésimo servicio"), or one whose edge is not a letter. A phrase starting at a context word
-    cannot be one (the lazy window would have negated it instead), as long as the pattern's `.`
-    plus the rest of the phrase lines up with the phrase, i.e. its second character is a letter too.
-    Folded comparison: it folds at least as much as the patterns do, so doubtful lists say False.
+    The matches are the same either way; a whole-match blank also removes the occurrences inside a
+    match that do not hold the spoiled character. Such an occurrence either has a word that is a
+    cue word (it starts at, or runs into, the cue), or an edge or second character that is not a
+    letter, or a one-letter first word (then the pattern's `.` plus the rest of the phrase does not
+    line up with it, and the lazy window need not have negated it instead), or it starts at a later
+    word of the negated phrase ("disculpas" in "no pido disculpas"). A text with an occurrence of
+    the first kinds, or with the rest of a phrase of the last kind, is a risk. Folded comparison
+    (at least as loose as the patterns), so a doubtful phrase is a risk.
     """
-    folded = []
+    risky, folded = [], []
     for phrase in phrases:
         text = phrase.strip()
-        if len(text) < 2 or not all(_is_word_char(c) for c in (text[0], text[1], text[-1])):
-            return False
-        text = _fold(text)
-        if NEGATED_MARK in text or not text or _words(text)[0] in _CUE_WORDS:
-            return False
-        folded.append(text)
-    for p in folded:
+        key = _fold(text).replace("ı", "i")
+        if NEGATED_MARK in key:
+            return False, None
+        if len(text) < 2 or not all(_is_word_char(c) for c in (text[0], text[1], text[-1])) or \
+                any(w in _CUE_WORDS for w in _words(key)):
+            risky.append(text)
+        folded.append((text, key))
+    containers = []
+    for text, p in folded:
         for i in range(1, len(p)):
             if _is_word_char(p[i]) and not _is_word_char(p[i - 1]):
                 rest = p[i:]
-                if any(q.startswith(rest) or rest.startswith(q) for q in folded):
-                    return False
-    return True
+                if any(q.startswith(rest) or rest.startswith(q) for _, q in folded):
+                    containers.append(text)
+                    break
+    opts = {"case_sensitive": case_sensitive, "accent_sensitive": accent_sensitive}
+    parts = ([f"{LEFT_EDGE}(?:{'|'.join(escape_phrase(t, **opts) for t in risky)}){RIGHT_EDGE}"] if risky else []) + \
+            [escape_phrase(t[1:], **opts) for t in containers]  # the rest as the negation pattern has it
+    if not parts:
+        return True, None
+    return True, ("" if case_sensitive else "(?i)") + "(?:" + "|".join(parts) + ")"
 
 
 MAX_FRAGMENT_ALTERNATIVES = 300
