@@ -167,6 +167,7 @@ def broken_sample(tmp_path: Path, day: str = "2026-11-05") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_run_runs_and_report_carry_the_alarm_and_fail_on_alarm_exits_1(tmp_path, monkeypatch):
     from qa_scoring.pipeline import sample_range
     from qa_scoring.sandbox import start_sandbox

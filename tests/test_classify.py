@@ -384,6 +384,7 @@ def test_rule_results_are_used_when_present_and_optional(trained):
     con.close()
 
 
+@pytest.mark.slow
 def test_two_worker_processes_give_the_same_predictions(trained):
     db, _ = trained
     con = store.connect(db)
@@ -430,6 +431,7 @@ def test_training_uses_only_the_newest_labels_when_capped(sample_db, runner, tmp
     assert capped["train_from"] > full["train_from"]  # the oldest labels were left out
 
 
+@pytest.mark.slow
 def test_a_model_spec_nested_100k_levels_is_one_error_line(sample_db, tmp_path):
     """A stored model edited to nest 100k levels: `predict` refuses it in one line, `report` renders
     without it (issue 18 item 8); neither prints a traceback."""

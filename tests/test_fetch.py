@@ -346,6 +346,7 @@ def test_pacing_holds_across_clients_and_lock_file_hides_the_token(con, sample_s
     assert all(TOKEN not in p.read_text(errors="replace") for p in tmp_path.glob("qa-scoring-wolkvox-*"))
 
 
+@pytest.mark.slow
 def test_two_concurrent_fetches_with_one_token_never_overlap(tmp_path):
     data = write_envelope(tmp_path / "d.json", daily_rows(datetime(2026, 11, 1), 6, 60))
     with start_sandbox([data], token=TOKEN, row_cap=40) as server:

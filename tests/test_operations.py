@@ -104,6 +104,7 @@ def test_two_operations_each_with_its_own_server_and_token(servers, runner, tmp_
     assert a.stats.calls == calls_a and set(json.loads(again.stdout)["operations"]) == {"lima"}
 
 
+@pytest.mark.slow
 def test_one_operation_with_a_bad_token_leaves_the_other_landed_and_exits_1(servers, runner, tmp_path):
     a, b = servers
     config = write_config(tmp_path, a, b)
@@ -153,6 +154,7 @@ def both_in_flight(a, b, seconds: float) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shared", [False, True])
 def test_different_tokens_fetch_at_the_same_time_a_shared_token_never_overlaps(runner, tmp_path, shared):
     token_b = BOGOTA_TOKEN if shared else LIMA_TOKEN

@@ -162,6 +162,7 @@ def test_an_alias_that_refers_to_itself_is_refused(tmp_path):
         load_rule_pack(root)
 
 
+@pytest.mark.slow
 def test_a_pack_of_2000_rules_scores_every_rule(runner, tmp_path, sample_db):
     """Totals over 2,000 rules are flat lists, not `+` / `OR` chains 2,000 deep (DuckDB stops at 1,000)."""
     n = 2000

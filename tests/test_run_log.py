@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from qa_scoring import store
 from qa_scoring.cli import cli
 
@@ -52,6 +54,7 @@ def test_the_running_record_of_this_process_is_left_alone(db_path):
         con.close()
 
 
+@pytest.mark.slow
 def test_status_file_shows_the_stage_during_a_run_and_the_end(runner, tmp_path, monkeypatch):
     from qa_scoring import rules
     from qa_scoring.pipeline import sample_range, status_path
