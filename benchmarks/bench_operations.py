@@ -10,7 +10,8 @@ as one operation, once split into N operations — by agent (`--split agents`, t
 operation has its own agents, as real ones do) or dealt round-robin (`--split rows`: every operation
 has every agent name, the worst case for the per-operation reports, N x the agent pages). On each, the stages `run` goes
 through after fetching — score, predict and the day's report — run as the real CLI, each in its own
-process, timed from outside; `train` is run first (not summed: a night does not train). Prints the
+process, timed from outside, stage by stage on both databases in turn; `train` runs before predict
+(not summed: a night does not train). Prints the
 seconds per stage and the ratio of the sums, from one run; asserts nothing.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--operations", type=int, default=4)
     parser.add_argument("--split", choices=("agents", "rows"), default="agents")
+    parser.add_argument("--keep", type=Path, help="copy the two scored databases to this folder (for profiling)")
     add_profile_option(parser)
     args = parser.parse_args()
     use_profile(args.profile)
@@ -73,12 +76,18 @@ def main() -> None:
             cli(many, "import", "--operation", f"op{k}", str(part))
         print(f"{args.rows:,} rows ({args.profile} profile), 1 vs {args.operations} operations split by {args.split} "
               f"({os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f})")
-        results = {}
-        for name, db in (("one", one), ("many", many)):
-            times = {"score": cli(db, "score"), "train": cli(db, "train")}
-            times["predict"] = cli(db, "predict")
-            times["report"] = cli(db, "report", "--since", DAY, "--until", DAY, "--out", str(root / f"r-{name}"))
-            results[name] = times
+        results = {"one": {}, "many": {}}
+        # Stage by stage, one then many, so both sides of a ratio run at nearly the same machine load.
+        stages = [("score", ["score"]), ("train", ["train"]), ("predict", ["predict"])]
+        stages += [("report", ["report", "--since", DAY, "--until", DAY, "--out"])]
+        for stage, args_ in stages:
+            for name, db in (("one", one), ("many", many)):
+                extra = [str(root / f"r-{name}")] if stage == "report" else []
+                results[name][stage] = cli(db, *args_, *extra)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for db in (one, many):
+                shutil.copy(db, args.keep / db.name)
         for stage in ("score", "predict", "report", "train"):
             a, b = results["one"][stage], results["many"][stage]
             print(f"  {stage:<8} one {a:6.2f} s   {args.operations} operations {b:6.2f} s   ratio {b / a:4.2f}")

@@ -880,6 +880,23 @@ def _pattern(lang: str, kind: str, decimals: int) -> NumberPattern:
     return pattern
 
 
+# Babel's formatting is the report's hot spot (tens of thousands of calls on a big night) while the
+# values repeat (scores, counts, the period's days, times of day): each formatted text is kept.
+@functools.lru_cache(maxsize=1 << 16, typed=True)
+def _number_text(lang: str, kind: str, decimals: int, value) -> str:
+    return _pattern(lang, kind, decimals).apply(value, _locale(lang))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _date_text(lang: str, value: date) -> str:
+    return format_date(value, "medium", locale=_locale(lang))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _time_text(lang: str, hour: int, minute: int) -> str:
+    return format_skeleton("Hm", datetime(2000, 1, 1, hour, minute), locale=_locale(lang))
+
+
 class Formatter:
     """Language-aware formatting of numbers, percentages, scores, durations, dates and plurals (Babel)."""
 
@@ -915,19 +932,18 @@ class Formatter:
         """1234567.8 → '1.234.567,8' (es) or '1,234,567.8' (en); None → '–'."""
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             return "–"
-        return _pattern(self.lang, "decimal", decimals).apply(value, self.locale)
+        return _number_text(self.lang, "decimal", decimals, value)
 
     def _bounded(self, value: float, top: float, decimals: int, kind: str = "decimal") -> str:
         """Format a value in [0, top] never showing 0 or `top` unless it is exactly that."""
         step = 10 ** -decimals
         shown = round(value, decimals)
         scale = 100 if kind == "percent" else 1  # the percent pattern multiplies by 100
-        pattern = _pattern(self.lang, kind, decimals)
         if shown <= 0 < value:
-            return "<" + pattern.apply(step / scale, self.locale)
+            return "<" + _number_text(self.lang, kind, decimals, step / scale)
         if shown >= top > value:
-            return ">" + pattern.apply((top - step) / scale, self.locale)
-        return pattern.apply(shown / scale, self.locale)
+            return ">" + _number_text(self.lang, kind, decimals, (top - step) / scale)
+        return _number_text(self.lang, kind, decimals, shown / scale)
 
     def pct(self, fraction: float | None, decimals: int = 0) -> str:
         """0.1234 → '12 %' (es) / '12%' (en); 0.0004 → '<1 %'; 0.9996 → '>99 %'; None → '–'."""
@@ -1021,7 +1037,7 @@ class Formatter:
         """15 oct 2026 (es) / Oct 15, 2026 (en)."""
         if value is None:
             return "–"
-        return format_date(value, "medium", locale=self.locale)
+        return _date_text(self.lang, value.date() if isinstance(value, datetime) else value)
 
     def short_date(self, value: date) -> str:
         """15 oct (es) / Oct 15 (en), for chart axes."""
@@ -1030,7 +1046,7 @@ class Formatter:
     def datetime(self, value: datetime | None) -> str:
         if value is None:
             return "–"
-        return f"{self.date(value.date())} {format_skeleton('Hm', value, locale=self.locale)}"
+        return f"{self.date(value.date())} {_time_text(self.lang, value.hour, value.minute)}"
 
     def date_range(self, since: date, until: date) -> str:
         """'15 oct – 13 nov 2026' (es) / 'Oct 15 – Nov 13, 2026' (en); one day is one date."""
