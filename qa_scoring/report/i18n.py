@@ -887,6 +887,12 @@ def _number_text(lang: str, kind: str, decimals: int, value) -> str:
     return _pattern(lang, kind, decimals).apply(value, _locale(lang))
 
 
+@functools.lru_cache(maxsize=1 << 14, typed=True)
+def _unit_text(lang: str, value, unit: str) -> str:
+    return format_unit(value, unit, length="long" if unit == "duration-day" else "short", format="#,##0.#",
+                       locale=_locale(lang))
+
+
 @functools.lru_cache(maxsize=1 << 12)
 def _date_text(lang: str, value: date) -> str:
     return format_date(value, "medium", locale=_locale(lang))
@@ -978,8 +984,7 @@ class Formatter:
         unit, value = (("duration-second", size) if size < 120 else ("duration-minute", size / 60) if size < 3600
                        else ("duration-hour", size / 3600) if size < 2 * 86400 else ("duration-day", size / 86400))
         value = round(value) if unit in ("duration-second", "duration-minute") else round(value, 1)
-        text = format_unit(value, unit, length="long" if unit == "duration-day" else "short", format="#,##0.#",
-                           locale=self.locale)
+        text = _unit_text(self.lang, value, unit)
         return ("\u2212" if seconds < 0 and value else "") + text
 
     def field(self, name: str | None) -> str:
