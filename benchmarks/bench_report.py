@@ -2,14 +2,16 @@
 """Benchmark the report stage: 200 agents × 30 days × 100k interactions/day (3M rows) by default.
 
 The database is built directly in DuckDB with SQL-generated rows (interactions, rule_results for four
-rules with evidence offsets, interaction_scores, predictions, a current model), then `render_reports`
-runs in a fresh subprocess so its time and peak memory are its own. A tenth-size run in the same
+rules with evidence offsets, interaction_scores, predictions, a current model, and the daily facts as
+score / predict leave them), then `render_reports` runs in a fresh subprocess so its time and peak memory are its own. A tenth-size run in the same
 invocation gives the scaling ratio (machines are noisy; compare the ratio, not the seconds).
 
     python benchmarks/bench_report.py                      # 3M rows and 300k rows
     python benchmarks/bench_report.py --per-day 10000      # quicker look
     python benchmarks/bench_report.py --keep /tmp/bench    # keep the databases and reports
     python benchmarks/bench_report.py --profile dense      # long texts from the dense-match generator profile
+    python benchmarks/bench_report.py --before /tmp/old    # also render with an older source tree, same run
+    BENCH_REPORT_LOG=1 python benchmarks/bench_report.py   # the report's step times on stderr
 
 Prints results; asserts nothing.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -56,7 +59,7 @@ def dense_texts(count: int = 64) -> tuple[list[str], list[str]]:
 
 def build(db: Path, agents: int, days: int, per_day: int, profile: str = "default") -> dict:
     """Create and fill a database; returns timing of the build phases."""
-    from qa_scoring import store
+    from qa_scoring import facts, store
 
     con = store.connect(db)
     n = days * per_day
@@ -134,6 +137,10 @@ def build(db: Path, agents: int, days: int, per_day: int, profile: str = "defaul
                 "VALUES ('bench-model', TIMESTAMP '2026-12-01', 1, ?, ?, NULL, TRUE)",
                 [json.dumps(spec), json.dumps(spec["metrics"])])
     t["predictions"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with store.atomic(con):  # what score / predict leave behind: the daily facts of every day
+        facts.refresh_facts(con)
+    t["facts"] = time.perf_counter() - start
     con.execute("CHECKPOINT")
     con.close()
     return {k: round(v, 2) for k, v in t.items()}
@@ -149,6 +156,10 @@ def render_child(db: str, out: str) -> None:
     from qa_scoring.config import load_settings
     from qa_scoring.report import render_reports
 
+    if os.environ.get("BENCH_REPORT_LOG"):  # the report's step times on stderr
+        import logging
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+        logging.getLogger("qa_scoring.report").setLevel(logging.DEBUG)
     con = store.connect(db)
     start = time.perf_counter()
     summary = render_reports(con, load_settings(environ={}), out_dir=Path(out), since=None, until=None)
@@ -158,17 +169,35 @@ def render_child(db: str, out: str) -> None:
                       "peak_rss_mb": round(peak_rss_mib())}))  # VmHWM, not ru_maxrss (kept across exec)
 
 
-def run_size(root: Path, agents: int, days: int, per_day: int, profile: str = "default") -> dict:
+def render(db: Path, out: Path, code: Path | None = None) -> dict:
+    """Render in a fresh subprocess (with the qa_scoring of the source tree `code` when given)."""
+    env = dict(os.environ, PYTHONPATH=str(code)) if code else None
+    proc = subprocess.run([sys.executable, __file__, "--render-child", str(db), str(out)],
+                          stdout=subprocess.PIPE, text=True, check=True, env=env)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**result, "report_mb": round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20, 1)}
+
+
+def run_size(root: Path, agents: int, days: int, per_day: int, profile: str = "default",
+             before: Path | None = None, repeat: int = 1) -> dict:
+    """Build one database and render it (`repeat` times, the fastest kept); with `before`, the same
+    database is also rendered by that source tree, alternating with this one."""
     db = root / f"bench-{profile}-{agents}x{days}x{per_day}.duckdb"
     out = root / f"report-{per_day}"
     if db.exists():
         db.unlink()
     build_t = build(db, agents, days, per_day, profile)
-    proc = subprocess.run([sys.executable, __file__, "--render-child", str(db), str(out)],
-                          capture_output=True, text=True, check=True)
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"rows": days * per_day, "build": build_t, **result, "report_mb": round(size / 2**20, 1)}
+    runs: dict[str, list[dict]] = {"before": [], "after": []}
+    for _ in range(repeat):
+        if before:
+            runs["before"].append(render(db, out, before))
+        runs["after"].append(render(db, out))
+    best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items() if v}
+    result = {"rows": days * per_day, "build": build_t, **best["after"]}
+    if before:
+        result["before"] = best["before"]
+        result["all_seconds"] = {k: [r["seconds"] for r in v] for k, v in runs.items()}
+    return result
 
 
 def main() -> None:
@@ -177,6 +206,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--per-day", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, default=None, help="keep databases and reports here")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="also render each database with the qa_scoring of this source tree (e.g. a "
+                             "`git archive` of an older commit): before/after in one run")
+    parser.add_argument("--repeat", type=int, default=1, help="renders per database (the fastest is kept)")
+    parser.add_argument("--full-only", action="store_true", help="skip the tenth-size run")
     parser.add_argument("--render-child", nargs=2, help=argparse.SUPPRESS)
     add_profile_option(parser)
     args = parser.parse_args()
@@ -186,13 +220,19 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-report-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
-        small = run_size(root, args.agents, args.days, max(args.per_day // 10, 1), args.profile)
-        print(json.dumps({"size": "tenth", "profile": args.profile, **small}))
-        full = run_size(root, args.agents, args.days, args.per_day, args.profile)
+        small = None
+        if not args.full_only:
+            small = run_size(root, args.agents, args.days, max(args.per_day // 10, 1), args.profile, args.before,
+                             args.repeat)
+            print(json.dumps({"size": "tenth", "profile": args.profile, **small}), flush=True)
+        full = run_size(root, args.agents, args.days, args.per_day, args.profile, args.before, args.repeat)
         print(json.dumps({"size": "full", "profile": args.profile, **full}))
         print(f"render: {full['rows']:,} rows in {full['seconds']} s ({full['rows'] / full['seconds']:,.0f} rows/s), "
-              f"peak {full['peak_rss_mb']} MB; tenth size {small['seconds']} s → ratio "
-              f"{full['seconds'] / small['seconds']:.1f}x for 10x the rows")
+              f"peak {full['peak_rss_mb']} MB" + (f"; tenth size {small['seconds']} s → ratio "
+              f"{full['seconds'] / small['seconds']:.1f}x for 10x the rows" if small else ""))
+        if args.before:
+            print(f"before ({args.before}): {full['before']['seconds']} s, peak {full['before']['peak_rss_mb']} MB "
+                  f"→ after/before {full['seconds'] / full['before']['seconds']:.2f}")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

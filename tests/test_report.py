@@ -786,6 +786,7 @@ def test_review_lists_lead_with_critical_failures_and_lowest_scores(con, tmp_pat
     render_reports(con, settings_for(rule_failures_max=3), out_dir=out, since=None, until=None, lang="en")
     r1_html = (out / r1).read_text(encoding="utf-8")
     assert len(re.findall(r'<td class="name"><bdi>', r1_html)) == 3 and "Showing 3 of 13" in r1_html
+    assert re.findall(r'<td class="name"><bdi>([^<]*)</bdi>', r1_html) == shown[:3]  # the first 3 of them all
 
 
 def test_critical_failures_come_first(con, tmp_path):
@@ -1018,3 +1019,40 @@ def test_model_page_shows_the_plain_text_baseline_beside_the_model(con, tmp_path
     assert re.findall(r'<td class="num">([^<]*)</td>', roc)[2] == "0,712"
     help_text = html[html.index('id="text-baseline-help"'):].split("</p>")[0]
     assert "Textos leídos: mensaje del cliente, respuesta del agente, asunto." in help_text
+
+
+def test_review_candidates_ranked_among_the_most_urgent_equal_ranking_them_all():
+    """The review picks (each agent's `per_agent` most urgent, the team's `team` most urgent) are
+    ranked among those picks only; what is kept and every rank that decides what is shown equal
+    ranking every candidate (ties on score, no risk, no survey, critical, low and high scores)."""
+    import duckdb
+
+    from qa_scoring.report import data as rd
+
+    con = duckdb.connect()
+    con.execute("""
+        CREATE TEMP TABLE _rpt_base AS
+        SELECT 'id' || lpad(i::VARCHAR, 5, '0') AS interaction_id, 'agent' || (hash(i) % 12)::VARCHAR AS agent,
+               [NULL, 0.0, 25.0, 50.0, 55.5, 59.9, 60.0, 75.0, 90.0, 95.0, 100.0][1 + (hash(i * 3) % 11)::INT] AS score,
+               hash(i * 5) % 10 = 0 AS critical,
+               [NULL, 0.05, 0.1, 0.5, 0.5, 0.9, 0.97][1 + (hash(i * 7) % 7)::INT] AS risk,
+               hash(i * 11) % 3 = 0 AS surveyed,
+               [NULL, TRUE, FALSE][1 + (hash(i * 13) % 3)::INT] AS dissatisfied
+        FROM range(4000) t(i)""")
+    urgency = f"""{rd._TIER_SQL}, CASE WHEN NOT critical AND score < $low THEN score END NULLS LAST,
+                  coalesce(dissatisfied, FALSE) DESC, risk DESC NULLS LAST, interaction_id"""
+    for k, team in ((8, 20), (1, 50), (3, 0)):
+        params = {"low": 60.0, "high": 0.5, "k": k, "team": team}
+        reference = con.execute(f"""
+            SELECT * FROM (SELECT interaction_id,
+                                  row_number() OVER (PARTITION BY agent ORDER BY {urgency}) AS agent_rank,
+                                  row_number() OVER (ORDER BY {urgency}) AS team_rank
+                           FROM _rpt_base WHERE {rd._CANDIDATE_SQL})
+            WHERE agent_rank <= $k OR team_rank <= $team""", params).fetchall()
+        rd._review(con, k, 60.0, 0.5, team)
+        got = con.execute("SELECT interaction_id, agent_rank, team_rank FROM _rpt_review").fetchall()
+
+        def shown(rows):
+            return sorted((iid, min(a, k + 1), min(t, team + 1)) for iid, a, t in rows)
+
+        assert len(reference) >= k * 12 and shown(got) == shown(reference)

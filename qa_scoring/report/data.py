@@ -384,7 +384,7 @@ def build_base(con: duckdb.DuckDBPyConnection, period: Period, label_sql: str, l
                i.agent_name AS agent,
                CASE WHEN qa_blank(i.skill_id) THEN '–' ELSE trim(i.skill_id) END AS skill,
                CASE WHEN qa_blank(i.channel) THEN '–' ELSE lower(trim(i.channel)) END AS channel,
-               i.created_at::DATE AS day,
+               i.created_at::DATE AS day, i.created_at,
                s.score, coalesce(s.critical_failed, FALSE) AS critical, s.rule_pack_hash,
                p.risk, p.model_id,
                i.survey_raw IS NOT NULL AS surveyed,
@@ -467,7 +467,8 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
         for name in ("_rpt_base", "_rpt_pending", "_rpt_rule_cells", "_rpt_review", "_rpt_critical", "_rpt_rank",
                      "_rpt_rank_pending", "_rpt_cells", "_rpt_cells_facts", "_rpt_rank_cells",
                      "_rpt_rank_cells_facts", "_rpt_pending_rows", "_rpt_rank_pending_rows",
-                     "_rpt_rule_cells_facts", "_rpt_rule_cells_pending_outcomes"):
+                     "_rpt_rule_cells_facts", "_rpt_rule_cells_pending_outcomes", "_rpt_failed",
+                     "_rpt_failed_base", "_rpt_candidates"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     except duckdb.TransactionException:
         pass
@@ -698,26 +699,42 @@ _CANDIDATE_SQL = """critical OR score < $low OR (risk >= $high AND NOT surveyed)
            OR (score >= 90 AND (risk >= $high OR dissatisfied))
            OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE))"""
 _TIER_SQL = "CASE WHEN critical THEN 0 WHEN score < $low THEN 1 WHEN risk >= $high AND NOT surveyed THEN 2 ELSE 3 END"
-_URGENCY_ORDER = f"""{_TIER_SQL}, CASE WHEN NOT critical AND score < $low THEN score END NULLS LAST,
-                     coalesce(dissatisfied, FALSE) DESC, risk DESC NULLS LAST, interaction_id"""
+# The urgency order as one struct (structs compare field by field; no field is NULL): the tier, then
+# the lowest score among the low non-critical ones, the dissatisfied first, the highest risk, the id.
+_URGENCY_KEY = f"""{{'tier': {_TIER_SQL},
+    'not_low': CASE WHEN NOT critical AND score < $low THEN FALSE ELSE TRUE END,
+    'low_score': CASE WHEN NOT critical AND score < $low THEN score ELSE 0 END,
+    'not_dissatisfied': NOT coalesce(dissatisfied, FALSE),
+    'no_risk': risk IS NULL, 'risk': -coalesce(risk, 0), 'id': interaction_id}}"""
 
 
 def _review(con, per_agent: int, low_score: float, high_risk: float, team: int = 20) -> None:
     """The review candidates kept for the agent pages (`per_agent` each) and the team list (`team`)."""
-    con.execute(f"""
+    params = {"low": low_score, "high": high_risk, "k": per_agent, "team": team}
+    # Ranked among each agent's `per_agent` most urgent and the team's `team` most urgent only (picked
+    # with top-n aggregates): every candidate more urgent than a kept one is kept too, so the ranks
+    # that decide what is shown are the ranks among all candidates, without sorting them all.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _rpt_candidates AS
+                    SELECT *, {_URGENCY_KEY} AS urgency FROM _rpt_base WHERE {_CANDIDATE_SQL}""",
+                {"low": low_score, "high": high_risk})
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE _rpt_review AS
-        SELECT * FROM (
+        WITH picked AS (SELECT unnest(min_by(interaction_id, urgency, greatest($k, 1))) AS interaction_id
+                        FROM _rpt_candidates GROUP BY agent
+                        UNION
+                        SELECT interaction_id FROM (SELECT interaction_id FROM _rpt_candidates
+                                                    ORDER BY urgency LIMIT $team))
+        SELECT * EXCLUDE (urgency) FROM (
             SELECT *,
                    coalesce(score < $low, FALSE) AS low_flag,
                    coalesce(risk >= $high AND NOT surveyed, FALSE) AS risk_flag,
                    coalesce((score >= 90 AND (risk >= $high OR dissatisfied))
                             OR (score < $low AND (risk < 0.15 OR dissatisfied = FALSE)), FALSE) AS disagree_flag,
-                   row_number() OVER (PARTITION BY agent ORDER BY {_URGENCY_ORDER}) AS agent_rank,
-                   row_number() OVER (ORDER BY {_URGENCY_ORDER}) AS team_rank
-            FROM _rpt_base
-            WHERE {_CANDIDATE_SQL})
-        WHERE agent_rank <= $k OR team_rank <= $team
-    """, {"low": low_score, "high": high_risk, "k": per_agent, "team": team})
+                   row_number() OVER (PARTITION BY agent ORDER BY urgency) AS agent_rank,
+                   row_number() OVER (ORDER BY urgency) AS team_rank
+            FROM _rpt_candidates SEMI JOIN picked USING (interaction_id))
+        WHERE agent_rank <= $k OR team_rank <= $team""", params)
+    con.execute("DROP TABLE _rpt_candidates")
 
 
 _RULE_TERM = "rule failed: "  # how classify words a failed-rule feature (classify/features.py explain)
@@ -825,18 +842,21 @@ def _focus(con, agent_rules: dict[str, tuple[AgentRuleRow, ...]], file_of, mask=
     letter = outcomes.letter_at("o.outcomes", "p.position")
     try:
         rows = con.execute(f"""
-            SELECT b.agent, f.rule_id, b.interaction_id, i.case_id, i.created_at, b.skill, b.channel, b.score,
-                   b.critical, b.dissatisfied, e.evidence, e.evidence_field
-            FROM _rpt_base b JOIN _rpt_focus_pairs f USING (agent)
-            JOIN rule_pack_rules p ON p.rule_pack_hash = b.rule_pack_hash AND p.rule_id = f.rule_id
-            JOIN rule_outcomes o ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
-            JOIN interactions i ON i.interaction_id = b.interaction_id
-            LEFT JOIN rule_evidence e ON e.interaction_id = b.interaction_id AND e.rule_id = f.rule_id
-                                      AND e.rule_pack_hash = b.rule_pack_hash
-            WHERE {letter} IN {outcomes.FAILED_LETTERS}
-            QUALIFY row_number() OVER (PARTITION BY b.agent, f.rule_id
-                                       ORDER BY e.evidence IS NULL, i.created_at DESC, b.interaction_id,
-                                                e.evidence_start NULLS LAST) = 1""").fetchall()
+            WITH picked AS (
+                SELECT b.agent, f.rule_id, b.interaction_id, b.created_at, b.skill, b.channel, b.score,
+                       b.critical, b.dissatisfied, e.evidence, e.evidence_field
+                FROM _rpt_base b JOIN _rpt_focus_pairs f USING (agent)
+                JOIN rule_pack_rules p ON p.rule_pack_hash = b.rule_pack_hash AND p.rule_id = f.rule_id
+                JOIN rule_outcomes o ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
+                LEFT JOIN rule_evidence e ON e.interaction_id = b.interaction_id AND e.rule_id = f.rule_id
+                                          AND e.rule_pack_hash = b.rule_pack_hash
+                WHERE {letter} IN {outcomes.FAILED_LETTERS}
+                QUALIFY row_number() OVER (PARTITION BY b.agent, f.rule_id
+                                           ORDER BY e.evidence IS NULL, b.created_at DESC, b.interaction_id,
+                                                    e.evidence_start NULLS LAST) = 1)
+            SELECT k.agent, k.rule_id, k.interaction_id, i.case_id, k.created_at, k.skill, k.channel, k.score,
+                   k.critical, k.dissatisfied, k.evidence, k.evidence_field
+            FROM picked k JOIN interactions i USING (interaction_id)""").fetchall()
     finally:
         con.unregister("_rpt_focus_pairs")
     examples = {(r[0], r[1]): RuleFailure(r[2], r[0], file_of(r[0]), r[3] or "", r[4], r[5], r[6], r[7], bool(r[8]),
@@ -848,11 +868,10 @@ def _focus(con, agent_rules: dict[str, tuple[AgentRuleRow, ...]], file_of, mask=
 def _critical(con, info, cap: int, mask=mask_text) -> dict[str, tuple[CriticalItem, ...]]:
     """Per agent, the interactions with a critical failure (the newest `cap`) and their critical rules."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _rpt_critical AS
-        SELECT b.interaction_id, b.rule_pack_hash, b.agent, b.skill, b.channel, i.case_id, i.created_at
-        FROM _rpt_base b JOIN interactions i USING (interaction_id)
-        WHERE b.critical
-        QUALIFY row_number() OVER (PARTITION BY b.agent ORDER BY i.created_at DESC, b.interaction_id) <= $cap""",
-                {"cap": cap})
+        SELECT b.interaction_id, b.rule_pack_hash, b.agent, b.skill, b.channel, i.case_id, b.created_at
+        FROM (SELECT * FROM _rpt_base WHERE critical
+              QUALIFY row_number() OVER (PARTITION BY agent ORDER BY created_at DESC, interaction_id) <= $cap) b
+        JOIN interactions i USING (interaction_id)""", {"cap": cap})
     failed: dict[str, list[FailedRule]] = {}
     for iid, rule_id, evidence, field_name, _s, _e in con.execute(outcomes.failed_rules_sql("_rpt_critical")).fetchall():
         if info(rule_id).severity == "critical":
@@ -867,13 +886,32 @@ def _critical(con, info, cap: int, mask=mask_text) -> dict[str, tuple[CriticalIt
 
 def _rule_failures(con, cap: int, file_of, mask=mask_text) -> dict[str, tuple[RuleFailure, ...]]:
     """Per rule, its failures in the period (at most `cap`, the lowest scores and newest first)."""
+    # Each rule's `cap` failing interactions are picked on the outcome letters alone (a top-n per
+    # rule), and only those are expanded with their evidence: expanding every failure of a month
+    # first took most of the report's time. Each interaction gives a rule at least one row, so the
+    # first `cap` rows are among those interactions' rows.
+    letter = outcomes.letter_at("o.outcomes", "p.position")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _rpt_failed AS
+        WITH picked AS (
+            SELECT p.rule_id, min_by(b.interaction_id, {{'unscored': b.score IS NULL, 'score': coalesce(b.score, 0),
+                                                        'newest': -epoch_us(b.created_at), 'id': b.interaction_id}},
+                                     $cap) AS ids
+            FROM rule_outcomes o JOIN _rpt_base b
+              ON o.interaction_id = b.interaction_id AND o.rule_pack_hash = b.rule_pack_hash
+            JOIN rule_pack_rules p ON p.rule_pack_hash = o.rule_pack_hash
+            WHERE {letter} IN {outcomes.FAILED_LETTERS}
+            GROUP BY p.rule_id)
+        SELECT rule_id, unnest(ids) AS interaction_id FROM picked""", {"cap": cap})
+    con.execute("""CREATE OR REPLACE TEMP TABLE _rpt_failed_base AS
+                   SELECT * FROM _rpt_base b SEMI JOIN _rpt_failed f USING (interaction_id)""")
     rows = con.execute(f"""
-        WITH f AS ({outcomes.failed_rules_sql("_rpt_base")}),
+        WITH f AS ({outcomes.failed_rules_sql("_rpt_failed_base")}),
         kept AS (
             SELECT f.rule_id, f.interaction_id, f.evidence, f.evidence_field, b.agent, b.skill, b.channel,
                    b.score, b.critical, b.dissatisfied, b.created_at
-            FROM f JOIN (SELECT b.*, i.created_at FROM _rpt_base b JOIN interactions i USING (interaction_id)) b
-                        USING (interaction_id)
+            FROM f SEMI JOIN _rpt_failed USING (rule_id, interaction_id)
+            JOIN _rpt_failed_base b USING (interaction_id)
             QUALIFY row_number() OVER (PARTITION BY f.rule_id
                                        ORDER BY b.score NULLS LAST, b.created_at DESC, f.interaction_id,
                                                 f.evidence_start NULLS LAST) <= $cap)
@@ -881,6 +919,7 @@ def _rule_failures(con, cap: int, file_of, mask=mask_text) -> dict[str, tuple[Ru
                k.critical, k.dissatisfied, k.evidence, k.evidence_field
         FROM kept k JOIN interactions i USING (interaction_id)
         ORDER BY k.rule_id, k.score NULLS LAST, k.created_at DESC, k.interaction_id""", {"cap": cap}).fetchall()
+    con.execute("DROP TABLE _rpt_failed; DROP TABLE _rpt_failed_base")
     out: dict[str, list[RuleFailure]] = {}
     for (rule_id, iid, agent, case_id, created, skill, channel, score, critical, dissatisfied, evidence,
          field_name) in rows:
