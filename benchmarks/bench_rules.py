@@ -2,6 +2,7 @@
 
     python benchmarks/bench_rules.py               # 1M rows (heavy: ~2-3 minutes on 2 cores)
     python benchmarks/bench_rules.py --rows 200000 --python-rows 20000
+    python benchmarks/bench_rules.py --rows 200000 --profile dense --negation-paths
 
 Prints (asserts nothing), all measured in ONE run so the ratios hold on a noisy shared machine:
   - full scoring of N rows with the default pack, results written to rule_results + interaction_scores:
@@ -9,7 +10,9 @@ Prints (asserts nothing), all measured in ONE run so the ratios hold on a noisy 
   - ratio against a plain DuckDB scan of the same text columns;
   - ratio against a straightforward Python loop (fold each row once, apply the same rules with `re`),
     timed on --python-rows and extrapolated to N;
-  - incremental scoring of one night (--night new rows added to the scored N).
+  - incremental scoring of one night (--night new rows added to the scored N);
+  - with --per-rule, each rule's query alone; with --negation-paths, the rule query with negation
+    decided the reference way (capture groups) against the fast paths, alternated.
 Rows come from data/generate_sample.py (Spanish with accents, planted behaviours), lengthened to
 realistic sizes (body ~250, answer ~450, comments ~80 characters) by appending neighbouring rows' text.
 """
@@ -234,6 +237,38 @@ def per_rule(con, pack) -> None:
               f"{' negation' if rule.negation else '':9s} {seconds(dataclasses.replace(pack, rules=(rule,))):.3f} s")
 
 
+def negation_paths(con, pack, repeat: int = 3) -> None:
+    """Print the seconds of the compiled query (no writes) with every negation text on the reference
+    path (capture groups) and with the fast paths (sql.negation_risk), alternated in one process,
+    best of `repeat`, and check that both give the same outcomes."""
+    from qa_scoring.rules import sql
+
+    def run(reference: bool) -> tuple[float, list]:
+        original = sql.negation_risk
+        if reference:
+            sql.negation_risk = lambda phrases, **opts: (False, None)
+        try:
+            compiled = sql.compile_rule_pack(pack)
+        finally:
+            sql.negation_risk = original
+        source = "(SELECT " + ", ".join(compiled.columns) + " FROM interactions)"
+        start = time.perf_counter()
+        got = con.execute(f"SELECT md5(string_agg(outcomes, '' ORDER BY interaction_id)), sum(rules_failed) "
+                          f"FROM ({compiled.select_sql.format(source=source)})", compiled.params).fetchall()
+        return time.perf_counter() - start, got
+
+    times: dict[bool, list[float]] = {True: [], False: []}
+    outcomes = {}
+    for n in range(repeat):
+        for reference in ((True, False) if n % 2 == 0 else (False, True)):
+            seconds, outcomes[reference] = run(reference)
+            times[reference].append(seconds)
+    ref, fast = min(times[True]), min(times[False])
+    print(f"rule query, negation on the reference path: {ref:.2f} s, on the fast paths: {fast:.2f} s "
+          f"({ref / fast:.2f}x; best of {repeat}, alternated; same outcomes: {outcomes[True] == outcomes[False]}; "
+          f"load average {os.getloadavg()[0]:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -241,6 +276,8 @@ def main() -> None:
     parser.add_argument("--night", type=int, default=100_000)
     parser.add_argument("--per-rule", action="store_true",
                         help="also time each rule's query alone (a pack of that one rule) on the N rows")
+    parser.add_argument("--negation-paths", action="store_true",
+                        help="also time the rule query with negation on the reference path vs the fast paths")
     parser.add_argument("--child-score", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -269,6 +306,8 @@ def main() -> None:
         py_seconds = python_loop(con, pack, args.python_rows)
         if args.per_rule:
             per_rule(con, pack)
+        if args.negation_paths:
+            negation_paths(con, pack)
         con.close()
 
         full = run_child(db, full=True)
