@@ -97,13 +97,17 @@ def touched_days_sql(ids: str) -> str:
 
 
 def refresh_facts(con: duckdb.DuckDBPyConnection, days: str | None = None, *,
-                  labels: LabelMapping | None = None, params: dict | None = None) -> int:
+                  labels: LabelMapping | None = None, params: dict | None = None, rule_facts: bool = True) -> int:
     """Recompute the facts of the (operation, day) pairs in relation `days` (all days when None),
     inside the caller's transaction; returns how many (operation, day) pairs were refreshed.
 
     `labels` is the survey mapping in force; None keeps the one the facts were counted with. A
     different mapping, or another current rule pack than the facts were counted under, refreshes
     every day (each day's figures must come from one mapping and one pack).
+
+    `rule_facts=False` leaves the days' daily_rule_facts as they are, for a caller that knows them
+    current: predict right after score in one run (predictions are no part of them, and score left
+    every day's rule facts current). A refresh of every day always counts both tables.
     """
     mapping = labels or stored_mapping(con)
     mapping_text, pack = _mapping_json(mapping), _current_pack(con)
@@ -118,12 +122,13 @@ def refresh_facts(con: duckdb.DuckDBPyConnection, days: str | None = None, *,
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE qa_fact_days AS SELECT DISTINCT operation, day FROM ({days})",
                     params or {})
-        con.execute("""DELETE FROM daily_facts f USING qa_fact_days d WHERE f.operation = d.operation AND f.day = d.day;
-                       DELETE FROM daily_rule_facts f USING qa_fact_days d
-                       WHERE f.operation = d.operation AND f.day = d.day""")
+        con.execute("DELETE FROM daily_facts f USING qa_fact_days d WHERE f.operation = d.operation AND f.day = d.day")
+        if rule_facts:
+            con.execute("""DELETE FROM daily_rule_facts f USING qa_fact_days d
+                           WHERE f.operation = d.operation AND f.day = d.day""")
     n_days, lo, hi = con.execute("SELECT count(*), min(day), max(day) FROM qa_fact_days").fetchall()[0]
     if n_days:
-        _aggregate(con, label_sql(mapping), lo, hi)
+        _aggregate(con, label_sql(mapping), lo, hi, rule_table="daily_rule_facts" if rule_facts or days is None else None)
     con.execute("DROP TABLE qa_fact_days")
     _set_state(con, "label_mapping", mapping_text)
     _set_state(con, "rule_pack_hash", pack)

@@ -271,7 +271,7 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
 
     pack = rules.load_rule_pack(Path(settings.rules.dir) if settings.rules.dir else rules_dir())
     summary.rule_pack_hash = run_info["rule_pack_hash"] = pack.hash
-    _stage(summary, "score", lambda: rules.score_interactions(
+    scored = _stage(summary, "score", lambda: rules.score_interactions(
         con, pack, run_id=run_id, overrides=settings.reviews.override,
         labels=classify.LabelMapping.from_settings(settings.classifier)), on_stage, status)
     if reviews_files:
@@ -296,8 +296,10 @@ def run_job(con, settings: Settings, token: str | None, *, run_info: dict,
         run_info["metrics"] = {k: trained.to_dict().get(k) for k in ("roc_auc", "pr_auc", "brier", "n_train", "n_test")}
     model = classify.current_model(con)
     summary.model_id = run_info["model_id"] = model.model_id if model else None
-    _stage(summary, "predict", lambda: classify.predict_interactions(con, settings, run_id=run_id)
-           if model else "no model yet", on_stage, status)
+    # score left every day's rule facts current, and predictions are no part of them
+    _stage(summary, "predict", lambda: classify.predict_interactions(
+        con, settings, run_id=run_id, rule_facts_current=scored is not None) if model else "no model yet",
+        on_stage, status)
 
     out_root = Path(out_dir or settings.report.out)
     tz_today = today or local_today(settings, operations)

@@ -527,3 +527,27 @@ def test_report_figures_equal_the_raw_tables_on_random_periods_after_a_late_surv
             assert assert_report_equals_raw(con, since, until) > 0
     finally:
         con.close()
+
+
+def test_predict_after_score_in_one_run_refreshes_the_prediction_figures_alone_and_they_equal_raw(db, tmp_path):
+    """The nightly run's predict (right after score) recomputes only daily_facts; every figure still
+    equals the raw computation, after a late survey and new rows were scored and predicted."""
+    from qa_scoring.classify import predict_interactions
+    from qa_scoring.config import load_settings
+
+    rows = [r for r in sample_rows() if r.get("status", "").strip().lower() == "close"
+            and not (r.get("evaluation_survey") or "").strip()]
+    late = [dict(rows[0], evaluation_survey="1")] + [dict(r, case_id=f"new-{k}") for k, r in enumerate(rows[1:4])]
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps({"code": "200", "error": None, "msg": "", "data": late}), encoding="utf-8")
+    run(db, "import", str(path))
+    run(db, "score")
+    con = store.connect(db)
+    try:
+        rule_rows = con.execute("SELECT * FROM daily_rule_facts ORDER BY ALL").fetchall()
+        summary = predict_interactions(con, load_settings(environ={}), rule_facts_current=True)
+        assert summary.predicted >= 4
+        assert con.execute("SELECT * FROM daily_rule_facts ORDER BY ALL").fetchall() == rule_rows
+    finally:
+        con.close()
+    assert_facts_equal_raw(db)

@@ -474,8 +474,11 @@ def _input_hash(use_rules: bool) -> str:
 
 
 def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: int | None = None,
-                         full: bool = False) -> PredictSummary:
-    """Give every interaction a risk and its top terms from the current model, in one transaction."""
+                         full: bool = False, rule_facts_current: bool = False) -> PredictSummary:
+    """Give every interaction a risk and its top terms from the current model, in one transaction.
+
+    `rule_facts_current`: score ran before in the same job, so only the daily facts' prediction
+    figures need refreshing (facts.refresh_facts rule_facts=False)."""
     started = time.perf_counter()
     current = load_current(con)
     if current is None:
@@ -556,7 +559,8 @@ def predict_interactions(con: duckdb.DuckDBPyConnection, settings: Settings, *, 
                 facts.touched_days_sql("SELECT interaction_id FROM read_parquet($spill)") if writer is not None
                 else facts.NO_DAYS)
             facts.refresh_facts(con, days, labels=LabelMapping.from_settings(cs),
-                                params={"spill": spill} if writer is not None else None)
+                                params={"spill": spill} if writer is not None else None,
+                                rule_facts=not rule_facts_current)
     seconds = time.perf_counter() - started
     return PredictSummary(model_id=model_id, predicted=n_done, up_to_date=total - n_todo, removed=removed,
                           full=full, workers=workers, mean_risk=(risk_sum / n_done) if n_done else None,
