@@ -10,6 +10,10 @@ rebuilding every day.
     python benchmarks/bench_facts.py                       # 10 days x 20,000, a night of 20,000
     python benchmarks/bench_facts.py --days 30 --per-day 100000
     python benchmarks/bench_facts.py --profile dense
+    python benchmarks/bench_facts.py --predict            # also train, predict the month, time the night's predict
+
+With --predict the night is score then predict as `run` does them (predict refreshing the daily
+facts alone), and the facts' share of the night's score + predict is printed.
 
 Prints results; asserts nothing.
 """
@@ -36,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=10)
     ap.add_argument("--per-day", type=int, default=20_000)
+    ap.add_argument("--predict", action="store_true", help="train on the month and time the night's predict too")
     add_profile_option(ap)
     args = ap.parse_args()
     use_profile(args.profile)
@@ -51,6 +56,13 @@ def main() -> None:
         con = store.connect(Path(tmp) / "f.duckdb")
         import_files(con, [month], operation="default", tz="America/Bogota")
         first = score_interactions(con, pack)
+        if args.predict:
+            from qa_scoring.classify import predict_interactions, train_model
+            from qa_scoring.config import load_settings
+
+            settings = load_settings(environ={})
+            train_model(con, settings)
+            predict_interactions(con, settings)
         import_files(con, [night], operation="default", tz="America/Bogota")
         s = score_interactions(con, pack)
         total = sum(s.seconds.values())
@@ -73,6 +85,12 @@ def main() -> None:
             only = time.perf_counter() - t
         print(f"... without the rule facts (what predict adds after score in a run): {only:.2f} s; "
               f"the night's facts in a run: {refresh + only:.2f} s = {(refresh + only) / total:.1%} of its score")
+        if args.predict:
+            p = predict_interactions(con, settings, rule_facts_current=True)
+            night = total + p.seconds
+            print(f"night's predict of {p.predicted:,}: {p.seconds:.2f} s (its facts refresh ~{only:.2f} s); "
+                  f"facts {refresh + only:.2f} s of score + predict {night:.2f} s = {(refresh + only) / night:.1%} "
+                  f"(a lone predict's refresh instead: {(refresh + again) / (night - only + again):.1%})")
         with store.atomic(con):
             t = time.perf_counter()
             n = facts.refresh_facts(con)
