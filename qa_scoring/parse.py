@@ -11,10 +11,6 @@ in DuckDB (one RE2 pass over the text) proves that every row is an object whose 
 fields and whose values are strings or null. Anything else (non-string values, extra keys, rows
 that are not objects, NDJSON, invalid JSON) takes the Python path, which also words every error, so
 the result never depends on which path ran (tests/test_import_fast.py).
-
-A large import file of plain rows is streamed (StreamedPage): DuckDB reads its rows array piece by
-piece and `store.derive_page` lands each piece, so memory follows a piece, not the file
-(tests/test_import_stream.py).
 """
 
 from __future__ import annotations
@@ -25,7 +21,6 @@ import gc
 import hashlib
 import io
 import json
-import mmap
 import logging
 import os
 import re
@@ -37,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import orjson
@@ -153,17 +147,6 @@ class ParsedPage:
     sha256: str
     format: str  # json | ndjson | csv
     compressor: _Compressor | None = dataclasses.field(default=None, compare=False, repr=False)
-
-    @property
-    def size(self) -> int:
-        return len(self.payload)
-
-    def batches(self) -> Iterator[pa.Table]:
-        """The rows in order, as `store.derive_page` reads them (one table here, see StreamedPage)."""
-        yield self.rows
-
-    def fallback(self) -> "ParsedPage":
-        return self
 
     def compressed(self) -> tuple[str, bytes]:
         """(codec, blob): the payload as stored in raw_pages.payload_codec and raw_pages.payload
@@ -353,7 +336,7 @@ def _skip_ws(text: str | bytes, pos: int) -> int:
     """Index of the first non-whitespace character from `pos` (IndexError at the end of a str).
 
     A regex match, not a loop in Python: a body of 8 MB of whitespace took 8 s byte by byte."""
-    pos = (_WS_RUN_TEXT if isinstance(text, str) else _WS_RUN).match(text, pos).end()  # str, bytes or mmap
+    pos = (_WS_RUN if isinstance(text, bytes) else _WS_RUN_TEXT).match(text, pos).end()
     if pos >= len(text) and isinstance(text, str):
         raise IndexError(pos)
     return pos
@@ -408,43 +391,6 @@ def _scratch_dir(size: int) -> str | None:
     return None
 
 
-def _read_plain_rows(con: duckdb.DuckDBPyConnection, path: str) -> pa.Table | None:
-    """The 17 field columns of the JSON array in file `path` through DuckDB's reader, or None when
-    the shape check finds rows that are not plain chat_4 objects (duckdb.Error when DuckDB refuses
-    the JSON)."""
-    select = ", ".join(f'"{f}" AS {column_name(f)}' for f in FIELDS)
-    reader = f"read_json($path, format = 'array', columns = {_json_columns_sql()})"
-    # DuckDB reads one JSON array on one thread: the shape check (one RE2 pass over the text)
-    # runs beside it on another connection of the same database.
-    check: dict = {}
-
-    def run_check() -> None:
-        try:
-            check["plain"] = con.cursor().execute(
-                "SELECT regexp_full_match(content, $pattern) FROM read_text($path)",
-                {"path": path, "pattern": _PLAIN_ROWS}).fetchall()[0][0]
-        except BaseException as err:  # noqa: BLE001 - re-raised by the reading thread
-            check["error"] = err
-
-    thread = threading.Thread(target=run_check, name="qa-scoring-json-check", daemon=True)
-    thread.start()
-    try:
-        table = con.cursor().sql(f"SELECT {select} FROM {reader}", params={"path": path}).to_arrow_table()
-    finally:
-        thread.join()
-    if "error" in check:
-        raise check["error"]
-    return table if check["plain"] else None
-
-
-def _staged_table(table: pa.Table, first_position: int = 0) -> pa.Table:
-    n = table.num_rows
-    arrays = [pa.array(range(first_position, first_position + n), pa.int64())]
-    arrays += [table.column(i) for i in range(len(FIELDS))]
-    arrays += [pa.nulls(n, pa.string()), pa.nulls(n, pa.string())]
-    return pa.Table.from_arrays(arrays, schema=STAGED_SCHEMA)
-
-
 def _parse_json_duckdb(payload: bytes, label: str) -> ParsedPage | None:
     """The rows through DuckDB's JSON reader, or None when the payload is not plain chat_4 rows."""
     span = _rows_span(payload, 3 if payload.startswith(b"\xef\xbb\xbf") else 0)  # after a BOM
@@ -456,8 +402,29 @@ def _parse_json_duckdb(payload: bytes, label: str) -> ParsedPage | None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(memoryview(payload)[span[0]:span[1]])
         con = duckdb.connect()
-        table = _read_plain_rows(con, path)
-        sha256 = hashlib.sha256(payload).hexdigest()
+        select = ", ".join(f'"{f}" AS {column_name(f)}' for f in FIELDS)
+        reader = f"read_json($path, format = 'array', columns = {_json_columns_sql()})"
+        # DuckDB reads one JSON array on one thread: the shape check (one RE2 pass over the text)
+        # runs beside it on another connection of the same database.
+        check: dict = {}
+
+        def run_check() -> None:
+            try:
+                check["plain"] = con.cursor().execute(
+                    "SELECT regexp_full_match(content, $pattern) FROM read_text($path)",
+                    {"path": path, "pattern": _PLAIN_ROWS}).fetchall()[0][0]
+            except BaseException as err:  # noqa: BLE001 - re-raised by the reading thread
+                check["error"] = err
+
+        thread = threading.Thread(target=run_check, name="qa-scoring-json-check", daemon=True)
+        thread.start()
+        try:
+            table = con.cursor().sql(f"SELECT {select} FROM {reader}", params={"path": path}).to_arrow_table()
+            sha256 = hashlib.sha256(payload).hexdigest()  # while the check finishes (it is the longer)
+        finally:
+            thread.join()
+        if "error" in check:
+            raise check["error"]
     except duckdb.Error as err:
         log.debug("%s: DuckDB's JSON reader declined (%s); using the Python parser",
                   label, str(err).splitlines()[0])
@@ -469,11 +436,14 @@ def _parse_json_duckdb(payload: bytes, label: str) -> ParsedPage | None:
             os.unlink(path)
         except OSError:
             pass
-    if table is None:
+    if not check["plain"]:
         log.debug("%s: rows are not plain chat_4 objects; using the Python parser", label)
         return None
-    rows = _staged_table(table)
-    _check_required(rows, rows.num_rows, label)
+    n = table.num_rows
+    arrays = [pa.array(range(n), pa.int64())] + [table.column(i) for i in range(len(FIELDS))]
+    arrays += [pa.nulls(n, pa.string()), pa.nulls(n, pa.string())]
+    rows = pa.Table.from_arrays(arrays, schema=STAGED_SCHEMA)
+    _check_required(rows, n, label)
     return ParsedPage(rows, payload, sha256, "json")
 
 
@@ -482,181 +452,6 @@ def _check_required(rows: pa.Table, n: int, label: str) -> None:
         for name in REQUIRED:
             if rows.column(column_name(name)).null_count == n:
                 raise DataFileError(f"{label}: missing required column '{name}'")
-
-
-# --- streamed import files ------------------------------------------------------------------------
-# An import file can hold 1M rows (~0.8-1.3 GB): held whole, with its Arrow copy and DuckDB's, it took
-# 3.7 GiB. From STREAM_MIN_BYTES on, a JSON file of plain rows is hashed and compressed block by
-# block, and its rows array is read by DuckDB piece by piece (PIECE_BYTES of whole rows each), so
-# memory follows one piece, not the file. The pieces are cut between two rows and each is checked
-# like a whole page (a cut that falls inside a string fails the check); a piece that is not plain
-# rows raises Declined and the file is read whole, as before.
-STREAM_MIN_BYTES = 1 << 26
-PIECE_BYTES = 1 << 26
-_FILE_BLOCK = 1 << 24
-# `}, {"key":` where the `{` opens a row: in valid JSON that `{` cannot be inside a string (the next
-# unescaped quote would end the string and the key's characters could not follow it), so neither can
-# the `}`, and between plain rows (no nested objects) it ends a row.
-_ROW_SEPARATOR = re.compile(rb'\}[ \t\r\n]*,[ \t\r\n]*\{[ \t\r\n]*"[^"\\]*"[ \t\r\n]*:')
-_SEARCH_WINDOW = 1 << 20
-
-
-class Declined(Exception):
-    """The streamed rows are not all plain chat_4 objects: the page must be read whole instead."""
-
-
-class _FileCompressor(_Compressor):
-    """A file compressed for raw_pages in a background thread, block by block: a sequence of zstd
-    frames, which `decompress_payload` reads as one payload."""
-
-    def __init__(self, path: Path):
-        super().__init__(b"", "zstd")
-        self._path = path
-
-    def start(self) -> "_FileCompressor":
-        self._thread = threading.Thread(target=self._run, name="qa-scoring-compress", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            codec = pa.Codec("zstd", compression_level=CODEC_LEVELS["zstd"])
-            frames = []
-            with open(self._path, "rb") as fh:
-                while block := fh.read(_FILE_BLOCK):
-                    frames.append(codec.compress(block, asbytes=True))
-            self._result = b"".join(frames)
-        except BaseException as err:  # re-raised in the caller's thread by result()
-            self._error = err
-
-
-def _file_sha256(fh, size: int) -> str:
-    digest = hashlib.sha256()
-    buffer = memoryview(bytearray(_FILE_BLOCK))
-    fh.seek(0)
-    while n := fh.readinto(buffer):
-        digest.update(buffer[:n])
-    return digest.hexdigest()
-
-
-def _copy_range(src_fd: int, out, offset: int, count: int) -> None:
-    """Bytes [offset, offset + count) of file `src_fd` appended to the open file `out`, by the kernel
-    where it can (no copy through this process's memory)."""
-    out.flush()
-    while count > 0:
-        try:
-            sent = os.sendfile(out.fileno(), src_fd, offset, count)
-        except (AttributeError, OSError):
-            sent = 0
-        if not sent:  # no sendfile here: through a bounded buffer
-            chunk = os.pread(src_fd, min(count, _FILE_BLOCK), offset)
-            if not chunk:
-                raise OSError("file shrank while it was read")
-            out.write(chunk)
-            out.flush()
-            sent = len(chunk)
-        offset += sent
-        count -= sent
-
-
-@dataclass(frozen=True)
-class StreamedPage:
-    """A large JSON import file of plain rows: hashed now, its rows read piece by piece by
-    `batches()` (what `store.derive_page` consumes), its payload compressed in the background."""
-
-    path: Path
-    label: str
-    span: tuple[int, int]  # the rows array, brackets included
-    size: int
-    sha256: str
-    compressor: _Compressor = dataclasses.field(compare=False, repr=False)
-    format: str = "json"
-
-    def compressed(self) -> tuple[str, bytes]:
-        return self.compressor.result()
-
-    def fallback(self) -> ParsedPage:
-        """The file read whole (the Python path words any error), with the same compressor."""
-        try:
-            payload = self.path.read_bytes()
-        except OSError as err:
-            raise DataFileError(f"{self.label}: {err.strerror or err}") from None
-        page = parse_json(payload, self.label)
-        return dataclasses.replace(page, compressor=self.compressor)
-
-    def _pieces(self, fd: int) -> Iterator[tuple[int, int]]:
-        """Byte ranges of the rows array's content, each a run of whole rows (cut at _ROW_SEPARATOR;
-        in a file that is not plain rows a cut may fall anywhere, and the checks find it)."""
-        start, end = self.span[0] + 1, self.span[1] - 1
-        while end - start > PIECE_BYTES:
-            at = start + PIECE_BYTES
-            found = None
-            while found is None and at < end:
-                window = os.pread(fd, min(_SEARCH_WINDOW, end - at) + 64, at)
-                match = _ROW_SEPARATOR.search(window)
-                if match and at + match.end() <= end:
-                    brace = window.index(b"{", match.start() + 1)
-                    found = at + match.start() + 1, at + brace
-                else:
-                    at += max(len(window) - 64, 1)
-            if found is None:
-                break
-            yield start, found[0]
-            start = found[1]
-        yield start, end
-
-    def batches(self) -> Iterator[pa.Table]:
-        fd = os.open(self.path, os.O_RDONLY)
-        con = duckdb.connect()
-        position = 0
-        all_null = {name: True for name in REQUIRED}
-        try:
-            for lo, hi in self._pieces(fd):
-                fh = tempfile.NamedTemporaryFile(prefix="qa-scoring-rows-", suffix=".json",
-                                                 dir=_scratch_dir(hi - lo))
-                with fh:
-                    fh.write(b"[")
-                    _copy_range(fd, fh, lo, hi - lo)
-                    fh.write(b"]")
-                    fh.flush()
-                    try:
-                        table = _read_plain_rows(con, fh.name)
-                    except duckdb.Error as err:
-                        log.debug("%s: DuckDB's JSON reader declined a piece (%s); reading the file whole",
-                                  self.label, str(err).splitlines()[0])
-                        raise Declined from None
-                if table is None:
-                    log.debug("%s: a piece is not plain chat_4 rows; reading the file whole", self.label)
-                    raise Declined
-                rows = _staged_table(table, position)
-                position += rows.num_rows
-                for name in REQUIRED:
-                    all_null[name] = all_null[name] and rows.column(column_name(name)).null_count == rows.num_rows
-                yield rows
-        finally:
-            con.close()
-            os.close(fd)
-        if position:
-            for name in REQUIRED:
-                if all_null[name]:
-                    raise DataFileError(f"{self.label}: missing required column '{name}'")
-
-
-def _stream_file(path: Path, label: str) -> StreamedPage | None:
-    """The file as a StreamedPage when it is large JSON whose rows DuckDB can read; else None."""
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size < max(STREAM_MIN_BYTES, DUCKDB_MIN_BYTES) or secret_regexes():
-                return None  # small, or secrets to scrub from the whole payload first
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                span = _rows_span(mm, 3 if mm[:3] == b"\xef\xbb\xbf" else 0)
-            if span is None:
-                return None
-            sha256 = _file_sha256(fh, size)
-    except (OSError, ValueError):
-        return None  # the whole-file path words any error
-    return StreamedPage(path, label, span, size, sha256, _FileCompressor(path).start())
 
 
 # --- the Python path ------------------------------------------------------------------------------
@@ -805,17 +600,13 @@ def parse_payload(payload: bytes, label: str, fmt: str | None = None, *, compres
     return dataclasses.replace(page, compressor=compressor) if compressor is not None else page
 
 
-def read_file(path: Path) -> ParsedPage | StreamedPage:
-    """Read and parse one data file (a large JSON file is streamed); every problem names the file."""
+def read_file(path: Path) -> ParsedPage:
+    """Read and parse one data file; every problem names the file."""
     label = str(path)
-    suffix = path.suffix.lower()
-    fmt = "csv" if suffix == ".csv" else "json" if suffix in (".json", ".ndjson", ".jsonl") else None
-    if fmt != "csv":
-        streamed = _stream_file(path, label)
-        if streamed is not None:
-            return streamed
     try:
         payload = path.read_bytes()
     except OSError as err:
         raise DataFileError(f"{label}: {err.strerror or err}") from None
+    suffix = path.suffix.lower()
+    fmt = "csv" if suffix == ".csv" else "json" if suffix in (".json", ".ndjson", ".jsonl") else None
     return parse_payload(payload, label, fmt)

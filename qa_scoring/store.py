@@ -30,8 +30,7 @@ import pyarrow as pa
 
 from qa_scoring import __version__, htmltext, outcomes
 from qa_scoring.errors import DamagedDatabaseError, InputError, LockedError, RunTimeError
-from qa_scoring.parse import (FIELDS, Declined, ParsedPage, StreamedPage, column_name, decompress_payload,
-                              parse_payload)
+from qa_scoring.parse import FIELDS, ParsedPage, column_name, decompress_payload, parse_payload
 
 log = logging.getLogger(__name__)
 
@@ -691,64 +690,30 @@ def _staging_sql() -> str:
     # Keep only what is derived (the text stays in the Arrow table, joined back by position at
     # insert time: copying 1 GB of text into a temp table twice cost seconds per million rows).
     # The row as JSON is only needed for quarantined rows.
-    # The stored version from before this page (another page_id: a streamed page's earlier pieces
-    # are already in interactions) is joined here, once per batch.
-    return f"""SELECT d.*, i.first_seen AS old_first_seen, i.changed_at AS old_changed_at, i.content_hash AS old_hash
-    FROM (SELECT position, interaction_id, created_at, closed_at, survey_raw, handle_seconds,
-                 survey_score, content_hash, reason,
-                 CASE WHEN reason IS NOT NULL THEN {raw_json}::VARCHAR END AS raw_row
-          FROM ({body})) d
-    LEFT JOIN interactions i ON i.interaction_id = d.interaction_id AND i.page_id <> $page_id
-        AND d.reason IS NULL"""
+    return f"""SELECT position, interaction_id, created_at, closed_at, survey_raw, handle_seconds,
+        survey_score, content_hash, reason,
+        CASE WHEN reason IS NOT NULL THEN {raw_json}::VARCHAR END AS raw_row
+    FROM ({body})"""
 
 
 def derive_page(con: duckdb.DuckDBPyConnection, page_id: str, source: str, operation: str,
-                tz: str, fetched_at: datetime, parsed: ParsedPage | StreamedPage,
-                dates: DateRange = DateRange()) -> LandSummary:
+                tz: str, fetched_at: datetime, parsed: ParsedPage, dates: DateRange = DateRange()) -> LandSummary:
     """Type, key and upsert one page's rows into interactions (bad rows → quarantine). Set-based.
 
     Must run inside the caller's transaction. The latest landed version of an interaction wins;
-    first_seen is kept, changed_at moves only when the content changed. The rows come in batches
-    (one, or a streamed file's pieces): each batch's valid rows go to interactions at once, and
-    once all are in, the versions they replace and the page's own earlier copies are deleted.
+    first_seen is kept, changed_at moves only when the content changed.
     """
+    con.register("staged_raw", htmltext.plain_text_columns(parsed.rows))
     try:
-        return _derive_batches(con, page_id, source, operation, tz, fetched_at, parsed.batches(), dates)
-    except Declined:
-        # A streamed file whose later rows are not plain: forget its first pieces, read it whole.
-        con.execute("DELETE FROM interactions WHERE page_id = ?", [page_id])
-        return _derive_batches(con, page_id, source, operation, tz, fetched_at,
-                               parsed.fallback().batches(), dates)
+        return _derive_registered(con, page_id, source, operation, tz, fetched_at, dates)
+    finally:
+        con.unregister("staged_raw")
 
 
-def _derive_batches(con: duckdb.DuckDBPyConnection, page_id: str, source: str, operation: str,
-                    tz: str, fetched_at: datetime, batches: Iterator[pa.Table], dates: DateRange) -> LandSummary:
-    at = {"operation": operation, "tz": tz, "page_id": page_id, "at": fetched_at}
-    columns = ", ".join(f"coalesce(r.{c}_text, r.{c}) AS {c}" if c in htmltext.HTML_COLUMNS else f"r.{c}"
-                        for c in TEXT_COLUMNS)
-    columns += "".join(f", CASE WHEN r.{c}_text IS NOT NULL THEN r.{c} END AS {c}_html" for c in htmltext.HTML_COLUMNS)
-    create = "CREATE OR REPLACE TEMP TABLE staged AS "
-    for batch in batches:
-        # The text stays in the Arrow batch, joined by position at insert time: copying 1 GB of
-        # text into a temp table twice cost seconds per million rows.
-        con.register("staged_raw", htmltext.plain_text_columns(batch))
-        try:
-            con.execute((create or "INSERT INTO staged ") + _staging_sql(),
-                        {"operation": operation, "page_id": page_id, **dates.params(fetched_at)})
-            create = ""
-            first = batch.column("position")[0].as_py() if batch.num_rows else 0
-            con.execute(f"""
-                INSERT INTO interactions BY NAME
-                SELECT n.interaction_id, $operation AS operation, {columns}, r.extra, n.created_at, n.closed_at,
-                       n.handle_seconds, n.survey_raw, n.survey_score, $tz AS timezone, n.content_hash,
-                       $page_id AS page_id, n.position, 1 AS copies_in_page,
-                       coalesce(n.old_first_seen, $at) AS first_seen, $at AS last_seen,
-                       CASE WHEN n.old_hash = n.content_hash THEN n.old_changed_at ELSE $at END AS changed_at
-                FROM staged n JOIN staged_raw r USING (position)
-                WHERE n.reason IS NULL AND n.position >= $first
-            """, {**at, "first": first})
-        finally:
-            con.unregister("staged_raw")
+def _derive_registered(con: duckdb.DuckDBPyConnection, page_id: str, source: str, operation: str,
+                       tz: str, fetched_at: datetime, dates: DateRange) -> LandSummary:
+    con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(),
+                {"operation": operation, **dates.params(fetched_at)})
     con.execute("""
         CREATE OR REPLACE TEMP TABLE bad AS
         SELECT md5($operation || chr(31) || raw_row) AS row_hash, position, reason, raw_row
@@ -764,29 +729,34 @@ def _derive_batches(con: duckdb.DuckDBPyConnection, page_id: str, source: str, o
     # Within one page the same interaction may appear twice (a status change): the last one wins.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE incoming AS
-        SELECT *, count(*) OVER (PARTITION BY interaction_id) AS copies_in_page
-        FROM staged WHERE reason IS NULL
-        QUALIFY row_number() OVER (PARTITION BY interaction_id ORDER BY position DESC) = 1
+        SELECT s.*, i.first_seen AS old_first_seen, i.changed_at AS old_changed_at,
+               i.content_hash AS old_hash
+        FROM (SELECT *, count(*) OVER (PARTITION BY interaction_id) AS copies_in_page
+              FROM staged WHERE reason IS NULL
+              QUALIFY row_number() OVER (PARTITION BY interaction_id ORDER BY position DESC) = 1) s
+        LEFT JOIN interactions i USING (interaction_id)
     """)
     total, quarantined = fetch_one(con, "SELECT count(*), count(reason) FROM staged")
     new, updated, unchanged, kept = fetch_one(con, """
         SELECT count(*) FILTER (old_hash IS NULL), count(*) FILTER (old_hash <> content_hash),
                count(*) FILTER (old_hash = content_hash), count(*) FROM incoming
     """)
-    con.execute("DELETE FROM interactions WHERE page_id <> $page_id AND interaction_id IN "
-                "(SELECT interaction_id FROM incoming WHERE old_hash IS NOT NULL)", {"page_id": page_id})
-    merged = total - quarantined - kept
-    if merged:
-        con.execute("""
-            DELETE FROM interactions WHERE page_id = $page_id AND position IN
-                (SELECT position FROM staged WHERE reason IS NULL EXCEPT SELECT position FROM incoming)
-        """, {"page_id": page_id})
-        con.execute("""
-            UPDATE interactions SET copies_in_page = n.copies_in_page FROM incoming n
-            WHERE interactions.page_id = $page_id AND interactions.position = n.position AND n.copies_in_page > 1
-        """, {"page_id": page_id})
+    con.execute("DELETE FROM interactions WHERE interaction_id IN (SELECT interaction_id FROM incoming WHERE old_hash IS NOT NULL)")
+    columns = ", ".join(f"coalesce(r.{c}_text, r.{c}) AS {c}" if c in htmltext.HTML_COLUMNS else f"r.{c}"
+                        for c in TEXT_COLUMNS)
+    columns += "".join(f", CASE WHEN r.{c}_text IS NOT NULL THEN r.{c} END AS {c}_html" for c in htmltext.HTML_COLUMNS)
+    con.execute(f"""
+        INSERT INTO interactions BY NAME
+        SELECT n.interaction_id, $operation AS operation, {columns}, r.extra, n.created_at, n.closed_at,
+               n.handle_seconds, n.survey_raw, n.survey_score, $tz AS timezone, n.content_hash,
+               $page_id AS page_id, n.position, n.copies_in_page,
+               coalesce(n.old_first_seen, $at) AS first_seen, $at AS last_seen,
+               CASE WHEN n.old_hash = n.content_hash THEN n.old_changed_at ELSE $at END AS changed_at
+        FROM incoming n JOIN staged_raw r USING (position)
+    """, {"operation": operation, "tz": tz, "page_id": page_id, "at": fetched_at})
     con.execute("DROP TABLE staged")
     con.execute("DROP TABLE incoming")
+    merged = total - quarantined - kept
     return LandSummary(source=source, rows=total, new=new, updated=updated, unchanged=unchanged,
                        quarantined=quarantined, duplicates_merged=merged)
 
@@ -809,9 +779,8 @@ def land_page(con: duckdb.DuckDBPyConnection, parsed: ParsedPage, *, source: str
     page_id = page_key(operation, kind, window, parsed.sha256)
     fetched_at = fetched_at or utc_now()
     with (atomic(con) if transaction else nullcontext()):
-        landed = fetch_one(con, "SELECT row_count FROM raw_pages WHERE page_id = ?", [page_id])
-        if landed:
-            return LandSummary(source=source, rows=landed[0], skipped=True)
+        if fetch_one(con, "SELECT 1 FROM raw_pages WHERE page_id = ?", [page_id]):
+            return LandSummary(source=source, rows=parsed.rows.num_rows, skipped=True)
         summary = derive_page(con, page_id, source, operation, tz, fetched_at, parsed, dates)
         # The payload row goes last (same transaction): its compression, started in a background
         # thread when the page was parsed, has had the parse and the derive to finish.
@@ -826,8 +795,8 @@ def land_page(con: duckdb.DuckDBPyConnection, parsed: ParsedPage, *, source: str
                 "window_end, format, sha256, bytes, row_count, fetched_at, run_id, payload_codec, payload) "
                 "SELECT ?, nextval('raw_pages_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, payload FROM raw_payload",
                 [page_id, kind, source, operation, tz, window[0] if window else None,
-                 window[1] if window else None, parsed.format, parsed.sha256, parsed.size,
-                 summary.rows, fetched_at, run_id, codec],
+                 window[1] if window else None, parsed.format, parsed.sha256, len(parsed.payload),
+                 parsed.rows.num_rows, fetched_at, run_id, codec],
             )
         finally:
             con.unregister("raw_payload")
