@@ -13,6 +13,10 @@ the same run, for a ratio on the same machine load.
 --codecs also times the 1M-row file with other raw-payload compressions (zlib level 1 in the
 background: the codec before schema v3; zstd on the critical path; zstd level 3), same run.
 --rebuild also times `rebuild` of each 1M-row database (decompress + parse + derive every page).
+--cli times only `qa-scoring import FILE` as a user runs it (one process with its start-up, a fresh
+database, wall time and peak RSS from /usr/bin/time) on the big file; with --against DIR (a checkout
+of older code, e.g. `git archive main | tar -x -C DIR`) the same command of that code runs right
+before, for a before/after ratio in one run.
 """
 
 from __future__ import annotations
@@ -86,6 +90,17 @@ def run_rebuild(db: Path) -> None:
           f"({r['rows'] / r['seconds']:>9,.0f} rows/s)  pages {r['codecs']}  peak {r['peak_mib']:,.0f} MiB")
 
 
+def run_cli(src: Path, db: Path, file: Path) -> tuple[float, float]:
+    """(seconds, peak MiB) of `qa-scoring --db DB import FILE` run from the code in `src`."""
+    for old in db.parent.glob(db.name + "*"):
+        old.unlink()
+    code = "from qa_scoring.cli import main; main()"
+    out = subprocess.run(["/usr/bin/time", "-f", "%e %M", sys.executable, "-c", code, "--db", str(db), "import", str(file)],
+                         check=True, capture_output=True, text=True, cwd=src, env={**os.environ, "PYTHONPATH": str(src)})
+    seconds, kib = out.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kib) / 1024
+
+
 def report(name: str, r: dict) -> None:
     total = r["parse_s"] + r["land_s"]
     print(f"{name:<34} rows {r['rows']:>9,}  total {total:6.2f} s  ({r['rows'] / total:>9,.0f} rows/s)  "
@@ -101,6 +116,9 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true", help="also time the Python JSON path on the big file")
     ap.add_argument("--codecs", action="store_true", help="also time other raw-payload compressions on the big file")
     ap.add_argument("--rebuild", action="store_true", help="also time rebuild of each 1M-row database")
+    ap.add_argument("--cli", action="store_true", help="only time `qa-scoring import` of the big file, per process")
+    ap.add_argument("--against", type=Path, help="with --cli: also run the import of the code in this directory, first")
+    ap.add_argument("--file", type=Path, help="with --cli: import this file instead of the generated one")
     add_profile_option(ap)
     args = ap.parse_args()
     use_profile(args.profile)
@@ -109,10 +127,19 @@ def main() -> None:
     suffix = "" if args.profile == "default" else f"_{args.profile}"
 
     big = args.workdir / f"chat_4_{args.rows}{suffix}.json"
-    if not big.exists():
+    if args.file is None and not big.exists():
         t = time.perf_counter()
         gen.write_file(str(big), "json", args.rows, days=30, seed=7, jobs=2)
         print(f"generated {big} ({big.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.1f} s")
+
+    if args.cli:
+        rows = args.rows  # (of --file too: say how many it holds)
+        for name, src in ([("before", args.against.resolve())] if args.against else []) + [("after", REPO)]:
+            seconds, peak = run_cli(src, args.workdir / "cli.duckdb", args.file or big)
+            rate = f"({rows / seconds:>9,.0f} rows/s)" if rows else ""
+            print(f"import {name:<6} {(args.file or big).name:<28} {seconds:6.2f} s {rate}  peak {peak:,.0f} MiB  "
+                  "load {:.2f}".format(os.getloadavg()[0]))
+        return
 
     # The overlapping window: the last half-window of the big file with surveys/comments changed
     # (a re-fetch after late surveys), plus half a window of new interactions.
