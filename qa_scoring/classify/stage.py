@@ -32,8 +32,8 @@ from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss
                              roc_auc_score, roc_curve)
 
 from qa_scoring import facts, store
-from qa_scoring.classify.features import (AGENT_TOKEN, FEATURE_COLUMNS, TEXT_FIELDS, InteractionFeatures, _vectorizer,
-                                          fold, fold_column, surface_form)
+from qa_scoring.classify.features import (AGENT_TOKEN, FEATURE_COLUMNS, TEXT_FIELDS, InteractionFeatures,
+                                          SurfaceForms, _vectorizer, fold, fold_column)
 from qa_scoring.classify.labels import DISSATISFIED, SATISFIED, UNKNOWN, LabelMapping
 from qa_scoring.classify.model import (MODEL_FORMAT, MODEL_KIND, Predictor, load_current, make_pipeline,
                                        predictor_from_json, save_model)
@@ -300,6 +300,9 @@ def _fit_calibrated(features: InteractionFeatures, X, y: np.ndarray) -> tuple[Pr
 def _top_terms(predictor: Predictor, batch: dict, k: int = 20) -> dict:
     """The strongest features overall in both directions, text terms in a surface form seen in training."""
     names, coef = predictor.names(), predictor.coef
+    texts = {f: batch[f][:5000] for f in TEXT_FIELDS}
+    folded = {f: [fold(t) if t else "" for t in texts[f]] for f in TEXT_FIELDS}  # once per field, not per term
+    columns = {f: SurfaceForms(texts[f]) for f in TEXT_FIELDS}
     out = {}
     for direction, order in ((DISSATISFIED, np.argsort(-coef)), (SATISFIED, np.argsort(coef))):
         terms = []
@@ -309,7 +312,8 @@ def _top_terms(predictor: Predictor, batch: dict, k: int = 20) -> dict:
             kind, name = names[c]
             term = name
             if kind in TEXT_FIELDS:  # the commonest way the term is written in training text
-                forms = Counter(surface_form(name, t) for t in batch[kind][:5000] if t and name in fold(t))
+                forms = Counter(columns[kind].find(name, i) for i, (t, f) in enumerate(zip(texts[kind], folded[kind]))
+                                if t and name in f)
                 term = forms.most_common(1)[0][0] if forms else name
             terms.append({"term": term, "field": kind, "weight": round(float(coef[c]), 4)})
         out[direction] = terms
